@@ -1,0 +1,3 @@
+from swictation_rpc.cli import main
+
+raise SystemExit(main())
