@@ -1,0 +1,288 @@
+"""The swictation protocol, declared once: method names and their params/result classes.
+
+Field names are snake_case here and camelCase on the wire (:mod:`swictation_rpc.converter`).
+LSP's own types (``Position``, ``Range``, ``TextEdit``, ``TextDocumentIdentifier``) come from
+lsprotocol. ``schemas/`` and the editor clients are generated from or checked against this module.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from attrs import define, field
+from lsprotocol.types import Position, Range, TextDocumentIdentifier, TextEdit
+
+from swictation_rpc.options import ConcreteMode, Mode
+
+# Requests (client -> server)
+TRANSCRIBE = "swictation/transcribe"
+START_DICTATION = "swictation/startDictation"
+STOP_DICTATION = "swictation/stopDictation"
+CANCEL_DICTATION = "swictation/cancelDictation"
+STATUS = "swictation/status"
+HISTORY = "swictation/history"
+UNDO_UTTERANCE = "swictation/undoUtterance"
+RETRANSCRIBE = "swictation/retranscribe"
+
+# Notifications (server -> client)
+STATE_CHANGED = "swictation/stateChanged"
+PARTIAL = "swictation/partial"
+REFINED = "swictation/refined"
+
+#: What the server is doing, as shown in the editor's status item.
+State = Literal["loading", "idle", "listening", "transcribing", "error"]
+
+
+@define
+class Timings:
+    audio_ms: float
+    """Length of the audio that was transcribed."""
+    decode_ms: float
+    """Time spent in the recognizer."""
+    total_ms: float
+    """Time from receiving the audio to having the text (reading, resampling, decoding)."""
+
+
+@define
+class Transcript:
+    """What the engine made of some audio: the CLI's ``--json`` output and the core of every result."""
+
+    text: str
+    mode: ConcreteMode
+    """The mode that actually ran (``auto`` resolved)."""
+    model: str
+    """The model that produced the text, e.g. ``parakeet-tdt-110m`` or ``whisper-tiny.en (bundled)``."""
+    timings: Timings
+
+
+@define
+class AudioInput:
+    """Audio to transcribe: a file the server can read, or inline PCM.
+
+    Exactly one of ``path`` and ``pcm16`` is given.
+    """
+
+    path: str | None = None
+    """A WAV/FLAC/OGG file readable by the server; any sample rate and channel count."""
+    pcm16: str | None = None
+    """Base64 of little-endian signed 16-bit samples, channels interleaved."""
+    sample_rate: int | None = None
+    """Sample rate of ``pcm16`` in Hz (required with ``pcm16``)."""
+    channels: int = 1
+    """Channel count of ``pcm16``."""
+
+
+@define
+class TextContext:
+    """What surrounds the cursor, so the text fits in (spacing, casing, identifiers)."""
+
+    before: str = ""
+    """Text just before the cursor (the client bounds it, e.g. 200 characters)."""
+    after: str = ""
+    """Text just after the cursor."""
+    language_id: str | None = None
+    """LSP languageId of the document, e.g. ``python``."""
+    identifiers: list[str] = field(factory=list)
+    """Identifiers from the document and workspace, used to bias recognition and spelling."""
+
+
+@define
+class TranscribeParams:
+    text_document: TextDocumentIdentifier
+    position: Position
+    """Where the text goes: the edit inserts at this position."""
+    audio: AudioInput
+    mode: Mode | None = None
+    """``None`` uses the ``defaultMode`` setting."""
+    context: TextContext | None = None
+    wait_for_engine: bool = True
+    """If false and the engine is still loading, fail at once with ``engine-loading``."""
+
+
+@define
+class TranscribeResult(Transcript):
+    edits: list[TextEdit] = field(factory=list)
+    """Edits that put ``text`` in the document: an insertion at the position (zero-width range)."""
+    utterance_id: str | None = None
+    """Id of the utterance in the history (``swictation/history``, ``undoUtterance``)."""
+
+
+@define
+class StartDictationParams:
+    text_document: TextDocumentIdentifier
+    position: Position
+    mode: Mode | None = None
+    context: TextContext | None = None
+
+
+@define
+class StartDictationResult:
+    session_id: str
+
+
+@define
+class StopDictationParams:
+    session_id: str | None = None
+    """``None`` stops the active session."""
+
+
+@define
+class CancelDictationParams:
+    session_id: str | None = None
+
+
+@define
+class CancelDictationResult:
+    cancelled: bool
+    """False when no session was active."""
+    session_id: str | None = None
+
+
+@define
+class StatusParams:
+    pass
+
+
+@define
+class ModelStatus:
+    mode: ConcreteMode
+    name: str
+    backend: str
+    """``sherpa-onnx``, ``onnxruntime`` or ``faster-whisper``."""
+    provider: str
+    """The execution provider that actually runs it, e.g. ``CUDAExecutionProvider``, ``cpu``."""
+    ready: bool
+    problem: str | None = None
+    """Why the model is not usable (not installed, broken, fell back to CPU), if so."""
+    load_ms: float | None = None
+    warmup_ms: float | None = None
+
+
+@define
+class EngineStatus:
+    ready: bool
+    models: list[ModelStatus] = field(factory=list)
+    providers: list[str] = field(factory=list)
+    """Execution providers onnxruntime offers on this machine."""
+
+
+@define
+class ModeMetrics:
+    count: int
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+    rtf_p50: float | None = None
+    """Median real-time factor (decode time / audio time)."""
+
+
+@define
+class GpuStatus:
+    name: str
+    memory_used_mb: float
+    memory_total_mb: float
+
+
+@define
+class InputDevice:
+    index: int
+    name: str
+    default: bool = False
+    sample_rate: float | None = None
+
+
+@define
+class StatusResult:
+    state: State
+    engine: EngineStatus
+    metrics: dict[str, ModeMetrics] = field(factory=dict)
+    """Rolling latency per mode (``fast``, ``accurate``)."""
+    gpu: GpuStatus | None = None
+    rss_mb: float | None = None
+    input_devices: list[InputDevice] = field(factory=list)
+    config: dict[str, Any] = field(factory=dict)
+    """The configuration in effect, camelCase, as the client would send it."""
+    session_id: str | None = None
+
+
+@define
+class StateChangedParams:
+    state: State
+    session_id: str | None = None
+    reason: str | None = None
+    """Why, for ``error`` (and for ``idle`` after an auto-stop)."""
+
+
+@define
+class PartialParams:
+    session_id: str
+    text: str
+    """Interim text of the whole session so far; replaces the previous partial."""
+
+
+@define
+class HistoryParams:
+    limit: int = 20
+
+
+@define
+class HistoryItem:
+    id: str
+    text: str
+    uri: str | None
+    range: Range | None
+    mode: ConcreteMode
+    model: str
+    timings: Timings
+    created_at: str
+    """ISO 8601, UTC."""
+
+
+@define
+class HistoryResult:
+    items: list[HistoryItem] = field(factory=list)
+
+
+@define
+class UndoUtteranceParams:
+    id: str | None = None
+    """``None`` is the last utterance."""
+
+
+@define
+class UndoUtteranceResult:
+    edits: list[TextEdit] = field(factory=list)
+    id: str | None = None
+
+
+@define
+class RetranscribeParams:
+    id: str
+    mode: Mode = "accurate"
+
+
+@define
+class RefinedParams:
+    """Sent after two-pass refine found better text for an utterance already inserted."""
+
+    utterance_id: str
+    uri: str
+    edit: TextEdit
+    text: str
+
+
+#: Method -> (params class, result class); ``None`` result for notifications.
+METHODS: dict[str, tuple[type, type | None]] = {
+    TRANSCRIBE: (TranscribeParams, TranscribeResult),
+    START_DICTATION: (StartDictationParams, StartDictationResult),
+    STOP_DICTATION: (StopDictationParams, TranscribeResult),
+    CANCEL_DICTATION: (CancelDictationParams, CancelDictationResult),
+    STATUS: (StatusParams, StatusResult),
+    HISTORY: (HistoryParams, HistoryResult),
+    UNDO_UTTERANCE: (UndoUtteranceParams, UndoUtteranceResult),
+    RETRANSCRIBE: (RetranscribeParams, TranscribeResult),
+    STATE_CHANGED: (StateChangedParams, None),
+    PARTIAL: (PartialParams, None),
+    REFINED: (RefinedParams, None),
+}
+
+__all__ = [name for name in dir() if not name.startswith("_")] + ["Position", "Range", "TextEdit"]
