@@ -1,0 +1,113 @@
+"""Audio in: files and inline PCM become 16 kHz mono float32, the one format every engine takes."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import stat
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import soundfile
+import soxr
+
+from swictation_rpc.engine.base import SAMPLE_RATE
+from swictation_rpc.errors import AudioUnreadableError
+from swictation_rpc.protocol import AudioInput
+
+#: Refuse absurd inputs before allocating for them (an hour of 16-bit stereo 48 kHz is ~660 MB).
+MAX_AUDIO_SECONDS = 4 * 3600
+
+
+def load_audio(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read a WAV/FLAC/OGG file of any rate and channel count as 16 kHz mono float32."""
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise AudioUnreadableError(
+            f"Cannot read audio file {path}: {exc.strerror or exc}",
+            remedy="Check the path; it must be readable by the server process.",
+            path=str(path),
+        ) from exc
+    if not stat.S_ISREG(mode):
+        # Devices, FIFOs and directories could block or stream forever.
+        raise AudioUnreadableError(
+            f"Audio path {path} is not a regular file",
+            remedy="Pass a WAV, FLAC or OGG file.",
+            path=str(path),
+        )
+    try:
+        info = soundfile.info(str(path))
+        if info.frames / max(info.samplerate, 1) > MAX_AUDIO_SECONDS:
+            raise AudioUnreadableError(
+                f"Audio file {path} is longer than {MAX_AUDIO_SECONDS // 3600} hours",
+                remedy="Split it into shorter files.",
+                path=str(path),
+            )
+        data, sample_rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    except AudioUnreadableError:
+        raise
+    except (soundfile.LibsndfileError, RuntimeError, ValueError, OSError) as exc:
+        raise AudioUnreadableError(
+            f"Cannot decode audio file {path}: {exc}",
+            remedy="Use WAV, FLAC or OGG (Vorbis/Opus) audio.",
+            path=str(path),
+        ) from exc
+    return resample_to_16k(data.mean(axis=1), sample_rate)
+
+
+def decode_pcm16(data_b64: str, sample_rate: int, channels: int = 1) -> np.ndarray:
+    """Inline audio from a client: base64 of little-endian int16 samples, channels interleaved."""
+    if not sample_rate or sample_rate <= 0:
+        raise AudioUnreadableError("pcm16 audio needs a positive sampleRate", remedy="Set audio.sampleRate.")
+    if channels <= 0:
+        raise AudioUnreadableError("pcm16 audio needs channels >= 1", remedy="Set audio.channels.")
+    try:
+        raw = base64.b64decode(data_b64, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise AudioUnreadableError(f"audio.pcm16 is not valid base64: {exc}") from exc
+    frame_bytes = 2 * channels
+    if len(raw) % frame_bytes:
+        raise AudioUnreadableError(
+            f"audio.pcm16 has {len(raw)} bytes, not a whole number of {channels}-channel 16-bit frames"
+        )
+    if len(raw) / frame_bytes / sample_rate > MAX_AUDIO_SECONDS:
+        raise AudioUnreadableError("audio.pcm16 is too long", remedy="Send at most 4 hours at once.")
+    samples = np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0
+    return resample_to_16k(samples.reshape(-1, channels).mean(axis=1), sample_rate)
+
+
+def audio_from_input(audio: AudioInput) -> np.ndarray:
+    """The audio a request refers to, whichever way it was sent."""
+    if (audio.path is None) == (audio.pcm16 is None):
+        raise AudioUnreadableError(
+            "audio must have exactly one of path and pcm16",
+            remedy='Send {"path": "/abs/file.wav"} or {"pcm16": "<base64>", "sampleRate": 16000}.',
+        )
+    if audio.path is not None:
+        return load_audio(audio.path)
+    return decode_pcm16(audio.pcm16 or "", audio.sample_rate or 0, audio.channels)
+
+
+def resample_to_16k(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Mono float32 at ``sample_rate`` to 16 kHz (soxr, high quality)."""
+    audio = np.ascontiguousarray(audio, dtype=np.float32)
+    if sample_rate == SAMPLE_RATE or audio.size == 0:
+        return audio
+    return soxr.resample(audio, sample_rate, SAMPLE_RATE).astype(np.float32, copy=False)
+
+
+def write_wav(path: str | os.PathLike[str], audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
+    soundfile.write(str(path), audio, sample_rate, subtype="PCM_16")
+
+
+def sample_clip_path() -> Path:
+    """A short real-speech clip shipped with the package, so a first run needs no file of yours."""
+    return Path(str(resources.files("swictation_rpc") / "data" / "sample.wav"))
+
+
+#: What the sample clip says (it was synthesised from this sentence with Piper's en_US joe voice).
+SAMPLE_CLIP_TEXT = "Swictation turns what you say into text at the cursor of your editor."

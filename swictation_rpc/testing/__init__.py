@@ -1,0 +1,1 @@
+"""Test support shipped with the package: synthetic models and synthesised speech (needs the `test` extra)."""

