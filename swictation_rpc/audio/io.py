@@ -110,4 +110,4 @@ def sample_clip_path() -> Path:
 
 
 #: What the sample clip says (it was synthesised from this sentence with Piper's en_US joe voice).
-SAMPLE_CLIP_TEXT = "Swictation turns what you say into text at the cursor of your editor."
+SAMPLE_CLIP_TEXT = "Please open the settings file and rename the function to get user by ID."

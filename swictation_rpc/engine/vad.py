@@ -1,0 +1,30 @@
+"""Voice activity for whole clips: Silero VAD (the ONNX model faster-whisper ships; no torch)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from swictation_rpc.engine.base import SAMPLE_RATE
+from swictation_rpc.options import VadOptions
+
+
+def speech_spans(audio: np.ndarray, options: VadOptions, *, max_span_s: float = 25.0) -> list[tuple[int, int]]:
+    """Sample ranges ``[start, end)`` that hold speech, none longer than ``max_span_s``.
+
+    Transducers decode a whole span in one encoder pass, so spans are capped to keep memory and
+    latency bounded on long recordings; Silero splits over-long speech at its quietest point.
+    """
+    from faster_whisper.vad import VadOptions as SileroOptions
+    from faster_whisper.vad import get_speech_timestamps
+
+    stamps = get_speech_timestamps(
+        audio,
+        SileroOptions(
+            threshold=options.threshold,
+            min_silence_duration_ms=options.min_silence_duration_ms,
+            max_speech_duration_s=max_span_s,
+            speech_pad_ms=200,
+        ),
+        sampling_rate=SAMPLE_RATE,
+    )
+    return [(int(s["start"]), int(s["end"])) for s in stamps]
