@@ -1,0 +1,380 @@
+"""The hybrid engine: a fast model and an accurate model, loaded once, chosen per request.
+
+Fast mode is Parakeet TDT 110M fp32 on the GPU (onnxruntime's CUDA execution provider); accurate
+mode is Parakeet TDT 0.6B-v3 int8 on the CPU (sherpa-onnx). The int8 model is slower on a GPU,
+so accurate mode always stays on the CPU. Whatever cannot load is reported in :meth:`status` and
+served by the next best recognizer: the other Parakeet model, then the bundled Whisper tiny.en.
+
+    engine = HybridEngine(options)
+    engine.load()
+    transcript = engine.transcribe(audio, mode="auto")
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from attrs import define, field
+
+from swictation_rpc import paths
+from swictation_rpc.engine import gpu
+from swictation_rpc.engine.base import SAMPLE_RATE, Recognizer
+from swictation_rpc.engine.metrics import LatencyMetrics
+from swictation_rpc.engine.whisper import BundledWhisper
+from swictation_rpc.errors import ModelBrokenError, ModelNotInstalledError, SwictationError
+from swictation_rpc.options import ConcreteMode, Mode, Options
+from swictation_rpc.protocol import EngineStatus, GpuStatus, ModeMetrics, ModelStatus, Timings, Transcript
+
+logger = logging.getLogger(__name__)
+
+#: Called with a message and a completion fraction (``None`` when unknown) while loading.
+Progress = Callable[[str, "float | None"], None]
+
+MODES: tuple[ConcreteMode, ...] = ("fast", "accurate")
+#: Audio longer than this is split at pauses (Silero VAD) and decoded span by span.
+LONG_AUDIO_S = 30.0
+#: Names that ask for the bundled model explicitly.
+BUNDLED_ALIASES = {"bundled", "whisper-tiny.en", "whisper-tiny.en (bundled)"}
+#: Overrides the clip used to check a model after loading (tests use tones for tone models).
+CHECK_CLIP_ENV = "SWICTATION_CHECK_CLIP"
+
+
+@define
+class _Slot:
+    """One mode's model: what was asked for, what loaded, and what went wrong."""
+
+    mode: ConcreteMode
+    requested: str
+    recognizer: Recognizer | None = None
+    problem: str | None = None
+    load_ms: float | None = None
+    warmup_ms: float | None = None
+    lock: threading.Lock = field(factory=threading.Lock)
+
+
+class HybridEngine:
+    def __init__(self, options: Options, *, check_audio: np.ndarray | None = None):
+        self.options = options
+        self._check_audio = check_audio
+        self._slots: dict[ConcreteMode, _Slot] = {}
+        self._bundled: BundledWhisper | None = None
+        self._bundled_lock = threading.Lock()  # guards creating the bundled model
+        self._bundled_decode_lock = threading.Lock()  # serialises decodes on it
+        self._bundled_problem: str | None = None
+        self._load_lock = threading.Lock()
+        self._ready = threading.Event()
+        self._metrics = LatencyMetrics()
+
+    # -- loading ---------------------------------------------------------------------------
+
+    def load(self, progress: Progress | None = None) -> None:
+        """Load both models and warm fast mode up. Model problems are reported, never raised."""
+        report = progress or (lambda message, fraction: None)
+        with self._load_lock:
+            self._ready.clear()
+            for index, mode in enumerate(MODES):
+                requested = getattr(self.options.models, mode)
+                report(f"Loading {mode} model {requested}", index / (len(MODES) + 1))
+                self._replace_slot(self._load_slot(mode, requested))
+            report("Warming up", len(MODES) / (len(MODES) + 1))
+            self._check_and_warm_up()
+            self._ensure_something_serves()
+            report("Ready", 1.0)
+            self._ready.set()
+
+    def reconfigure(self, options: Options) -> None:
+        """Apply new options, reloading only the models whose settings changed."""
+        old, self.options = self.options, options
+        engine_changed = old.engine != options.engine or old.models.models_dir != options.models.models_dir
+        with self._load_lock:
+            changed = [
+                mode
+                for mode in MODES
+                if engine_changed or getattr(old.models, mode) != getattr(options.models, mode)
+                or mode not in self._slots
+            ]
+            if not changed:
+                return
+            self._ready.clear()
+            try:
+                for mode in changed:
+                    self._replace_slot(self._load_slot(mode, getattr(options.models, mode)))
+                self._check_and_warm_up(only=changed)
+                self._ensure_something_serves()
+            finally:
+                self._ready.set()
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set()
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        return self._ready.wait(timeout)
+
+    def close(self) -> None:
+        with self._load_lock:
+            for slot in self._slots.values():
+                if slot.recognizer is not None and slot.recognizer is not self._bundled:
+                    slot.recognizer.close()
+            self._slots.clear()
+            if self._bundled is not None:
+                self._bundled.close()
+                self._bundled = None
+            self._ready.clear()
+
+    def _replace_slot(self, slot: _Slot) -> None:
+        old = self._slots.get(slot.mode)
+        self._slots[slot.mode] = slot
+        if old is not None and old.recognizer is not None and old.recognizer is not self._bundled:
+            in_use = any(s.recognizer is old.recognizer for s in self._slots.values())
+            if not in_use:
+                with old.lock:  # let a decode in flight finish first
+                    old.recognizer.close()
+
+    def _load_slot(self, mode: ConcreteMode, requested: str) -> _Slot:
+        slot = _Slot(mode=mode, requested=requested)
+        if requested in BUNDLED_ALIASES:
+            slot.recognizer = self._bundled_recognizer()
+            slot.problem = None if slot.recognizer else self._bundled_problem
+            return slot
+        started = time.perf_counter()
+        try:
+            slot.recognizer, slot.problem = self._build(mode, requested)
+            slot.load_ms = round((time.perf_counter() - started) * 1000, 1)
+            logger.info(
+                "%s model %s loaded in %.0f ms (%s, %s)",
+                mode, slot.recognizer.name, slot.load_ms, slot.recognizer.backend, slot.recognizer.provider,
+            )
+        except SwictationError as exc:
+            slot.problem = str(exc)
+            logger.warning("%s model %s unusable: %s", mode, requested, exc)
+        except Exception as exc:  # a loader bug must not stop the server: report it
+            slot.problem = f"{type(exc).__name__}: {exc}"
+            logger.exception("%s model %s failed to load", mode, requested)
+        return slot
+
+    def _build(self, mode: ConcreteMode, requested: str) -> tuple[Recognizer, str | None]:
+        """A recognizer for ``requested`` on the right runtime, and a note if it is not ideal."""
+        path = self._resolve(requested)
+        from swictation_rpc.engine.layout import inspect_model_dir
+
+        files = inspect_model_dir(path)
+        name = Path(requested).name if os.sep in requested else requested
+        threads = self.options.engine.num_threads
+        note = None
+        # Fast mode goes to the GPU when asked or able; accurate (int8) is faster on the CPU.
+        want_gpu = mode == "fast" and self.options.engine.device != "cpu"
+        if want_gpu and gpu.cuda_available():
+            from swictation_rpc.engine.onnxruntime_tdt import OnnxruntimeTransducer
+
+            return OnnxruntimeTransducer.from_files(
+                files, name=name, providers=[gpu.CUDA, gpu.CPU], num_threads=threads
+            ), None
+        if want_gpu and self.options.engine.device == "cuda":
+            note = "CUDA is not available (install onnxruntime-gpu and a CUDA driver); fast mode runs on the CPU"
+            logger.warning(note)
+        if files.layout == "nemo":
+            # sherpa-onnx cannot read the NeMo/onnx-asr layout; onnxruntime runs it unconverted.
+            from swictation_rpc.engine.onnxruntime_tdt import OnnxruntimeTransducer
+
+            return OnnxruntimeTransducer.from_files(files, name=name, providers=[gpu.CPU], num_threads=threads), note
+        from swictation_rpc.engine.sherpa import SherpaTransducer
+
+        return SherpaTransducer.from_files(
+            files, name=name, num_threads=threads, decoding_method=self.options.engine.decoding_method
+        ), note
+
+    def _resolve(self, requested: str) -> Path:
+        candidate = Path(requested).expanduser()
+        if candidate.is_dir():
+            return candidate
+        root = paths.models_dir(self.options.models.models_dir)
+        try:
+            from swictation_rpc.engine.models import ModelStore
+        except ImportError:
+            installed = root / requested
+            if installed.is_dir():
+                return installed
+            raise ModelNotInstalledError(
+                f"Model {requested} is not installed in {root}",
+                remedy=f"Run: swictation-rpc models download {requested}",
+                model=requested,
+            ) from None
+        return ModelStore(root).resolve(requested)
+
+    def _bundled_recognizer(self) -> BundledWhisper | None:
+        with self._bundled_lock:
+            if self._bundled is None and self._bundled_problem is None:
+                try:
+                    self._bundled = BundledWhisper.bundled(num_threads=self.options.engine.num_threads)
+                except SwictationError as exc:
+                    self._bundled_problem = str(exc)
+                    logger.error("Bundled model unusable: %s", exc)
+            return self._bundled
+
+    def _check_and_warm_up(self, only: list[ConcreteMode] | None = None) -> None:
+        """Decode a known clip with each new model: catches `<unk>` exports, warms fast mode up."""
+        clip = self._check_clip()
+        for mode in only or MODES:
+            slot = self._slots.get(mode)
+            if slot is None or slot.recognizer is None or slot.recognizer is self._bundled:
+                continue
+            started = time.perf_counter()
+            try:
+                with slot.lock:
+                    text = slot.recognizer.transcribe(clip)
+            except Exception as exc:
+                self._mark_broken(slot, f"Model {slot.recognizer.name} failed on its check clip: {exc}")
+                continue
+            elapsed = round((time.perf_counter() - started) * 1000, 1)
+            if mode == "fast" and self.options.engine.warmup:
+                slot.warmup_ms = elapsed
+            if _is_unk_output(text):
+                self._mark_broken(
+                    slot,
+                    f"Model {slot.recognizer.name} outputs only <unk> tokens ({text[:40]!r}) on a known clip: "
+                    "its export is broken (checksum mismatch? wrong tokens.txt?). "
+                    f"Re-download it (swictation-rpc models verify {slot.requested}) or pick another model",
+                )
+            elif not text.strip():
+                slot.problem = f"Model {slot.recognizer.name} produced no text on the check clip"
+                logger.warning(slot.problem)
+
+    def _mark_broken(self, slot: _Slot, problem: str) -> None:
+        logger.error(problem)
+        broken = slot.recognizer
+        slot.recognizer, slot.problem = None, problem
+        if broken is not None:
+            broken.close()
+
+    def _check_clip(self) -> np.ndarray:
+        if self._check_audio is not None:
+            return self._check_audio
+        from swictation_rpc.audio.io import load_audio, sample_clip_path
+
+        return load_audio(os.environ.get(CHECK_CLIP_ENV) or sample_clip_path())
+
+    def _ensure_something_serves(self) -> None:
+        # Without any Parakeet model, the bundled Whisper serves both modes.
+        if any(slot.recognizer is None for slot in self._slots.values()):
+            self._bundled_recognizer()
+
+    # -- transcription ---------------------------------------------------------------------
+
+    def choose_mode(self, mode: Mode, audio_s: float, *, final: bool = True) -> ConcreteMode:
+        """``auto``: fast for interactive audio; accurate for final or long text, or a busy GPU."""
+        if mode != "auto":
+            return mode
+        policy = self.options.auto_mode
+        if audio_s >= policy.long_audio_s or (final and policy.final_uses_accurate):
+            return "accurate"
+        fast = self._slots.get("fast")
+        if fast is not None and fast.recognizer is not None and fast.recognizer.provider == gpu.CUDA:
+            utilization = gpu.gpu_utilization_percent()
+            if fast.lock.locked() or (utilization is not None and utilization >= 90):
+                return "accurate"
+        return "fast"
+
+    def transcribe(
+        self,
+        audio: np.ndarray,
+        mode: Mode = "auto",
+        *,
+        final: bool = True,
+        hotwords: list[str] | None = None,
+    ) -> Transcript:
+        """Text of ``audio`` (16 kHz mono float32) in the chosen mode."""
+        started = time.perf_counter()
+        self.wait_ready()
+        audio = np.ascontiguousarray(audio, dtype=np.float32)
+        audio_ms = 1000.0 * len(audio) / SAMPLE_RATE
+        concrete = self.choose_mode(mode, audio_ms / 1000.0, final=final)
+        recognizer, lock = self._recognizer_for(concrete)
+        decode_started = time.perf_counter()
+        with lock:
+            text = self._decode(recognizer, audio, hotwords)
+        decode_ms = (time.perf_counter() - decode_started) * 1000
+        self._metrics.record(concrete, decode_ms, audio_ms)
+        return Transcript(
+            text=text,
+            mode=concrete,
+            model=recognizer.name,
+            timings=Timings(
+                audio_ms=round(audio_ms, 1),
+                decode_ms=round(decode_ms, 2),
+                total_ms=round((time.perf_counter() - started) * 1000, 2),
+            ),
+        )
+
+    def _recognizer_for(self, mode: ConcreteMode) -> tuple[Recognizer, threading.Lock]:
+        other: ConcreteMode = "accurate" if mode == "fast" else "fast"
+        for candidate in (mode, other):
+            slot = self._slots.get(candidate)
+            if slot is not None and slot.recognizer is not None:
+                return slot.recognizer, slot.lock
+        bundled = self._bundled_recognizer()
+        if bundled is not None:
+            return bundled, self._bundled_decode_lock
+        problems = "; ".join(s.problem or "" for s in self._slots.values() if s.problem)
+        raise ModelNotInstalledError(
+            f"No speech model can run: {problems or self._bundled_problem}",
+            remedy="Run: swictation-rpc models download parakeet-tdt-110m (or reinstall swictation-rpc)",
+        )
+
+    def _decode(self, recognizer: Recognizer, audio: np.ndarray, hotwords: list[str] | None) -> str:
+        if len(audio) <= LONG_AUDIO_S * SAMPLE_RATE:
+            return recognizer.transcribe(audio, hotwords=hotwords).strip()
+        from swictation_rpc.engine.vad import speech_spans
+
+        texts = [
+            recognizer.transcribe(audio[start:end], hotwords=hotwords).strip()
+            for start, end in speech_spans(audio, self.options.vad)
+        ]
+        return " ".join(text for text in texts if text)
+
+    # -- reporting -------------------------------------------------------------------------
+
+    def status(self) -> EngineStatus:
+        models = []
+        for mode in MODES:
+            slot = self._slots.get(mode)
+            if slot is None:
+                models.append(ModelStatus(mode=mode, name=getattr(self.options.models, mode),
+                                          backend="", provider="", ready=False, problem="not loaded yet"))
+                continue
+            recognizer = slot.recognizer
+            served_by = recognizer or self._bundled
+            problem = slot.problem
+            if recognizer is None and served_by is not None:
+                problem = f"{problem} — serving {mode} mode with {served_by.name}"
+            models.append(
+                ModelStatus(
+                    mode=mode,
+                    name=served_by.name if served_by else slot.requested,
+                    backend=served_by.backend if served_by else "",
+                    provider=served_by.provider if served_by else "",
+                    ready=served_by is not None,
+                    problem=problem,
+                    load_ms=slot.load_ms,
+                    warmup_ms=slot.warmup_ms,
+                )
+            )
+        return EngineStatus(ready=self.ready, models=models, providers=gpu.available_providers())
+
+    def metrics(self) -> dict[str, ModeMetrics]:
+        return self._metrics.snapshot()
+
+    def gpu(self) -> GpuStatus | None:
+        return gpu.gpu_status()
+
+
+def _is_unk_output(text: str) -> bool:
+    """True when the text is made of ``<unk>`` tokens (and separators) only."""
+    stripped = text.replace("<unk>", "").strip(" \t\n.,?!'\"-")
+    return "<unk>" in text and not stripped
