@@ -151,6 +151,9 @@ class HybridEngine:
                 "%s model %s loaded in %.0f ms (%s, %s)",
                 mode, slot.recognizer.name, slot.load_ms, slot.recognizer.backend, slot.recognizer.provider,
             )
+        except ModelNotInstalledError as exc:
+            slot.problem = str(exc)  # the normal state of a fresh install: not worth a warning
+            logger.info("%s model %s: %s", mode, requested, exc)
         except SwictationError as exc:
             slot.problem = str(exc)
             logger.warning("%s model %s unusable: %s", mode, requested, exc)
