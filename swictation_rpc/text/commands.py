@@ -1,0 +1,517 @@
+"""Spoken punctuation and commands: "comma", "new line", "open paren", "scratch that", "say …".
+
+The recognizers add punctuation and capitals of their own ("Comma." for a spoken "comma"), so a
+transcript is first split into words with the punctuation the recognizer attached kept apart, and
+commands are matched on the bare, lower-cased words. :func:`parse` turns a transcript into tokens
+(words, symbols, casing runs); :mod:`swictation_rpc.text.formatting` lays them out.
+
+Rules, kept few so they are predictable:
+
+* A command phrase is matched longest first, case-insensitively, ignoring the punctuation the
+  recognizer put around it. Punctuation the recognizer put right before a spoken ``comma``,
+  ``period``, closing bracket, ``new line``, ... is dropped: it was the recognizer's guess at the
+  same thing.
+* ``say X`` writes X literally when X is a command ("say comma" -> "comma"); before anything else
+  ``say`` is an ordinary word ("I say so").
+* ``scratch that`` drops what came before it in the same utterance; said first (nothing before it),
+  it asks for the previous utterance to be removed (:attr:`Parsed.scratch_previous`).
+* A casing command ("camel case", "snake case", ...) takes the words after it, up to the next
+  symbol (spoken or the recognizer's punctuation) or the end of the utterance.
+
+Tables are per languageId (:data:`LANGUAGE_COMMANDS`) and extensible from configuration
+(:func:`command_table`'s ``custom``).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Mapping
+from typing import Any, Literal, Union
+
+from attrs import define, field
+
+from swictation_rpc.text.casing import CASING_COMMANDS, CaseStyle
+
+#: How a symbol sits between its neighbours.
+#: ``word``: spaces on both sides (``=``); ``attach``: sticks to what is before it, space after
+#: (``,``); ``open``: space before, none after (``(``); ``close``: none before, space after
+#: (``)``); ``join``: no space either side (``_``); ``quote``: ``open`` or ``close`` by the
+#: count of that quote on the line; ``newline``: a line break (keeps the line's indentation).
+Spacing = Literal["word", "attach", "open", "close", "join", "quote", "newline"]
+SPACINGS: tuple[str, ...] = ("word", "attach", "open", "close", "join", "quote", "newline")
+
+
+@define(frozen=True)
+class Symbol:
+    """Text a spoken command writes, and how it is spaced."""
+
+    text: str
+    spacing: Spacing = "word"
+    sentence_end: bool = False
+    """In prose, the next word starts a sentence (capital)."""
+
+
+@define(frozen=True)
+class CaseCommand:
+    style: CaseStyle
+
+
+@define(frozen=True)
+class ScratchThat:
+    pass
+
+
+@define(frozen=True)
+class Say:
+    pass
+
+
+Command = Union[Symbol, CaseCommand, ScratchThat, Say]
+
+
+def _sym(text: str, spacing: Spacing = "word", sentence_end: bool = False) -> Symbol:
+    return Symbol(text, spacing, sentence_end)
+
+
+_COMMA = _sym(",", "attach")
+_PERIOD = _sym(".", "attach", True)
+_OPEN_PAREN, _CLOSE_PAREN = _sym("(", "open"), _sym(")", "close")
+_OPEN_BRACKET, _CLOSE_BRACKET = _sym("[", "open"), _sym("]", "close")
+_OPEN_BRACE, _CLOSE_BRACE = _sym("{", "open"), _sym("}", "close")
+
+#: Every language. Keys are spoken phrases, lower case, words separated by one space.
+DEFAULT_COMMANDS: dict[str, Symbol] = {
+    "comma": _COMMA,
+    "period": _PERIOD,
+    "full stop": _PERIOD,
+    "question mark": _sym("?", "attach", True),
+    "exclamation mark": _sym("!", "attach", True),
+    "exclamation point": _sym("!", "attach", True),
+    "colon": _sym(":", "attach"),
+    "semicolon": _sym(";", "attach"),
+    "semi colon": _sym(";", "attach"),
+    "ellipsis": _sym("...", "attach"),
+    "new line": _sym("\n", "newline"),
+    "next line": _sym("\n", "newline"),
+    "new paragraph": _sym("\n\n", "newline", True),
+    "open paren": _OPEN_PAREN,
+    "open parenthesis": _OPEN_PAREN,
+    "left paren": _OPEN_PAREN,
+    "close paren": _CLOSE_PAREN,
+    "close parenthesis": _CLOSE_PAREN,
+    "right paren": _CLOSE_PAREN,
+    "open bracket": _OPEN_BRACKET,
+    "open square bracket": _OPEN_BRACKET,
+    "left bracket": _OPEN_BRACKET,
+    "close bracket": _CLOSE_BRACKET,
+    "close square bracket": _CLOSE_BRACKET,
+    "right bracket": _CLOSE_BRACKET,
+    "open brace": _OPEN_BRACE,
+    "open curly brace": _OPEN_BRACE,
+    "open curly": _OPEN_BRACE,
+    "left brace": _OPEN_BRACE,
+    "close brace": _CLOSE_BRACE,
+    "close curly brace": _CLOSE_BRACE,
+    "close curly": _CLOSE_BRACE,
+    "right brace": _CLOSE_BRACE,
+    "open angle bracket": _sym("<", "open"),
+    "close angle bracket": _sym(">", "close"),
+    "quote": _sym('"', "quote"),
+    "double quote": _sym('"', "quote"),
+    "open quote": _sym('"', "open"),
+    "close quote": _sym('"', "close"),
+    "end quote": _sym('"', "close"),
+    "unquote": _sym('"', "close"),
+    "single quote": _sym("'", "quote"),
+    "apostrophe": _sym("'", "join"),
+    "backtick": _sym("`", "quote"),
+    "back tick": _sym("`", "quote"),
+    "dash": _sym("-", "join"),
+    "hyphen": _sym("-", "join"),
+    "em dash": _sym("\u2014", "word"),
+    "underscore": _sym("_", "join"),
+    "dot": _sym(".", "join"),
+    "slash": _sym("/", "join"),
+    "forward slash": _sym("/", "join"),
+    "backslash": _sym("\\", "join"),
+    "equals": _sym("=", "word"),
+    "equal sign": _sym("=", "word"),
+    "equals sign": _sym("=", "word"),
+    "double equals": _sym("==", "word"),
+    "not equals": _sym("!=", "word"),
+    "not equal": _sym("!=", "word"),
+    "plus": _sym("+", "word"),
+    "plus sign": _sym("+", "word"),
+    "minus": _sym("-", "word"),
+    "minus sign": _sym("-", "word"),
+    "asterisk": _sym("*", "word"),
+    "greater than": _sym(">", "word"),
+    "less than": _sym("<", "word"),
+    "ampersand": _sym("&", "word"),
+    "pipe": _sym("|", "word"),
+    "vertical bar": _sym("|", "word"),
+    "percent sign": _sym("%", "attach"),
+    "hash sign": _sym("#", "open"),
+    "pound sign": _sym("#", "open"),
+    "at sign": _sym("@", "open"),
+    "dollar sign": _sym("$", "open"),
+    "tilde": _sym("~", "open"),
+    "caret": _sym("^", "join"),
+}
+
+_ARROW_WORD, _ARROW_JOIN = _sym("->", "word"), _sym("->", "join")
+_FAT_ARROW = _sym("=>", "word")
+_DOUBLE_COLON = _sym("::", "join")
+_JS = {"arrow": _FAT_ARROW, "fat arrow": _FAT_ARROW, "triple equals": _sym("===", "word"),
+       "not triple equals": _sym("!==", "word"), "question dot": _sym("?.", "join")}
+_C = {"arrow": _ARROW_JOIN, "double colon": _DOUBLE_COLON}
+
+#: Extra phrases per LSP languageId, on top of :data:`DEFAULT_COMMANDS`. Deliberately modest.
+LANGUAGE_COMMANDS: dict[str, dict[str, Symbol]] = {
+    "python": {"arrow": _ARROW_WORD, "colon equals": _sym(":=", "word"), "walrus": _sym(":=", "word")},
+    "javascript": _JS,
+    "javascriptreact": _JS,
+    "typescript": _JS,
+    "typescriptreact": _JS,
+    "rust": {"arrow": _ARROW_WORD, "fat arrow": _FAT_ARROW, "double colon": _DOUBLE_COLON},
+    "c": _C,
+    "cpp": _C,
+    "php": {"arrow": _ARROW_JOIN, "fat arrow": _FAT_ARROW, "double colon": _DOUBLE_COLON},
+    "go": {"colon equals": _sym(":=", "word"), "arrow": _sym("<-", "word")},
+    "java": {"arrow": _ARROW_WORD, "double colon": _DOUBLE_COLON},
+    "kotlin": {"arrow": _ARROW_WORD, "double colon": _DOUBLE_COLON},
+    "scala": {"arrow": _FAT_ARROW, "fat arrow": _FAT_ARROW},
+}
+
+#: Commands that are not symbols. ``scratch that`` and ``say`` cannot be removed by configuration
+#: (only all spoken commands can be turned off), casing commands can be overridden.
+_SPECIAL: dict[tuple[str, ...], Command] = {
+    ("scratch", "that"): ScratchThat(),
+    ("say",): Say(),
+    **{phrase: CaseCommand(style) for phrase, style in CASING_COMMANDS.items()},
+}
+
+# Spacing of punctuation the recognizer wrote, and the default for custom symbols.
+_ATTACH_CHARS = set(",.;:!?%\u2026")
+_SENTENCE_END_CHARS = set(".!?\u2026")
+_OPEN_CHARS = set("([{\u00bf\u00a1\u201c\u2018")
+_CLOSE_CHARS = set(")]}\u201d\u2019")
+_QUOTE_CHARS = set("\"`")
+_JOIN_CHARS = set("_/\\.^")
+
+
+def infer_spacing(text: str) -> Spacing:
+    """How to space a symbol given only its text: by its last character for punctuation.
+
+    ``,`` attach, ``(`` open, ``)`` close, ``"`` quote, ``_``/``/`` join, a line break
+    newline, anything else (``->``, ``:=``, words) spaced like a word.
+    """
+    if text and text.strip("\r\n") == "":
+        return "newline"
+    if not text or any(c.isalnum() or c.isspace() for c in text):
+        return "word"
+    if len(text) == 1:
+        c = text
+        if c in _ATTACH_CHARS:
+            return "attach"
+        if c in _OPEN_CHARS:
+            return "open"
+        if c in _CLOSE_CHARS:
+            return "close"
+        if c in _QUOTE_CHARS:
+            return "quote"
+        if c in _JOIN_CHARS:
+            return "join"
+    elif all(c in _ATTACH_CHARS for c in text):
+        return "attach"
+    return "word"
+
+
+def normalize_phrase(phrase: str) -> tuple[str, ...]:
+    """The words of a spoken phrase as matched: lower case, hyphens removed, apostrophes straight."""
+    return tuple(word_key(w) for w in phrase.split() if word_key(w))
+
+
+def word_key(word: str) -> str:
+    """How a transcript word is compared with command phrases: ``"Full-"`` -> ``full``."""
+    w = word.lower().replace("\u2019", "'").replace("-", "")
+    return w.strip(".,;:!?\"'()[]{}\u2026\u201c\u201d")
+
+
+@define(frozen=True)
+class CommandTable:
+    """Spoken phrases (as word tuples) -> commands, for one languageId and configuration."""
+
+    commands: Mapping[tuple[str, ...], Command]
+    max_words: int = field(default=0)
+
+    def match(self, keys: list[str], start: int) -> tuple[int, Command] | None:
+        """The longest command starting at ``keys[start]``: (number of words, command)."""
+        for n in range(min(self.max_words, len(keys) - start), 0, -1):
+            command = self.commands.get(tuple(keys[start : start + n]))
+            if command is not None:
+                return n, command
+        return None
+
+
+CustomCommands = Mapping[str, Mapping[str, Any]]
+
+
+def command_table(language_id: str | None = None, custom: CustomCommands | None = None) -> CommandTable:
+    """The commands in effect for ``language_id``.
+
+    ``custom`` extends or overrides them from configuration: ``{"*": {...}, "python": {...}}``,
+    each mapping a spoken phrase to its text (``"arrow": "->"``, spacing inferred by
+    :func:`infer_spacing`), to ``{"text": "->", "spacing": "join"}``, or to ``None`` (or ``""``)
+    to remove a default phrase. ``*`` applies to every language; a language's own entries win.
+    Multi-word phrases are also matched written as one word ("newline", "backslash").
+    """
+    if custom:
+        return _build(language_id, _freeze_custom(custom))
+    return _build(language_id, ())
+
+
+def _freeze_custom(custom: CustomCommands) -> tuple[tuple[str, tuple[tuple[str, Any], ...]], ...]:
+    frozen = []
+    for lang, table in custom.items():
+        items = []
+        for phrase, value in (table or {}).items():
+            if isinstance(value, Mapping):
+                value = (value.get("text"), value.get("spacing"), bool(value.get("sentenceEnd", False)))
+            items.append((phrase, value))
+        frozen.append((lang, tuple(items)))
+    return tuple(frozen)
+
+
+def _custom_symbol(value: Any) -> Symbol | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, tuple):
+        text, spacing, sentence_end = value
+        if not text:
+            return None
+        if spacing not in SPACINGS:
+            spacing = infer_spacing(text)
+        return Symbol(str(text), spacing, sentence_end)
+    text = str(value)
+    return Symbol(text, infer_spacing(text), text in {".", "?", "!"})
+
+
+@functools.lru_cache(maxsize=64)
+def _build(language_id: str | None, custom: tuple) -> CommandTable:
+    phrases: dict[str, Symbol | None] = dict(DEFAULT_COMMANDS)
+    phrases.update(LANGUAGE_COMMANDS.get(language_id or "", {}))
+    custom_map = dict(custom)
+    for lang in ("*", language_id):
+        for phrase, value in custom_map.get(lang, ()) if lang is not None else ():
+            phrases[" ".join(normalize_phrase(phrase))] = _custom_symbol(value)
+
+    commands: dict[tuple[str, ...], Command] = {}
+    for phrase_map in (
+        {k: v for k, v in _SPECIAL.items() if isinstance(v, CaseCommand)},
+        {normalize_phrase(p): s for p, s in phrases.items()},
+    ):
+        for words, command in phrase_map.items():
+            if not words:
+                continue
+            if command is None:
+                commands.pop(words, None)
+                commands.pop(("".join(words),), None)
+                continue
+            commands[words] = command
+            if len(words) > 1:
+                commands.setdefault(("".join(words),), command)
+    # Removing "say" or "scratch that" would make other phrases impossible to undo or write.
+    commands[("scratch", "that")] = ScratchThat()
+    commands[("say",)] = Say()
+    return CommandTable(commands, max(len(k) for k in commands))
+
+
+# ---------------------------------------------------------------------------------------------
+# Tokens
+
+
+@define(frozen=True)
+class Word:
+    """A word to write as it is (after casing and spacing decisions)."""
+
+    text: str
+    literal: bool = False
+    """Came from ``say …``: never a command, never part of an identifier match."""
+
+
+@define(frozen=True)
+class SymbolToken:
+    symbol: Symbol
+    spoken: bool
+    """False for punctuation the recognizer wrote itself."""
+
+
+@define(frozen=True)
+class Cased:
+    """A casing command and the words it applies to."""
+
+    style: CaseStyle
+    words: tuple[str, ...]
+
+
+Token = Union[Word, SymbolToken, Cased]
+
+
+@define
+class Parsed:
+    tokens: list[Token]
+    scratch_previous: bool = False
+    """``scratch that`` was said with nothing before it: remove the previous utterance."""
+
+
+_LEAD = "\"([{\u00bf\u00a1\u201c"
+_TRAIL = ".,;:!?)]}\"\u2026\u201d"
+_ABBREV_RE = re.compile(r"^(?:[A-Za-z]\.)+[A-Za-z]\.?$")
+
+
+@define(frozen=True)
+class _RawWord:
+    text: str
+    key: str
+    lead: str
+    trail: str
+
+
+def _split_chunk(chunk: str) -> _RawWord | list[SymbolToken]:
+    """Peel the recognizer's punctuation off one whitespace-separated chunk."""
+    if not any(c.isalnum() for c in chunk):
+        return [SymbolToken(Symbol(chunk, infer_spacing(chunk), chunk[-1] in _SENTENCE_END_CHARS), False)]
+    i, j = 0, len(chunk)
+    while i < j and chunk[i] in _LEAD:
+        i += 1
+    if _ABBREV_RE.match(chunk[i:j].rstrip(_TRAIL.replace(".", ""))):
+        # "e.g." / "U.S.": the final dot belongs to the word.
+        while j > i and chunk[j - 1] in _TRAIL and chunk[j - 1] != ".":
+            j -= 1
+    else:
+        while j > i and chunk[j - 1] in _TRAIL:
+            j -= 1
+    core = chunk[i:j]
+    return _RawWord(core, word_key(core), chunk[:i], chunk[j:])
+
+
+def _punct_tokens(chars: str) -> list[SymbolToken]:
+    tokens = []
+    for c in chars:
+        spacing = infer_spacing(c)
+        if c == '"' or c in "\u201c\u201d":
+            spacing = "open" if c == "\u201c" else "close" if c == "\u201d" else "quote"
+        tokens.append(SymbolToken(Symbol(c, spacing, c in _SENTENCE_END_CHARS), False))
+    return tokens
+
+
+_DROPS_ASR_BEFORE = {"attach", "close", "newline", "join"}
+
+
+def parse(raw: str, table: CommandTable | None = None, *, enabled: bool = True) -> Parsed:
+    """Tokens of a transcript: words, symbols (spoken or the recognizer's) and casing runs.
+
+    With ``enabled`` false only the recognizer's words and punctuation come out.
+    """
+    items: list[_RawWord | SymbolToken] = []
+    for chunk in raw.split():
+        split = _split_chunk(chunk)
+        if isinstance(split, list):
+            items.extend(split)
+        else:
+            items.append(split)
+
+    if not enabled or table is None:
+        tokens: list[Token] = []
+        for item in items:
+            if isinstance(item, SymbolToken):
+                tokens.append(item)
+            else:
+                tokens.extend(_punct_tokens(item.lead))
+                tokens.append(Word(item.text))
+                tokens.extend(_punct_tokens(item.trail))
+        return Parsed(tokens)
+
+    # Commands are matched over words only; the recognizer's punctuation between them is kept
+    # with the word it was attached to (and dropped where a command consumes that word).
+    words = [it for it in items if isinstance(it, _RawWord)]
+    keys = [w.key for w in words]
+    position = {id(w): n for n, w in enumerate(words)}
+
+    out: list[Token] = []
+    scratch_previous = False
+    case_style: CaseStyle | None = None
+    case_words: list[str] = []
+    skip_until = -1  # index into words: consumed by a command
+
+    def flush_case() -> None:
+        nonlocal case_style
+        if case_style is not None:
+            out.append(Cased(case_style, tuple(case_words)))
+            case_style = None
+            case_words.clear()
+
+    def emit_symbol(symbol: Symbol) -> None:
+        flush_case()
+        if symbol.spacing in _DROPS_ASR_BEFORE:
+            while out and isinstance(out[-1], SymbolToken) and not out[-1].spoken and out[-1].symbol.spacing == "attach":
+                out.pop()
+        out.append(SymbolToken(symbol, True))
+
+    def emit_punct(tokens: list[SymbolToken]) -> None:
+        if tokens:
+            flush_case()
+            out.extend(tokens)
+
+    def emit_word(text: str, literal: bool = False) -> None:
+        if case_style is not None:
+            case_words.append(text)
+        else:
+            out.append(Word(text, literal))
+
+    for item in items:
+        if isinstance(item, SymbolToken):
+            emit_punct([item])
+            continue
+        n = position[id(item)]
+        if n < skip_until:
+            continue
+        found = table.match(keys, n)
+        if found is None:
+            emit_punct(_punct_tokens(item.lead))
+            emit_word(item.text)
+            emit_punct(_punct_tokens(item.trail))
+            continue
+        length, command = found
+        skip_until = n + length
+        if isinstance(command, Say):
+            nxt = table.match(keys, n + 1) if n + 1 < len(words) else None
+            if nxt is None:  # an ordinary "say"
+                emit_punct(_punct_tokens(item.lead))
+                emit_word(item.text)
+                emit_punct(_punct_tokens(item.trail))
+                continue
+            said = words[n + 1 : n + 1 + nxt[0]]
+            skip_until = n + 1 + nxt[0]
+            for k, w in enumerate(said):
+                emit_word(w.text, literal=True)
+                if k == len(said) - 1:
+                    emit_punct(_punct_tokens(w.trail))
+            continue
+        if isinstance(command, ScratchThat):
+            flush_case()
+            if any(not isinstance(t, SymbolToken) or t.spoken for t in out):
+                out.clear()
+            else:
+                out.clear()
+                scratch_previous = True
+            continue
+        if isinstance(command, CaseCommand):
+            flush_case()
+            case_style = command.style
+            continue
+        emit_symbol(command)
+    flush_case()
+    return Parsed(out, scratch_previous)
