@@ -55,3 +55,14 @@ def speech_wav(text: str, directory: Path, *, sample_rate: int = SAMPLE_RATE, ch
 
 def silence(seconds: float) -> np.ndarray:
     return np.zeros(int(seconds * SAMPLE_RATE), dtype=np.float32)
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    """WER after normalising case and punctuation (what a listener would call the same words)."""
+    import jiwer
+
+    transform = jiwer.Compose(
+        [jiwer.ToLowerCase(), jiwer.RemovePunctuation(), jiwer.RemoveMultipleSpaces(), jiwer.Strip(),
+         jiwer.ReduceToListOfListOfWords()]
+    )
+    return jiwer.wer(reference, hypothesis, reference_transform=transform, hypothesis_transform=transform)

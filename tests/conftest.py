@@ -1,0 +1,32 @@
+"""Shared test set-up: a throwaway data dir for the whole run, and real synthesised speech."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Never touch the user's models or history; child processes (servers, editors) inherit this.
+    if "SWICTATION_DATA_DIR" not in os.environ or not os.environ.get("SWICTATION_KEEP_DATA_DIR"):
+        os.environ["SWICTATION_DATA_DIR"] = tempfile.mkdtemp(prefix="swictation-test-data-")
+    os.environ.pop("SWICTATION_MODELS_DIR", None)
+
+
+@pytest.fixture(scope="session")
+def speech_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("speech")
+
+
+@pytest.fixture(scope="session")
+def speech_wav(speech_dir: Path):
+    """``speech_wav(text, sample_rate=16000, channels=1) -> Path``: Piper speaks ``text`` into a WAV."""
+    from swictation_rpc.testing.speech import speech_wav as make
+
+    def _make(text: str, *, sample_rate: int = 16_000, channels: int = 1) -> Path:
+        return make(text, speech_dir, sample_rate=sample_rate, channels=channels)
+
+    return _make

@@ -1,0 +1,107 @@
+"""The hybrid engine on real speech with the bundled model (what a fresh install runs)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from swictation_rpc.engine.hybrid import HybridEngine, _is_unk_output
+from swictation_rpc.errors import ModelNotInstalledError
+from swictation_rpc.options import Options
+from swictation_rpc.testing.speech import silence, synthesize, word_error_rate
+
+SENTENCES = [
+    "Please open the settings file and rename the function to get user by ID.",
+    "The quick brown fox jumps over the lazy dog.",
+    "Add a comment above the loop that explains why we retry three times.",
+]
+
+
+@pytest.fixture(scope="module")
+def engine():
+    engine = HybridEngine(Options())
+    engine.load()
+    yield engine
+    engine.close()
+
+
+def test_fresh_install_serves_both_modes_with_the_bundled_model(engine):
+    status = engine.status()
+    assert status.ready
+    for model in status.models:
+        assert model.name == "whisper-tiny.en (bundled)" and model.ready
+        # ...and says why, with the command that fixes it.
+        assert "not installed" in model.problem and "models download" in model.problem
+
+
+@pytest.mark.parametrize("sentence", SENTENCES)
+def test_real_speech_is_transcribed_within_a_word_error_bound(engine, sentence):
+    result = engine.transcribe(synthesize(sentence), "fast")
+    assert word_error_rate(sentence, result.text) <= 0.15, result.text
+    assert result.mode == "fast" and result.model == "whisper-tiny.en (bundled)"
+    assert result.timings.audio_ms > 1000 and result.timings.decode_ms > 0
+    assert result.timings.total_ms >= result.timings.decode_ms
+
+
+def test_audio_longer_than_30_seconds_is_segmented_and_fully_transcribed(engine):
+    # Seven sentences with pauses: well over 30 s, so the engine splits it at the pauses.
+    parts = []
+    for sentence in SENTENCES * 3:
+        parts += [synthesize(sentence), silence(0.8)]
+    audio = np.concatenate(parts)
+    assert len(audio) / 16000 > 30
+    result = engine.transcribe(audio, "accurate")
+    reference = " ".join(SENTENCES * 3)
+    assert word_error_rate(reference, result.text) <= 0.15, result.text
+
+
+def test_auto_mode_picks_fast_for_interim_and_accurate_for_final_or_long(engine):
+    assert engine.choose_mode("auto", 2.0, final=False) == "fast"
+    assert engine.choose_mode("auto", 2.0, final=True) == "accurate"
+    assert engine.choose_mode("auto", 60.0, final=False) == "accurate"
+    assert engine.choose_mode("fast", 60.0, final=True) == "fast"
+
+
+def test_metrics_are_recorded_per_mode(engine):
+    engine.transcribe(synthesize("hello world"), "fast")
+    metrics = engine.metrics()
+    assert metrics["fast"].count >= 1 and metrics["fast"].p50_ms > 0
+    assert metrics["fast"].p95_ms >= metrics["fast"].p50_ms
+
+
+def test_missing_model_folder_is_reported_not_raised(tmp_path):
+    options = Options()
+    options.models.fast = str(tmp_path / "no-such-model")
+    engine = HybridEngine(options)
+    engine.load()
+    fast = engine.status().models[0]
+    assert fast.problem and "no-such-model" in fast.problem
+    # Requests still get text, from the fallback.
+    assert engine.transcribe(synthesize("good morning"), "fast").text
+
+
+def test_unk_only_output_is_recognised_as_broken():
+    assert _is_unk_output("<unk> <unk><unk>")
+    assert _is_unk_output("<unk>.")
+    assert not _is_unk_output("hello <unk> world")
+    assert not _is_unk_output("")
+
+
+def test_nothing_to_serve_is_a_typed_error(monkeypatch, tmp_path):
+    import swictation_rpc.engine.hybrid as hybrid
+
+    def no_bundled(**kwargs):
+        raise ModelNotInstalledError("bundled model removed for this test")
+
+    monkeypatch.setattr(hybrid.BundledWhisper, "bundled", staticmethod(no_bundled))
+    options = Options()
+    options.models.models_dir = str(tmp_path)
+    engine = HybridEngine(options)
+    engine.load()
+    assert not any(m.ready for m in engine.status().models)
+    with pytest.raises(ModelNotInstalledError, match="models download"):
+        engine.transcribe(load_audio_silence())
+
+
+def load_audio_silence() -> np.ndarray:
+    return np.zeros(16000, dtype=np.float32)
