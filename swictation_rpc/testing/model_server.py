@@ -1,0 +1,130 @@
+"""A local HTTP server for model-download tests: 127.0.0.1 only, Range requests, scripted faults.
+
+Serves byte strings registered with :meth:`ModelServer.add`. Faults for the next requests of a
+path: drop the connection after N bytes (:meth:`drop_after`), answer a status (:meth:`fail_with`),
+redirect (:meth:`redirect`). Every request is recorded (path and Range header) so a test can
+prove a resume really sent ``Range: bytes=N-``.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+from collections import defaultdict
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import attrs
+
+
+@attrs.define
+class Request:
+    path: str
+    range: str | None
+
+
+class ModelServer:
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.requests: list[Request] = []
+        self._drops: dict[str, list[int]] = defaultdict(list)
+        self._statuses: dict[str, list[int]] = defaultdict(list)
+        self._redirects: dict[str, str] = {}
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:  # keep test output clean
+                pass
+
+            def do_GET(self) -> None:
+                server._handle(self)
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def url(self, path: str) -> str:
+        return f"{self.base_url}/{path.lstrip('/')}"
+
+    def add(self, path: str, data: bytes) -> str:
+        self.files["/" + path.lstrip("/")] = data
+        return self.url(path)
+
+    def drop_after(self, path: str, nbytes: int, times: int = 1) -> None:
+        """The next ``times`` GETs of ``path`` send full headers, ``nbytes`` of body, then hang up."""
+        self._drops["/" + path.lstrip("/")].extend([nbytes] * times)
+
+    def fail_with(self, path: str, status: int, times: int = 1) -> None:
+        self._statuses["/" + path.lstrip("/")].extend([status] * times)
+
+    def redirect(self, path: str, location: str) -> None:
+        self._redirects["/" + path.lstrip("/")] = location
+
+    def requests_for(self, path: str) -> list[Request]:
+        p = "/" + path.lstrip("/")
+        return [r for r in self.requests if r.path == p]
+
+    def _handle(self, h: BaseHTTPRequestHandler) -> None:
+        path = h.path.split("?", 1)[0]
+        rng = h.headers.get("Range")
+        with self._lock:
+            self.requests.append(Request(path, rng))
+            status = self._statuses[path].pop(0) if self._statuses[path] else None
+            drop = self._drops[path].pop(0) if self._drops[path] else None
+        if path in self._redirects:
+            h.send_response(302)
+            h.send_header("Location", self._redirects[path])
+            h.send_header("Content-Length", "0")
+            h.end_headers()
+            return
+        if status is not None:
+            h.send_error(status)
+            return
+        data = self.files.get(path)
+        if data is None:
+            h.send_error(404)
+            return
+        start = 0
+        if rng:
+            m = re.fullmatch(r"bytes=(\d+)-", rng.strip())
+            if m:
+                start = int(m.group(1))
+                if start >= len(data):
+                    h.send_response(416)
+                    h.send_header("Content-Range", f"bytes */{len(data)}")
+                    h.send_header("Content-Length", "0")
+                    h.end_headers()
+                    return
+        body = data[start:]
+        h.send_response(206 if start else 200)
+        if start:
+            h.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        h.send_header("Content-Length", str(len(body)))
+        h.send_header("Accept-Ranges", "bytes")
+        h.send_header("Content-Type", "application/octet-stream")
+        h.end_headers()
+        if drop is not None:
+            h.wfile.write(body[: max(0, drop - start)])
+            h.wfile.flush()
+            try:
+                h.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            h.close_connection = True
+            return
+        h.wfile.write(body)
+
+    def __enter__(self) -> ModelServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(timeout=5)
