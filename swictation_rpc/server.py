@@ -1,0 +1,642 @@
+"""The stdio JSON-RPC server: pygls for LSP plumbing, our own framing and typed dispatch on top.
+
+Layers: :class:`SwictationProtocol` turns wire messages into typed calls (params structured by the
+one converter, results unstructured by it, :class:`~swictation_rpc.errors.SwictationError` turned
+into JSON-RPC errors); :class:`SwictationServer` holds the session state (options, engine, the
+dictation session) and the transport; ``swictation_rpc.handlers`` hold the thin method handlers.
+
+Where pygls 2.1.1 falls short and this module steps in (see ``_read_frames`` and
+``SwictationProtocol.handle_raw``):
+
+- a body that is not JSON is only logged by pygls; we answer ``-32700`` (id ``null``);
+- a non-object message, a wrong ``jsonrpc`` version, a bad ``id``/``method``/``params`` or a
+  message that is neither request nor response gets no answer from pygls; we answer ``-32600``;
+- invalid params of LSP methods get no answer from pygls; we answer ``-32602`` with the path;
+- requests after ``shutdown`` are silently dropped by pygls; LSP wants ``-32600``;
+- ``exit`` raises ``SystemExit`` inside the event loop and pygls swallows the exit code; we keep it
+  (0 after ``shutdown``, 1 without) and return it from :meth:`SwictationServer.run_stdio`;
+- pygls reads stdin on its handler thread pool, so busy handlers could starve the reader; we read
+  on a dedicated thread;
+- pygls writes frames from whichever thread finished a handler, unlocked; our writer is locked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import importlib
+import importlib.util
+import json
+import logging
+import logging.handlers
+import sys
+import threading
+import traceback
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+import attrs
+from cattrs.errors import BaseValidationError
+from lsprotocol import types
+from pygls.exceptions import (
+    JsonRpcException,
+    JsonRpcInternalError,
+    JsonRpcInvalidParams,
+    JsonRpcInvalidRequest,
+    JsonRpcParseError,
+    JsonRpcRequestCancelled,
+    JsonRpcServerNotInitialized,
+)
+from pygls.lsp.server import LanguageServer
+from pygls.protocol import JsonRPCRequestMessage, LanguageServerProtocol, lsp_method
+
+from swictation_rpc import __version__, paths
+from swictation_rpc.converter import converter, error_messages
+from swictation_rpc.errors import EngineLoadingError, SwictationError
+from swictation_rpc.options import LogLevel, Options
+from swictation_rpc.protocol import METHODS, STATE_CHANGED, State, StateChangedParams
+
+if TYPE_CHECKING:
+    from swictation_rpc.handlers.dictation import ActiveDictation
+
+logger = logging.getLogger(__name__)
+
+SERVER_NAME = "swictation-rpc"
+
+#: Handler modules registered on every server, in this order; a module that is not installed yet
+#: (another part of the project) is skipped, a module that fails to import is an error.
+HANDLER_MODULES = (
+    "swictation_rpc.handlers.lifecycle",
+    "swictation_rpc.handlers.dictation",
+    "swictation_rpc.handlers.status",
+    "swictation_rpc.handlers.history",
+)
+
+#: Requests a client may send before ``initialize`` has been answered.
+_BEFORE_INITIALIZE = {types.INITIALIZE, types.SHUTDOWN}
+
+_LOG_LEVELS = {"error": logging.ERROR, "warning": logging.WARNING, "info": logging.INFO, "debug": logging.DEBUG}
+_MESSAGE_TYPES = {
+    logging.ERROR: types.MessageType.Error,
+    logging.WARNING: types.MessageType.Warning,
+    logging.INFO: types.MessageType.Info,
+    logging.DEBUG: types.MessageType.Log,
+}
+
+
+def _is_ours(obj: Any) -> bool:
+    return attrs.has(type(obj)) and type(obj).__module__.startswith("swictation_rpc")
+
+
+def _valid_id(value: Any) -> bool:
+    """LSP ids are integers or strings (JSON-RPC's ``null`` and fractions are refused)."""
+    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+
+
+class LockedWriter:
+    """Frames go out whole: handlers finish on worker threads as well as on the event loop."""
+
+    def __init__(self, stream: IO[bytes]):
+        self._stream = stream
+        self._lock = threading.Lock()
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        with self._lock:
+            if self.closed:
+                return
+            try:
+                self._stream.write(data)
+                self._stream.flush()
+            except (BrokenPipeError, ValueError, OSError):
+                # The client went away; the reader sees EOF and ends the server.
+                self.closed = True
+
+    def close(self) -> None:
+        with self._lock:
+            self.closed = True
+            try:
+                self._stream.close()
+            except OSError:
+                pass
+
+
+class SwictationProtocol(LanguageServerProtocol):
+    """LSP plus our typed ``swictation/…`` methods; see the module docstring for what it fixes."""
+
+    _server: SwictationServer
+
+    def __init__(self, server: SwictationServer, lsp_converter: Any):
+        super().__init__(server, lsp_converter)
+        self.initialize_started = False
+        self.initialized = False
+        self.exit_code: int | None = None
+
+    # -- incoming ---------------------------------------------------------------------------------
+
+    def handle_raw(self, data: Any) -> None:
+        """Validate the JSON-RPC envelope of one parsed frame and dispatch it."""
+        if not isinstance(data, dict):
+            what = "batches are not supported" if isinstance(data, list) else f"got {type(data).__name__}"
+            self._reply_error(None, JsonRpcInvalidRequest(f"Invalid Request: expected a JSON object ({what})"))
+            return
+        raw_id = data.get("id")
+        msg_id = raw_id if _valid_id(raw_id) else None
+        if data.get("jsonrpc") != "2.0":
+            self._reply_error(msg_id, JsonRpcInvalidRequest('Invalid Request: "jsonrpc" must be "2.0"'))
+            return
+        if "method" in data:
+            self._handle_call(data, msg_id)
+        elif "id" in data and ("result" in data or "error" in data):
+            self._handle_client_response(data)
+        else:
+            self._reply_error(
+                msg_id, JsonRpcInvalidRequest("Invalid Request: neither a request (method) nor a response")
+            )
+
+    def _handle_call(self, data: dict[str, Any], msg_id: Any) -> None:
+        method = data["method"]
+        is_request = "id" in data
+        if not isinstance(method, str) or not method:
+            self._reply_error(msg_id, JsonRpcInvalidRequest('Invalid Request: "method" must be a string'))
+            return
+        if is_request and msg_id is None:
+            self._reply_error(None, JsonRpcInvalidRequest('Invalid Request: "id" must be an integer or a string'))
+            return
+        params = data.get("params")
+        if params is not None and not isinstance(params, (dict, list)):
+            self._reply_error(
+                msg_id if is_request else None,
+                JsonRpcInvalidRequest('Invalid Request: "params" must be an object or an array'),
+            )
+            return
+
+        if not is_request:
+            self._handle_client_notification(method, params, data)
+            return
+
+        if self._shutdown:
+            self._reply_error(msg_id, JsonRpcInvalidRequest(f"Invalid Request: the server is shutting down ({method})"))
+            return
+        if not self.initialized and method not in _BEFORE_INITIALIZE and not self.initialize_started:
+            self._reply_error(msg_id, JsonRpcServerNotInitialized(f"Server not initialized: send initialize before {method}"))
+            return
+        if method == types.INITIALIZE and self.initialize_started:
+            self._reply_error(msg_id, JsonRpcInvalidRequest("Invalid Request: initialize was already received"))
+            return
+
+        if method in METHODS and method in self.fm.features:
+            params_cls = METHODS[method][0]
+            try:
+                typed = self._structure_params(params, params_cls)
+            except JsonRpcException as exc:
+                self._reply_error(msg_id, exc)
+                return
+            contextvars.copy_context().run(self._handle_request, msg_id, method, typed)
+            return
+
+        request_type = self.get_message_type(method)
+        if request_type is None:
+            # Unknown to LSP and to us: pygls answers -32601 (or runs a user feature untyped).
+            message = JsonRPCRequestMessage(id=msg_id, method=method, jsonrpc="2.0", params=params)
+        else:
+            try:
+                message = self._structure_lsp(data, request_type)
+            except JsonRpcException as exc:
+                self._reply_error(msg_id, exc)
+                return
+        if method == types.INITIALIZE:
+            self.initialize_started = True
+        self.handle_message(message)
+
+    def _handle_client_notification(self, method: str, params: Any, data: dict[str, Any]) -> None:
+        if method != types.EXIT and not self.initialize_started:
+            logger.warning("Ignoring notification %s before initialize", method)
+            return
+        if self._shutdown and method != types.EXIT:
+            logger.warning("Ignoring notification %s after shutdown", method)
+            return
+        notification_type = self.get_message_type(method)
+        if notification_type is None:
+            if not method.startswith("$/"):
+                logger.warning("Ignoring notification for unknown method %r", method)
+            return
+        try:
+            message = self._structure_lsp(data, notification_type)
+        except JsonRpcException as exc:
+            # Notifications get no answer, even an error one; tell the user instead.
+            logger.error("Invalid %s notification: %s", method, exc.message)
+            return
+        if method == types.INITIALIZED:
+            self.initialized = True
+        self.handle_message(message)
+
+    def _handle_client_response(self, data: dict[str, Any]) -> None:
+        try:
+            message = self.structure_message(data)
+        except JsonRpcException:
+            logger.warning("Ignoring malformed response %r", data.get("id"))
+            return
+        self.handle_message(message)
+
+    def _structure_params(self, params: Any, params_cls: type) -> Any:
+        if params is None:
+            params = {}
+        if not isinstance(params, dict):
+            raise JsonRpcInvalidParams("Invalid params: expected an object (by-name params) @ $")
+        try:
+            return converter.structure(params, params_cls)
+        except BaseValidationError as exc:
+            problems = error_messages(exc)
+        except Exception as exc:  # noqa: BLE001 - any structuring failure is the client's params
+            problems = [f"{exc} @ $"]
+        raise JsonRpcInvalidParams(
+            "Invalid params: " + "; ".join(problems), data={"kind": "invalid-params", "problems": problems}
+        )
+
+    def _structure_lsp(self, data: dict[str, Any], message_type: type) -> Any:
+        try:
+            return self._converter.structure(data, message_type)
+        except BaseValidationError as exc:
+            # The message envelope wraps the params: report paths relative to the params.
+            problems = [m.replace("@ $.params", "@ $", 1) for m in error_messages(exc)]
+        except Exception as exc:  # noqa: BLE001
+            problems = [f"{exc} @ $"]
+        raise JsonRpcInvalidParams(
+            "Invalid params: " + "; ".join(problems), data={"kind": "invalid-params", "problems": problems}
+        )
+
+    # -- outgoing ---------------------------------------------------------------------------------
+
+    def _reply_error(self, msg_id: Any, exc: JsonRpcException) -> None:
+        logger.warning("Answering %s with error %s: %s", msg_id, exc.code, exc.message)
+        self._send_response(msg_id, error=exc.to_response_error())
+
+    def _send_response(self, msg_id: Any, result: Any = None, error: types.ResponseError | None = None) -> None:
+        if error is None:
+            super()._send_response(msg_id, result=result)
+            return
+        # lsprotocol drops a None id, but JSON-RPC wants `"id": null` when the id is unknown.
+        self._send_data({"jsonrpc": "2.0", "id": msg_id, "error": self._converter.unstructure(error)})
+
+    def _send_handler_result(self, future: concurrent.futures.Future[Any], *, msg_id: Any) -> None:
+        """Typed results out through the one converter; our errors out with their code and remedy."""
+        self._request_futures.pop(msg_id, None)
+        if future.cancelled():
+            error = JsonRpcRequestCancelled(f'Request with id "{msg_id}" is canceled')
+            self._send_response(msg_id, error=error.to_response_error())
+            return
+        exc = future.exception()
+        if exc is None:
+            result = future.result()
+            if _is_ours(result):
+                result = converter.unstructure(result)
+            self._send_response(msg_id, result=result)
+            return
+        if isinstance(exc, SwictationError):
+            logger.warning("Request %s failed: %s", msg_id, exc)
+            error = types.ResponseError(code=exc.CODE, message=exc.message, data=exc.to_data())
+        elif isinstance(exc, JsonRpcException):
+            logger.warning("Request %s failed: %s", msg_id, exc.message)
+            error = exc.to_response_error()
+        else:
+            logger.error(
+                "Request %s failed with an unexpected error", msg_id,
+                exc_info=(type(exc), exc, exc.__traceback__),
+            )
+            error = JsonRpcInternalError(
+                message=f"Internal error: {type(exc).__name__}: {exc}",
+                data={"kind": "internal", "traceback": traceback.format_tb(exc.__traceback__)},
+            ).to_response_error()
+        self._send_response(msg_id, error=error)
+
+    # -- LSP lifecycle overrides ------------------------------------------------------------------
+
+    @lsp_method(types.INITIALIZE)
+    def lsp_initialize(self, params: types.InitializeParams) -> Any:
+        self.initialize_started = True
+        result = yield from super().lsp_initialize(params)
+        # Our methods are not LSP features: advertise them where clients may look.
+        result.capabilities.experimental = {
+            "swictation": {
+                "version": __version__,
+                "methods": sorted(m for m in METHODS if m in self.fm.features),
+                "notifications": sorted(m for m, (_, r) in METHODS.items() if r is None),
+            }
+        }
+        return result
+
+    @lsp_method(types.EXIT)
+    def lsp_exit(self, *args: Any) -> Any:
+        if (user_handler := self.fm.features.get(types.EXIT)) is not None:
+            yield user_handler, args, None
+        self.exit_code = 0 if self._shutdown else 1
+        logger.info("exit received (%s shutdown): exit code %s", "after" if self._shutdown else "without", self.exit_code)
+        self._server.request_stop()
+
+
+class LspLogHandler(logging.Handler):
+    """Mirror our log records to the client as ``window/logMessage`` once it may receive them."""
+
+    def __init__(self, server: SwictationServer):
+        super().__init__()
+        self._server = server
+        self._busy = threading.local()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if getattr(self._busy, "on", False) or not self._server.protocol.initialize_started:
+            return
+        self._busy.on = True
+        try:
+            kind = _MESSAGE_TYPES.get(record.levelno, types.MessageType.Log)
+            if record.levelno >= logging.ERROR:
+                kind = types.MessageType.Error
+            self._server.window_log_message(types.LogMessageParams(type=kind, message=self.format(record)))
+        except Exception:  # noqa: BLE001 - logging must never break the server
+            pass
+        finally:
+            self._busy.on = False
+
+
+def configure_logging(level: str | None, log_file: str | Path | None = None) -> Path | None:
+    """stderr plus a log file (stdout is the wire, so nothing may log there).
+
+    Returns the log file in use, or ``None`` when it could not be opened.
+    """
+    numeric = _LOG_LEVELS.get((level or "info").lower(), logging.INFO)
+    root = logging.getLogger()
+    root.setLevel(logging.DEBUG)
+    for handler in list(root.handlers):  # e.g. the CLI's basicConfig: the server configures its own
+        root.removeHandler(handler)
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stderr = logging.StreamHandler(sys.stderr)
+    stderr.setLevel(numeric)
+    stderr.setFormatter(formatter)
+    root.addHandler(stderr)
+    path: Path | None = Path(log_file) if log_file else paths.log_dir() / "server.log"
+    try:
+        paths.ensure_private_dir(path.parent)
+        file_handler = logging.handlers.RotatingFileHandler(path, maxBytes=2_000_000, backupCount=3, encoding="utf-8")
+        file_handler.setLevel(min(numeric, logging.INFO))
+        file_handler.setFormatter(formatter)
+        root.addHandler(file_handler)
+    except OSError as exc:
+        logger.warning("Cannot write the log file %s: %s", path, exc)
+        path = None
+    # pygls logs every frame at INFO, audio included: keep it quiet unless debugging.
+    logging.getLogger("pygls").setLevel(logging.DEBUG if numeric <= logging.DEBUG else logging.WARNING)
+    return path
+
+
+class SwictationServer(LanguageServer):
+    """One editor's connection: options in effect, the engine, the dictation session.
+
+    ``engine_factory(options)`` builds the engine (default: the hybrid engine) and
+    ``session_factory(engine, options, mode=..., on_partial=..., on_state=..., on_auto_stop=...)``
+    builds a microphone session; both are seams, so the server is testable piece by piece.
+    """
+
+    protocol: SwictationProtocol
+
+    def __init__(
+        self,
+        *,
+        engine_factory: Callable[[Options], Any] | None = None,
+        session_factory: Callable[..., Any] | None = None,
+        log_level: LogLevel | None = None,
+    ):
+        from pygls.protocol import default_converter
+
+        super().__init__(
+            SERVER_NAME,
+            __version__,
+            text_document_sync_kind=types.TextDocumentSyncKind.None_,
+            protocol_cls=SwictationProtocol,
+            converter_factory=default_converter,
+        )
+        self.options = Options()
+        self.engine_factory = engine_factory or _default_engine_factory
+        self.session_factory = session_factory or _default_session_factory
+        #: ``--log-level`` pins the level; otherwise the ``logLevel`` setting decides.
+        self.cli_log_level = log_level
+        self.engine: Any = None
+        #: Done when the engine has loaded and the last settings change has been applied.
+        self.engine_job: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self.engine_executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="engine")
+        #: The last load failed: the next settings change builds the engine again.
+        self.engine_failed = False
+        self.progress_reporter: Any = None
+        #: Settings come from ``workspace/configuration`` (no initializationOptions were sent).
+        self.pull_config_at_start = False
+        #: Bumped by every settings change, so a slow pull never overrides a newer change.
+        self.settings_generation = 0
+        self.dictation: ActiveDictation | None = None
+        #: Results of sessions that stopped on their own, until ``stopDictation`` collects them.
+        self.finished_sessions: OrderedDict[str, Any] = OrderedDict()
+        #: Optional text post-processing ``(text, context, options) -> text`` (spoken commands, spacing).
+        self.format_text: Callable[[str, Any, Options], str] | None = None
+        self.transcribing = 0
+        self.last_state: tuple[State, str | None] | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.log_handler = LspLogHandler(self)
+        self.log_handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+        self._stop: asyncio.Event | None = None
+        for name in HANDLER_MODULES:
+            if importlib.util.find_spec(name) is None:
+                continue
+            module = importlib.import_module(name)
+            module.register(self)
+
+    # -- state ------------------------------------------------------------------------------------
+
+    @property
+    def state(self) -> State:
+        if self.dictation is not None:
+            return self.dictation.state
+        if self.transcribing:
+            return "transcribing"
+        if not self.engine_job.done():
+            return "loading"
+        if self.engine_job.exception() is not None:
+            return "error"
+        return "idle"
+
+    def publish_state(self, reason: str | None = None) -> None:
+        """Send ``swictation/stateChanged`` when the state (or the session) changed."""
+        session_id = self.dictation.id if self.dictation is not None else None
+        current = (self.state, session_id)
+        if current == self.last_state:
+            return
+        self.last_state = current
+        if self.protocol.initialize_started:
+            self.notify(STATE_CHANGED, StateChangedParams(state=current[0], session_id=session_id, reason=reason))
+
+    # -- engine -----------------------------------------------------------------------------------
+
+    async def ensure_engine(self, wait: bool = True) -> Any:
+        """The engine, once loaded and with the current settings applied.
+
+        With ``wait=False`` a loading engine is an :class:`EngineLoadingError` instead of a wait.
+        """
+        while True:
+            job = self.engine_job
+            if not job.done():
+                if not wait:
+                    raise EngineLoadingError(
+                        remedy="Retry in a moment, or send waitForEngine: true to wait for it "
+                        "(swictation/status shows the load).",
+                    )
+                await asyncio.wrap_future(job)
+            if job is self.engine_job:
+                job.result()  # re-raises a failed load
+                return self.engine
+
+    # -- messages to the client -------------------------------------------------------------------
+
+    def notify(self, method: str, params: Any) -> None:
+        """Send a notification; our attrs params go through the one converter (camelCase)."""
+        self.protocol.notify(method, converter.unstructure(params) if _is_ours(params) else params)
+
+    def call_soon(self, func: Callable[..., Any], *args: Any) -> None:
+        """Run ``func`` on the event loop, from any thread (capture and engine callbacks)."""
+        if self.loop is None or self.loop.is_closed():
+            return
+        try:
+            self.loop.call_soon_threadsafe(func, *args)
+        except RuntimeError:  # loop closing
+            pass
+
+    def show_message(self, message: str, kind: types.MessageType = types.MessageType.Warning) -> None:
+        self.window_show_message(types.ShowMessageParams(type=kind, message=message))
+
+    def apply_log_level(self) -> None:
+        level = _LOG_LEVELS[self.cli_log_level or self.options.log_level]
+        self.log_handler.setLevel(level)
+        logging.getLogger("swictation_rpc").setLevel(min(level, logging.INFO))
+
+    # -- transport --------------------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        if self._stop is not None and self.loop is not None:
+            self.loop.call_soon_threadsafe(self._stop.set)
+
+    def run_stdio(self, stdin: IO[bytes] | None = None, stdout: IO[bytes] | None = None) -> int:
+        """Serve over stdio until ``exit`` or end of input; returns the process exit code."""
+        stdin = stdin or sys.stdin.buffer
+        writer = LockedWriter(stdout or sys.stdout.buffer)
+        self.protocol.set_writer(writer)
+        swictation_logger = logging.getLogger("swictation_rpc")
+        swictation_logger.addHandler(self.log_handler)
+        self.apply_log_level()
+        try:
+            asyncio.run(self._serve(stdin))
+        except KeyboardInterrupt:
+            pass
+        finally:
+            swictation_logger.removeHandler(self.log_handler)
+            self.close()
+            writer.close()
+        code = self.protocol.exit_code
+        return 0 if code is None else code
+
+    async def _serve(self, stdin: IO[bytes]) -> None:
+        self.loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        reader = threading.Thread(target=_read_frames, args=(stdin, self), name="stdin-reader", daemon=True)
+        reader.start()
+        await self._stop.wait()
+        if self.protocol.exit_code is None:
+            logger.info("stdin closed: stopping")
+
+    def on_frame(self, body: bytes) -> None:
+        """One frame's body, on the event loop."""
+        try:
+            data = json.loads(body)
+        except (ValueError, RecursionError) as exc:
+            self.protocol._reply_error(None, JsonRpcParseError(f"Parse error: {exc}"))
+            return
+        try:
+            self.protocol.handle_raw(data)
+        except Exception:  # noqa: BLE001 - a message must never take the server down
+            logger.exception("Failed to handle a message")
+
+    def close(self) -> None:
+        """Release the microphone and the engine; the process is about to end."""
+        dictation, self.dictation = self.dictation, None
+        if dictation is not None:
+            try:
+                dictation.session.cancel()
+            except Exception:  # noqa: BLE001
+                logger.exception("Cancelling the dictation session failed")
+        self.engine_executor.shutdown(wait=False, cancel_futures=True)
+        if self.engine is not None and self.engine_job.done():
+            try:
+                self.engine.close()
+            except Exception:  # noqa: BLE001
+                logger.exception("Closing the engine failed")
+        if self._thread_pool is not None:
+            self._thread_pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _read_frames(stdin: IO[bytes], server: SwictationServer) -> None:
+    """Read LSP frames (``Content-Length`` headers, blank line, body) and hand bodies to the loop.
+
+    Runs on its own thread so a busy handler pool never stops the server from reading ``exit``.
+    Header names are case-insensitive and a bare ``\\n`` line end is tolerated; a header block
+    without a usable ``Content-Length`` is skipped (there is no body boundary to recover).
+    """
+    try:
+        while True:
+            length: int | None = None
+            saw_header = False
+            while True:
+                line = stdin.readline()
+                if not line:
+                    return
+                stripped = line.strip()
+                if not stripped:
+                    if saw_header:
+                        break
+                    continue
+                saw_header = True
+                name, sep, value = stripped.partition(b":")
+                if not sep:
+                    logger.warning("Ignoring a line that is not a header: %r", stripped[:80])
+                    saw_header = False
+                    continue
+                if name.strip().lower() == b"content-length":
+                    try:
+                        length = int(value.strip())
+                    except ValueError:
+                        length = None
+            if length is None or length < 0:
+                logger.warning("Skipping a frame without a valid Content-Length header")
+                continue
+            body = stdin.read(length) if length else b""
+            if len(body) < length:
+                return
+            server.call_soon(server.on_frame, body)
+    except (OSError, ValueError):
+        logger.info("stdin is no longer readable")
+    finally:
+        server.request_stop()
+
+
+def _default_engine_factory(options: Options) -> Any:
+    from swictation_rpc.engine.hybrid import HybridEngine
+
+    return HybridEngine(options)
+
+
+def _default_session_factory(engine: Any, options: Options, **kwargs: Any) -> Any:
+    """The microphone session; ``swictation_rpc.dictation`` when installed."""
+    if importlib.util.find_spec("swictation_rpc.dictation") is not None:
+        from swictation_rpc.dictation import DictationSession
+
+        return DictationSession(engine, options, **kwargs)
+    from swictation_rpc.handlers.dictation import UnavailableSession
+
+    return UnavailableSession()
