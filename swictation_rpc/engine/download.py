@@ -325,6 +325,13 @@ def _attempt(
 # Safe extraction
 
 
+class CorruptArchiveError(ModelDownloadError):
+    """The archive is truncated, damaged, empty or not an archive at all."""
+
+    KIND = "corrupt-archive"
+    MESSAGE = "The archive is truncated or corrupt"
+
+
 class UnsafeArchiveError(ModelDownloadError):
     """An archive member that would escape the target folder or is not a plain file/folder."""
 
@@ -383,13 +390,20 @@ def _write_member(src: IO[bytes], target: Path, budget: list[int], archive: Path
                     f" {MAX_EXTRACT_BYTES} bytes",
                     remedy="Nothing was installed.",
                 )
-            out.write(chunk)
+            try:
+                out.write(chunk)
+            except OSError as exc:  # disk full, quota: not the archive's fault, keep it
+                raise ModelDownloadError(
+                    f"Cannot write {target}: {exc}",
+                    remedy="Free some disk space (or move the models with --models-dir /"
+                    " SWICTATION_MODELS_DIR) and run the command again.",
+                ) from exc
             h.update(chunk)
     return FileRecord(size, h.hexdigest())
 
 
 def _corrupt(archive: Path, exc: BaseException) -> ModelDownloadError:
-    return ModelDownloadError(
+    return CorruptArchiveError(
         f"The archive {archive.name} is truncated or corrupt ({type(exc).__name__}: {exc})",
         remedy="Nothing was installed. Download it again (the damaged copy was discarded).",
         archive=str(archive),
@@ -410,9 +424,10 @@ def safe_extract(archive: Path, dest: Path) -> dict[str, FileRecord]:
     try:
         tf = tarfile.open(archive, mode="r:*")
     except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
-        raise ModelDownloadError(
-            f"{archive.name} is not a readable .tar(.gz/.bz2/.xz) or .zip archive"
-            f" ({type(exc).__name__}: {exc})",
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CorruptArchiveError(
+            f"The archive {archive.name} is truncated or corrupt, or not a .tar(.gz/.bz2/.xz)"
+            f" or .zip archive ({detail})",
             remedy="Nothing was installed. Download it again, or import a model folder.",
             archive=str(archive),
         ) from exc
@@ -473,7 +488,7 @@ def _extract_tar(tf: tarfile.TarFile, archive: Path, dest: Path) -> dict[str, Fi
     except (tarfile.TarError, EOFError, OSError, zipfile.BadZipFile) as exc:
         raise _corrupt(archive, exc) from exc
     if not records:
-        raise ModelDownloadError(
+        raise CorruptArchiveError(
             f"The archive {archive.name} contains no files",
             remedy="Nothing was installed. Download it again.",
         )
@@ -526,7 +541,7 @@ def _extract_zip(archive: Path, dest: Path) -> dict[str, FileRecord]:
     except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
         raise _corrupt(archive, exc) from exc
     if not records:
-        raise ModelDownloadError(
+        raise CorruptArchiveError(
             f"The archive {archive.name} contains no files",
             remedy="Nothing was installed.",
         )

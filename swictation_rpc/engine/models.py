@@ -38,8 +38,10 @@ from swictation_rpc.engine.catalogue import (
     load_catalogue,
 )
 from swictation_rpc.engine.download import (
+    CorruptArchiveError,
     FileRecord,
     ProgressCallback,
+    UnsafeArchiveError,
     fetch,
     hash_file,
     safe_extract,
@@ -495,7 +497,7 @@ class ModelStore:
         unpacked = staging / "unpacked"
         try:
             records = safe_extract(archive, unpacked)
-        except ModelDownloadError:
+        except (CorruptArchiveError, UnsafeArchiveError):
             archive.unlink(missing_ok=True)  # damaged or hostile: never reuse it
             raise
         root = _model_root(unpacked, entry.top_folder)

@@ -308,5 +308,5 @@ def test_corrupt_zip_member_is_reported(tmp_path):
 
 
 def test_not_an_archive_is_reported(tmp_path):
-    with pytest.raises(ModelDownloadError, match="not a readable"):
+    with pytest.raises(ModelDownloadError, match="not a .tar"):
         safe_extract(_write(tmp_path, "x.tar.bz2", b"<html>rate limited</html>"), tmp_path / "out")
