@@ -135,6 +135,7 @@ DEFAULT_COMMANDS: dict[str, Symbol] = {
     "slash": _sym("/", "join"),
     "forward slash": _sym("/", "join"),
     "backslash": _sym("\\", "join"),
+    "back slash": _sym("\\", "join"),
     "equals": _sym("=", "word"),
     "equal sign": _sym("=", "word"),
     "equals sign": _sym("=", "word"),

@@ -195,20 +195,19 @@ def hotwords_for(identifiers: Sequence[str], limit: int = 100) -> list[str]:
     """
     if limit <= 0:
         return []
-    counts = Counter(i for i in identifiers if i)
-    ranked: list[tuple[int, int, int, str]] = []
-    seen: set[str] = set()
-    for order, (ident, count) in enumerate(counts.items()):
-        words = [p.lower() for p in split_words(ident)]
+    counts: Counter[str] = Counter()
+    first_seen: dict[str, int] = {}
+    multi: dict[str, bool] = {}
+    for ident in identifiers:
+        words = [p.lower() for p in split_words(ident)] if ident else []
         if not words or all(w.isdigit() for w in words):
             continue
         phrase = " ".join(words)
-        if phrase in seen:
+        is_multi = len(words) > 1 and sum(len(w) for w in words) >= 4
+        if not is_multi and (len(phrase) < 4 or not phrase.isalpha()):
             continue
-        multi = len(words) > 1 and sum(len(w) for w in words) >= 4
-        if not multi and (len(phrase) < 4 or not phrase.isalpha()):
-            continue
-        seen.add(phrase)
-        ranked.append((0 if multi else 1, -count, order, phrase))
-    ranked.sort()
-    return [phrase for *_, phrase in ranked[:limit]]
+        counts[phrase] += 1
+        first_seen.setdefault(phrase, len(first_seen))
+        multi[phrase] = is_multi
+    ranked = sorted(counts, key=lambda p: (not multi[p], -counts[p], first_seen[p]))
+    return ranked[:limit]
