@@ -1,0 +1,296 @@
+---@mod swictation.health :checkhealth swictation
+---
+--- Server found and starts, Python version, models installed, audio input devices, GPU: from
+--- `swictation-rpc doctor --json` and from a live `swictation/status` (the running server's, or a
+--- short-lived one started just for the check).
+
+local M = {}
+
+local config = require("swictation.config")
+
+local DOCTOR_TIMEOUT_MS = 60000
+local START_TIMEOUT_MS = 30000
+local STATUS_TIMEOUT_MS = 10000
+
+local has_011 = vim.fn.has("nvim-0.11") == 1
+local h = vim.health
+
+--- `cmd` with its `serve …` tail swapped for `doctor --json` (nil when there is no `serve`).
+---@param cmd string[]
+---@return string[]?
+function M.doctor_cmd(cmd)
+  for i, arg in ipairs(cmd) do
+    if arg == "serve" then
+      local out = vim.list_slice(cmd, 1, i - 1)
+      vim.list_extend(out, { "doctor", "--json" })
+      local models_dir = vim.tbl_get(config.options.settings, "models", "modelsDir")
+      if type(models_dir) == "string" then
+        vim.list_extend(out, { "--models-dir", models_dir })
+      end
+      return out
+    end
+  end
+end
+
+local function tail(text, n)
+  local lines = vim.split(vim.trim(text or ""), "\n", { plain = true })
+  return table.concat(vim.list_slice(lines, math.max(1, #lines - n + 1)), "\n")
+end
+
+---@return table? report, string? err
+local function run_doctor(cmd)
+  local ok, proc = pcall(vim.system, cmd, { text = true, env = config.options.cmd_env })
+  if not ok then
+    return nil, tostring(proc)
+  end
+  local res = proc:wait(DOCTOR_TIMEOUT_MS)
+  if res.code ~= 0 then
+    return nil, ("exit code %d%s\n%s"):format(res.code, res.signal ~= 0 and (", signal " .. res.signal) or "", tail(res.stderr, 15))
+  end
+  local decoded_ok, report = pcall(vim.json.decode, res.stdout or "", { luanil = { object = true, array = true } })
+  if not decoded_ok or type(report) ~= "table" then
+    return nil, "its output is not JSON: " .. tail(res.stdout, 5)
+  end
+  return report
+end
+
+local function report_doctor(report)
+  h.start("swictation: Python and packages")
+  local py = report.python or {}
+  local version = py.version or "?"
+  local major, minor = tostring(version):match("^(%d+)%.(%d+)")
+  if major and (tonumber(major) > 3 or (tonumber(major) == 3 and tonumber(minor) >= 10)) then
+    h.ok(("Python %s (%s)"):format(version, py.executable or "?"))
+  else
+    h.error(("Python %s (%s): swictation-rpc needs Python >= 3.10"):format(version, py.executable or "?"))
+  end
+  h.info("swictation-rpc " .. tostring(report.swictationRpc or "?"))
+  local pkgs = {}
+  for name, v in pairs(report.packages or {}) do
+    pkgs[#pkgs + 1] = ("%s %s"):format(name, v == nil and "-" or tostring(v))
+  end
+  table.sort(pkgs)
+  if #pkgs > 0 then
+    h.info("packages: " .. table.concat(pkgs, ", "))
+  end
+
+  h.start("swictation: models")
+  h.info("models folder: " .. tostring(report.modelsDir or "?"))
+  local models = report.models or {}
+  for _, model in ipairs(models) do
+    if model.verified then
+      h.ok(("installed: %s"):format(model.name))
+    else
+      h.error(("installed but broken: %s: %s"):format(model.name, vim.inspect(model.problems)), {
+        ("swictation-rpc models verify %s"):format(model.name),
+        ("swictation-rpc models download %s"):format(model.name),
+      })
+    end
+  end
+  local bundled = report.bundledModel
+  if type(bundled) == "table" then
+    if bundled.present then
+      h.ok(("bundled model: %s"):format(bundled.name or "?"))
+    else
+      h.warn(("bundled model missing: %s %s"):format(bundled.name or "?", bundled.problem or ""))
+    end
+  end
+  if #models == 0 then
+    h.warn("no Parakeet model installed: the bundled Whisper model serves both modes", {
+      "swictation-rpc models download parakeet-tdt-110m",
+      "swictation-rpc models download parakeet-tdt-0.6b-v3-int8",
+    })
+  end
+
+  h.start("swictation: audio input")
+  local devices = report.audioInputDevices or {}
+  if #devices == 0 then
+    h.warn("no audio input device: :SwictationStart cannot listen (file transcription still works)", {
+      "Connect a microphone, or check PulseAudio/PipeWire and PortAudio (Debian: libportaudio2)",
+      "Pick one with settings = { audio = { inputDevice = \"name\" } }",
+    })
+  else
+    for _, d in ipairs(devices) do
+      h.ok(("[%s] %s%s"):format(tostring(d.index), d.name, d.default and " (default)" or ""))
+    end
+  end
+
+  h.start("swictation: GPU")
+  local ort = report.onnxruntime or {}
+  local providers = table.concat(ort.providers or {}, ", ")
+  if type(report.gpu) == "table" then
+    local g = report.gpu
+    local line = ("%s, %.0f MB free of %.0f MB"):format(g.name or "?", g.memoryFreeMb or 0, g.memoryTotalMb or 0)
+    if ort.cuda then
+      h.ok(line .. "; onnxruntime providers: " .. providers)
+    else
+      h.warn(line .. "; onnxruntime has no CUDA provider (" .. providers .. ")", {
+        "pip install 'swictation-rpc[gpu]' (see the README, GPU install)",
+      })
+    end
+  else
+    h.info("no NVIDIA GPU found: the CPU is used (onnxruntime providers: " .. providers .. ")")
+  end
+
+  local problems = report.problems or {}
+  if #problems > 0 then
+    h.start("swictation: doctor's findings")
+    for _, p in ipairs(problems) do
+      h.warn(p)
+    end
+  end
+end
+
+local function request_sync(client, method, params, timeout)
+  return require("swictation.client").request_sync(client, method, params, timeout)
+end
+
+local function stop(client)
+  if has_011 then
+    client:stop(true)
+  else
+    client.stop(true)
+  end
+end
+
+--- A short-lived server to prove it starts; nil, err when it does not.
+local function start_probe()
+  local opts = config.options
+  local settings = require("swictation.client").settings()
+  local exit_info
+  local cfg = {
+    name = "swictation-health",
+    cmd = opts.cmd,
+    cmd_env = not vim.tbl_isempty(opts.cmd_env) and opts.cmd_env or nil,
+    root_dir = vim.fn.getcwd(),
+    init_options = settings,
+    settings = { swictation = settings },
+    handlers = {
+      ["window/showMessage"] = function()
+        return vim.NIL
+      end,
+      ["window/logMessage"] = function()
+        return vim.NIL
+      end,
+    },
+    on_exit = function(code, signal)
+      exit_info = { code = code, signal = signal }
+    end,
+  }
+  local id
+  local ok, err = pcall(function()
+    if has_011 then
+      id = vim.lsp.start(cfg, { attach = false, silent = true, reuse_client = function()
+        return false
+      end })
+    else
+      id = vim.lsp.start_client(cfg)
+    end
+  end)
+  if not ok or not id then
+    return nil, tostring(err or "vim.lsp.start failed")
+  end
+  local client = vim.lsp.get_client_by_id(id)
+  local ready = vim.wait(START_TIMEOUT_MS, function()
+    return exit_info ~= nil or (client ~= nil and client.initialized == true)
+  end, 50)
+  if exit_info then
+    return nil, ("it exited during start (code %d, signal %d); run `%s` in a terminal to see why"):format(
+      exit_info.code,
+      exit_info.signal,
+      table.concat(opts.cmd, " ")
+    )
+  end
+  if not ready or not client then
+    if client then
+      stop(client)
+    end
+    return nil, ("it did not answer initialize within %d s"):format(START_TIMEOUT_MS / 1000)
+  end
+  return client
+end
+
+local function report_status(result, running)
+  h.info(("server state: %s%s"):format(result.state, running and "" or " (a server started for this check)"))
+  local engine = result.engine or {}
+  for _, m in ipairs(engine.models or {}) do
+    local line = ("%s mode: %s (%s, %s)"):format(m.mode, m.name, m.backend, m.provider)
+    if m.ready and not m.problem then
+      h.ok(line)
+    elseif m.problem then
+      h.warn(line .. ": " .. m.problem)
+    else
+      h.info(line .. ": loading")
+    end
+  end
+  if result.gpu then
+    h.info(("GPU in use: %s"):format(result.gpu.name))
+  end
+end
+
+function M.check()
+  local opts = config.options
+  h.start("swictation: Neovim")
+  local v = vim.version()
+  if vim.fn.has("nvim-0.10") == 1 then
+    h.ok(("Neovim %d.%d.%d"):format(v.major, v.minor, v.patch))
+  else
+    h.error("swictation needs Neovim >= 0.10")
+  end
+
+  h.start("swictation: server")
+  local cmd = opts.cmd
+  local exe = cmd[1]
+  if vim.fn.executable(exe) ~= 1 then
+    h.error(("server not found: `%s` is not an executable on $PATH (cmd = %s)"):format(exe, vim.inspect(cmd)), {
+      "Install it: pipx install swictation-rpc (or pip install swictation-rpc in a venv)",
+      'Or point setup() at it: require("swictation").setup({ cmd = { "/path/to/swictation-rpc", "serve", "--stdio" } })',
+    })
+    return
+  end
+  h.ok(("server found: %s (cmd = %s)"):format(vim.fn.exepath(exe), table.concat(cmd, " ")))
+
+  local doctor = M.doctor_cmd(cmd)
+  local report
+  if doctor then
+    local err
+    report, err = run_doctor(doctor)
+    if report then
+      h.ok(("`%s` ran"):format(table.concat(doctor, " ")))
+    else
+      h.error(("`%s` failed: %s"):format(table.concat(doctor, " "), err))
+    end
+  else
+    h.info("`cmd` has no `serve` argument: cannot derive the `doctor --json` command")
+  end
+
+  -- Does it start and answer?
+  local running = require("swictation.client").get()
+  local client, start_err = running, nil
+  if not (running and running.initialized) then
+    client, start_err = start_probe()
+  end
+  if not client then
+    h.error("the server does not start: " .. start_err, { "Run :SwictationLog, or the command in a terminal" })
+  else
+    h.ok(("the server starts and answers initialize (%s %s)"):format(
+      vim.tbl_get(client, "server_info", "name") or "server",
+      vim.tbl_get(client, "server_info", "version") or ""
+    ))
+    local result, err = request_sync(client, "swictation/status", vim.empty_dict(), STATUS_TIMEOUT_MS)
+    if result then
+      report_status(result, running ~= nil)
+    else
+      h.warn("swictation/status did not answer: " .. (type(err) == "table" and tostring(err.message) or tostring(err)))
+    end
+    if client ~= running then
+      stop(client)
+    end
+  end
+
+  if report then
+    report_doctor(report)
+  end
+end
+
+return M
