@@ -1,0 +1,158 @@
+"""NeMo transducers (Parakeet TDT / RNN-T) on sherpa-onnx: the CPU backend.
+
+Only the sherpa-onnx layout (encoder/decoder/joiner + tokens.txt, metadata on the encoder) can be
+loaded here; the engine routes NeMo/onnx-asr-layout folders to
+:class:`swictation_rpc.engine.onnxruntime_tdt.OnnxruntimeTransducer` instead. Always build from a
+:class:`~swictation_rpc.engine.layout.ModelFiles` that ``inspect_model_dir`` returned: sherpa-onnx
+aborts the process (no exception) on the malformed files that inspection rejects.
+
+Hotwords: with ``decoding_method="modified_beam_search"``, ``transcribe(audio, hotwords=[...])``
+biases recognition through sherpa-onnx's per-stream hotwords (context graph). Words are turned
+into model tokens with sherpa-onnx's SentencePiece-compatible encoder, fed a ``bpe.vocab`` derived
+from tokens.txt (piece ``i`` scored ``-i``, the usual order of a BPE vocabulary) unless the folder
+ships its own. With greedy search hotwords are ignored (sherpa-onnx supports them only in beam
+search) and a debug line says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from swictation_rpc.engine.base import SAMPLE_RATE
+from swictation_rpc.engine.layout import BLANK, ModelFiles
+from swictation_rpc.errors import ModelBrokenError
+
+logger = logging.getLogger(__name__)
+
+DECODING_METHODS = ("greedy_search", "modified_beam_search")
+
+
+class SherpaTransducer:
+    """A loaded sherpa-onnx ``OfflineRecognizer`` for one NeMo transducer model."""
+
+    backend = "sherpa-onnx"
+
+    def __init__(
+        self,
+        recognizer,
+        files: ModelFiles,
+        *,
+        name: str,
+        provider: str,
+        decoding_method: str,
+        scratch: Path | None = None,
+    ):
+        self._recognizer = recognizer
+        self.files = files
+        self.name = name
+        # The PyPI wheel is CPU-only: sherpa-onnx falls back to the CPU for any other provider.
+        self.provider = provider
+        self.decoding_method = decoding_method
+        self._scratch = scratch
+        self._warned_hotwords = False
+
+    @classmethod
+    def from_files(
+        cls,
+        files: ModelFiles,
+        *,
+        name: str,
+        num_threads: int = 2,
+        decoding_method: str = "greedy_search",
+        provider: str = "cpu",
+        hotwords_score: float = 1.5,
+        max_active_paths: int = 4,
+    ) -> SherpaTransducer:
+        """Load a validated sherpa-layout model. Raises ``ModelBrokenError`` if sherpa-onnx refuses it."""
+        if files.layout != "sherpa":
+            raise ValueError(
+                f"{files.folder} is in the {files.layout} layout, which sherpa-onnx cannot read; "
+                "use OnnxruntimeTransducer for it"
+            )
+        if decoding_method not in DECODING_METHODS:
+            raise ValueError(f"decoding_method must be one of {DECODING_METHODS}, got {decoding_method!r}")
+        import sherpa_onnx
+
+        extra: dict[str, object] = {}
+        scratch: Path | None = None
+        if decoding_method == "modified_beam_search":
+            bpe_vocab = files.folder / "bpe.vocab"
+            if not bpe_vocab.is_file():
+                scratch = Path(tempfile.mkdtemp(prefix="swictation-sherpa-"))
+                bpe_vocab = scratch / "bpe.vocab"
+                write_bpe_vocab(files.tokens, bpe_vocab)
+            extra = {
+                "modeling_unit": "bpe",
+                "bpe_vocab": str(bpe_vocab),
+                "hotwords_score": hotwords_score,
+                "max_active_paths": max_active_paths,
+            }
+        if files.decoder is None or files.joiner is None:
+            raise ValueError(f"{files.folder}: a sherpa-layout ModelFiles without decoder/joiner")
+        try:
+            recognizer = sherpa_onnx.OfflineRecognizer.from_transducer(
+                encoder=str(files.encoder),
+                decoder=str(files.decoder),
+                joiner=str(files.joiner),
+                tokens=str(files.tokens_file),
+                num_threads=num_threads,
+                sample_rate=SAMPLE_RATE,
+                feature_dim=files.feat_dim,
+                decoding_method=decoding_method,
+                provider=provider,
+                model_type="nemo_transducer",  # the default, "transducer", aborts on NeMo models
+                **extra,
+            )
+        except (RuntimeError, ValueError) as exc:
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
+            raise ModelBrokenError(
+                f"Model {name}: sherpa-onnx could not load {files.folder}: {exc}",
+                remedy=f"Re-download it with `swictation-rpc models download {name}`.",
+                model=name,
+                file=str(files.encoder),
+            ) from exc
+        return cls(
+            recognizer, files, name=name, provider=provider, decoding_method=decoding_method, scratch=scratch
+        )
+
+    def transcribe(self, audio: np.ndarray, *, hotwords: list[str] | None = None) -> str:
+        """Text of 16 kHz mono float32 ``audio``."""
+        samples = np.ascontiguousarray(audio, dtype=np.float32).reshape(-1)
+        if hotwords and self.decoding_method == "modified_beam_search":
+            # One hotword phrase per line; sherpa-onnx reads "/" as a line break in this string.
+            phrases = [" ".join(h.replace("/", " ").split()) for h in hotwords]
+            stream = self._recognizer.create_stream("/".join(p for p in phrases if p))
+        else:
+            if hotwords and not self._warned_hotwords:
+                logger.debug("%s: hotwords need modified_beam_search; ignored with %s", self.name, self.decoding_method)
+                self._warned_hotwords = True
+            stream = self._recognizer.create_stream()
+        stream.accept_waveform(SAMPLE_RATE, samples)
+        try:
+            self._recognizer.decode_stream(stream)
+        except RuntimeError as exc:
+            raise ModelBrokenError(
+                f"Model {self.name}: sherpa-onnx failed to decode: {exc}",
+                remedy=f"Re-download it with `swictation-rpc models download {self.name}`.",
+                model=self.name,
+            ) from exc
+        return stream.result.text.strip()
+
+    def close(self) -> None:
+        self._recognizer = None
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
+
+
+def write_bpe_vocab(tokens: tuple[str, ...] | list[str], path: Path) -> Path:
+    """A SentencePiece ``.vocab`` (``piece<TAB>score``) for sherpa-onnx's hotword encoder."""
+    lines = [f"{t}\t{-i}" for i, t in enumerate(tokens) if t != BLANK]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
