@@ -1,0 +1,408 @@
+"""A dictation session: microphone -> voice activity -> interim text -> final text.
+
+The server creates one :class:`DictationSession` per ``startDictation`` and finishes it with
+``stopDictation`` / ``cancelDictation`` (or when the session asks for it through
+``on_auto_stop``)::
+
+    session = DictationSession(engine, options, mode="auto", on_partial=..., on_state=..., on_auto_stop=...)
+    session.start()                     # opens the microphone (NoInputDeviceError / AudioDeviceError)
+    transcript, audio = session.stop()  # final text + the whole recording (for the history)
+
+Two threads do the work. The capture thread reads the microphone, keeps the recording, feeds the
+streaming segmenter and watches for auto-stop; the decode thread decodes each speech segment in
+fast mode as soon as the silence after it closes it, and reports the text so far with
+``on_partial``. By the time the user stops, everything but the unfinished tail has been decoded,
+so ``stop()`` costs the tail's decode (stop->edit latency), not the whole recording's.
+
+Final text, by mode:
+
+- ``fast``: the segment texts joined — the cheapest stop.
+- ``accurate``, or ``auto`` with ``autoMode.finalUsesAccurate``: one accurate decode of the
+  utterance (first to last speech) — better text, since the accurate model sees whole sentences,
+  but stop then costs a decode of the whole utterance. It is skipped (segment texts used) when
+  both modes are served by the same model (nothing to gain), when the utterance is longer than
+  :data:`ACCURATE_FINAL_MAX_S` (the latency would grow with the recording), or when no speech
+  was heard.
+
+Memory stays flat for long sessions: decoded segments are released, the segmenter keeps only the
+open segment, and the recording moves to an anonymous temporary file past
+:data:`IN_MEMORY_AUDIO_S` (``stop()`` then returns a read-only memory map of it).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import tempfile
+import threading
+import time
+import uuid
+from typing import Any, Callable, Protocol
+
+import numpy as np
+
+from swictation_rpc.audio.capture import Microphone
+from swictation_rpc.audio.segmenter import SpeechSegment, StreamingSegmenter
+from swictation_rpc.engine.base import SAMPLE_RATE
+from swictation_rpc.errors import AudioDeviceError, SwictationError
+from swictation_rpc.options import ConcreteMode, Mode, Options
+from swictation_rpc.protocol import State, Timings, Transcript
+
+logger = logging.getLogger(__name__)
+
+#: An utterance longer than this gets its segment texts as final text, not an accurate re-decode.
+ACCURATE_FINAL_MAX_S = 120.0
+#: The recording is kept in memory up to this length, then in an anonymous temporary file.
+IN_MEMORY_AUDIO_S = 300.0
+#: How long the capture thread waits for audio per read (bounds stop/cancel reaction time).
+READ_TIMEOUT_S = 0.1
+
+
+class AudioSource(Protocol):
+    """What the session needs from a microphone (:class:`Microphone` is the real one)."""
+
+    def start(self) -> None: ...
+    def read(self, timeout_s: float | None = None) -> np.ndarray | None: ...
+    def stop(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class _Recording:
+    """The whole session's audio, in memory while short, then in an anonymous temporary file."""
+
+    def __init__(self, in_memory_s: float = IN_MEMORY_AUDIO_S):
+        self._limit = int(in_memory_s * SAMPLE_RATE)
+        self._chunks: list[np.ndarray] = []
+        self._file: Any = None
+        self.samples = 0
+
+    @property
+    def resident_samples(self) -> int:
+        return 0 if self._file is not None else self.samples
+
+    def append(self, audio: np.ndarray) -> None:
+        if not len(audio):
+            return
+        audio = np.asarray(audio, dtype=np.float32)
+        if self._file is None and self.samples + len(audio) > self._limit:
+            self._file = tempfile.TemporaryFile(prefix="swictation-dictation-")
+            for chunk in self._chunks:
+                self._file.write(chunk.tobytes())
+            self._chunks = []
+        if self._file is not None:
+            self._file.write(audio.tobytes())
+        else:
+            self._chunks.append(audio.copy())
+        self.samples += len(audio)
+
+    def array(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        stop = self.samples if stop is None else min(stop, self.samples)
+        if stop <= start:
+            return np.zeros(0, dtype=np.float32)
+        if self._file is None:
+            if len(self._chunks) > 1:
+                self._chunks = [np.concatenate(self._chunks)]
+            return self._chunks[0][start:stop]
+        self._file.flush()
+        mapped = np.memmap(self._file, dtype=np.float32, mode="r", shape=(self.samples,))
+        return mapped[start:stop]
+
+    def close(self) -> None:
+        self._chunks = []
+        if self._file is not None:
+            self._file.close()  # anonymous: the data goes with the last mapping
+
+
+class DictationSession:
+    """One dictation from start to stop (or cancel); see the module docstring."""
+
+    def __init__(
+        self,
+        engine: Any,
+        options: Options,
+        *,
+        mode: Mode,
+        on_partial: Callable[[str], None],
+        on_state: Callable[[State, str | None], None],
+        on_auto_stop: Callable[[], None] | None = None,
+        source_factory: Callable[[], AudioSource] | None = None,
+    ):
+        self.id = uuid.uuid4().hex
+        self.engine = engine
+        self.options = options
+        self.mode: Mode = mode
+        self._on_partial = on_partial
+        self._on_state = on_state
+        self._on_auto_stop = on_auto_stop
+        self._source_factory = source_factory or (
+            lambda: Microphone(options.audio.input_device, options.audio.sample_rate_hz)
+        )
+        self._segmenter = StreamingSegmenter(options.vad) if options.vad.enabled else None
+        self._recording = _Recording()
+        self._source: AudioSource | None = None
+        self._segments: queue.Queue[SpeechSegment | None] = queue.Queue()
+        self._parts: list[Transcript] = []
+        self._parts_lock = threading.Lock()
+        self._speech_span: tuple[int, int] | None = None  # first..last speech sample
+        self._finish = threading.Event()
+        self._stopping = False
+        self._cancelled = False
+        self._auto_stop_sent = False
+        self._capture_thread: threading.Thread | None = None
+        self._decode_thread: threading.Thread | None = None
+        self._result: tuple[Transcript, np.ndarray] | None = None
+        self._stop_lock = threading.Lock()
+        self.state: State = "idle"
+        self.error: str | None = None
+        """Why capture failed mid-session (the device was lost), if it did."""
+        self.auto_stop_reason: str | None = None
+        """``silence``, ``max-duration`` or ``error`` once the session asked to be stopped."""
+        self.started_at: float | None = None
+        self.stop_latency_ms: float | None = None
+        """From ``stop()`` being called to the final text (the stop->edit latency, minus transport)."""
+        self.tail_decode_ms: float | None = None
+        """Decode time of the segment closed by stop (the unfinished tail), if there was one."""
+        self.segments_decoded = 0
+        self.max_buffered_samples = 0
+        """Highest segmenter + microphone-read backlog seen, in samples (memory check)."""
+
+    # -- public API --------------------------------------------------------------------------
+
+    @property
+    def partial_text(self) -> str:
+        with self._parts_lock:
+            return _join(part.text for part in self._parts)
+
+    @property
+    def audio_samples(self) -> int:
+        return self._recording.samples
+
+    def start(self) -> None:
+        """Open the microphone and start listening. Raises NoInputDeviceError / AudioDeviceError."""
+        if self._source is not None:
+            return
+        source = self._source_factory()
+        try:
+            source.start()
+        except BaseException:
+            _quietly(source.close)
+            raise
+        self._source = source
+        self.started_at = time.monotonic()
+        self._set_state("listening", None)
+        self._decode_thread = threading.Thread(target=self._decode_loop, name=f"dictation-decode-{self.id[:8]}", daemon=True)
+        self._capture_thread = threading.Thread(target=self._capture_loop, name=f"dictation-capture-{self.id[:8]}", daemon=True)
+        self._decode_thread.start()
+        self._capture_thread.start()
+
+    def stop(self) -> tuple[Transcript, np.ndarray]:
+        """Stop listening; return the final text and the whole recording (16 kHz mono float32).
+
+        Audio captured before a device failure is transcribed too. Calling it again returns the
+        same result.
+        """
+        with self._stop_lock:
+            if self._result is not None:
+                return self._result
+            if self._cancelled:
+                raise SwictationError("The dictation session was cancelled")
+            requested = time.perf_counter()
+            self._stopping = True
+            self._set_state("transcribing", None)
+            self._finish.set()
+            self._join()
+            try:
+                transcript = self._final_transcript(requested)
+            finally:
+                audio = self._recording.array()
+            self.stop_latency_ms = round((time.perf_counter() - requested) * 1000, 2)
+            transcript.timings.total_ms = self.stop_latency_ms
+            self._result = (transcript, audio)
+            self._recording.close()
+            logger.info(
+                "Dictation %s stopped: %.1f s of audio, %d segment(s), stop->text %.0f ms",
+                self.id[:8], self.audio_samples / SAMPLE_RATE, self.segments_decoded, self.stop_latency_ms,
+            )
+            return self._result
+
+    def cancel(self) -> None:
+        """Stop listening and discard everything (nothing is decoded any more)."""
+        with self._stop_lock:
+            if self._result is not None or self._cancelled:
+                return
+            self._cancelled = True
+            self._finish.set()
+            if self._capture_thread is not None:
+                self._capture_thread.join()
+            # A decode in flight cannot be interrupted; its thread drops the result and ends.
+            self._recording.close()
+            with self._parts_lock:
+                self._parts.clear()
+
+    # -- capture thread ----------------------------------------------------------------------
+
+    def _capture_loop(self) -> None:
+        source = self._source
+        assert source is not None
+        max_samples = int(self.options.vad.max_duration_s * SAMPLE_RATE)
+        auto_stop_ms = self.options.vad.auto_stop_silence_ms
+        try:
+            while not self._finish.is_set():
+                chunk = source.read(READ_TIMEOUT_S)
+                if chunk is None:
+                    break
+                self._take(chunk)
+                if self._recording.samples >= max_samples:
+                    self._request_auto_stop("max-duration")
+                    break
+                seg = self._segmenter
+                if auto_stop_ms and seg is not None and seg.speech_heard and seg.trailing_silence_ms >= auto_stop_ms:
+                    self._request_auto_stop("silence")
+                    break
+        except Exception as exc:  # noqa: BLE001 - a failing device must end in an error state, not a dead thread
+            self._fail(exc)
+        finally:
+            _quietly(source.stop)
+            self._drain(source)
+            _quietly(source.close)
+            if self._segmenter is not None:
+                tail = self._segmenter.flush()
+                if tail is not None and not self._cancelled:
+                    self._note_speech(tail)
+                    self._segments.put(tail)
+            self._segments.put(None)
+
+    def _drain(self, source: AudioSource) -> None:
+        """After stop: take what the microphone captured but was not read yet."""
+        try:
+            while not self._cancelled:
+                chunk = source.read(0)
+                if chunk is None or not len(chunk):
+                    break
+                self._take(chunk)
+        except Exception as exc:  # noqa: BLE001
+            if self.error is None and not isinstance(exc, AudioDeviceError):
+                logger.debug("draining the microphone failed: %s", exc)
+
+    def _take(self, chunk: np.ndarray) -> None:
+        if self._cancelled or not len(chunk):
+            return
+        self._recording.append(chunk)
+        if self._segmenter is None:
+            return
+        for segment in self._segmenter.feed(chunk):
+            self._note_speech(segment)
+            self._segments.put(segment)
+        self.max_buffered_samples = max(self.max_buffered_samples, self._segmenter.buffered_samples + len(chunk))
+
+    def _note_speech(self, segment: SpeechSegment) -> None:
+        first = segment.start if self._speech_span is None else self._speech_span[0]
+        self._speech_span = (first, segment.end)
+
+    def _fail(self, exc: Exception) -> None:
+        reason = exc.message if isinstance(exc, SwictationError) else f"{type(exc).__name__}: {exc}"
+        self.error = reason
+        logger.warning("Dictation %s: capture failed: %s", self.id[:8], reason)
+        self._set_state("error", reason)
+        self._request_auto_stop("error")
+
+    def _request_auto_stop(self, reason: str) -> None:
+        """Ask the server to finish the session (from another thread: it will call stop())."""
+        if self._auto_stop_sent or self._stopping or self._cancelled:
+            return
+        self._auto_stop_sent = True
+        self.auto_stop_reason = reason
+        logger.info("Dictation %s: auto-stop (%s)", self.id[:8], reason)
+        callback = self._on_auto_stop
+        if callback is not None:
+            threading.Thread(target=_quietly, args=(callback,), name="dictation-auto-stop", daemon=True).start()
+
+    # -- decode thread -----------------------------------------------------------------------
+
+    def _decode_loop(self) -> None:
+        while True:
+            segment = self._segments.get()
+            if segment is None:
+                return
+            if self._cancelled:
+                continue
+            tail = segment.closed_by == "flush"
+            try:
+                part = self.engine.transcribe(segment.audio, "fast", final=False)
+            except Exception as exc:  # noqa: BLE001 - one bad segment must not end the session
+                logger.error("Dictation %s: decoding a segment failed: %s", self.id[:8], exc)
+                continue
+            if tail:
+                self.tail_decode_ms = part.timings.decode_ms
+            if self._cancelled:
+                continue
+            with self._parts_lock:
+                self._parts.append(part)
+                self.segments_decoded += 1
+                text = _join(p.text for p in self._parts)
+            if not self._stopping and text:
+                _quietly(self._on_partial, text)
+
+    # -- stopping ----------------------------------------------------------------------------
+
+    def _join(self) -> None:
+        for thread in (self._capture_thread, self._decode_thread):
+            if thread is not None:
+                thread.join()
+
+    def _final_transcript(self, requested: float) -> Transcript:
+        audio_ms = round(1000.0 * self._recording.samples / SAMPLE_RATE, 1)
+        with self._parts_lock:
+            parts = list(self._parts)
+        if self._segmenter is None and self._recording.samples:
+            # No VAD: nothing was decoded while listening; decode the recording once.
+            return self.engine.transcribe(self._recording.array(), self.mode, final=True)
+        if self._wants_accurate_redecode():
+            assert self._speech_span is not None
+            start, stop = self._speech_span
+            return self.engine.transcribe(self._recording.array(start, stop), "accurate", final=True)
+        decode_ms = round(sum(part.timings.decode_ms for part in parts), 2)
+        model = parts[-1].model if parts else (self._model_name("fast") or "")
+        return Transcript(
+            text=_join(part.text for part in parts),
+            mode="fast",
+            model=model,
+            timings=Timings(audio_ms=audio_ms, decode_ms=decode_ms, total_ms=0.0),
+        )
+
+    def _wants_accurate_redecode(self) -> bool:
+        wanted = self.mode == "accurate" or (self.mode == "auto" and self.options.auto_mode.final_uses_accurate)
+        if not wanted or self._speech_span is None:
+            return False
+        start, stop = self._speech_span
+        if stop - start > ACCURATE_FINAL_MAX_S * SAMPLE_RATE:
+            logger.info("Dictation %s: utterance too long for an accurate re-decode; using segment texts", self.id[:8])
+            return False
+        fast, accurate = self._model_name("fast"), self._model_name("accurate")
+        return fast is None or fast != accurate
+
+    def _model_name(self, mode: ConcreteMode) -> str | None:
+        """The model serving ``mode`` now, from the engine's status (None if it cannot say)."""
+        try:
+            for model in self.engine.status().models:
+                if model.mode == mode:
+                    return model.name
+        except Exception:  # noqa: BLE001 - status is advisory here
+            return None
+        return None
+
+    def _set_state(self, state: State, reason: str | None) -> None:
+        self.state = state
+        _quietly(self._on_state, state, reason)
+
+
+def _join(texts: Any) -> str:
+    return " ".join(text.strip() for text in texts if text and text.strip())
+
+
+def _quietly(function: Callable[..., Any], *args: Any) -> None:
+    """Call a callback; its failure is logged, never allowed to kill a worker thread."""
+    try:
+        function(*args)
+    except Exception:  # noqa: BLE001
+        logger.exception("%s failed", getattr(function, "__name__", function))
