@@ -75,6 +75,17 @@ HANDLER_MODULES = (
     "swictation_rpc.handlers.history",
 )
 
+#: ``data.kind`` of the JSON-RPC and LSP errors (ours carry their own, see swictation_rpc.errors).
+STANDARD_ERROR_KINDS = {
+    -32700: "parse-error",
+    -32600: "invalid-request",
+    -32601: "method-not-found",
+    -32602: "invalid-params",
+    -32603: "internal",
+    -32002: "server-not-initialized",
+    -32800: "request-cancelled",
+}
+
 #: Requests a client may send before ``initialize`` has been answered.
 _BEFORE_INITIALIZE = {types.INITIALIZE, types.SHUTDOWN}
 
@@ -279,6 +290,10 @@ class SwictationProtocol(LanguageServerProtocol):
         if error is None:
             super()._send_response(msg_id, result=result)
             return
+        if error.data is None and error.code in STANDARD_ERROR_KINDS:
+            # Every error names its kind in data, as ours do, so clients switch on one field.
+            error = types.ResponseError(code=error.code, message=error.message,
+                                        data={"kind": STANDARD_ERROR_KINDS[error.code]})
         # lsprotocol drops a None id, but JSON-RPC wants `"id": null` when the id is unknown.
         self._send_data({"jsonrpc": "2.0", "id": msg_id, "error": self._converter.unstructure(error)})
 
