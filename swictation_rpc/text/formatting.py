@@ -230,7 +230,7 @@ def _starts_sentence(region: str) -> bool:
     if _LIST_MARKER_RE.fullmatch(region[region.rfind("\n") + 1 :]):
         return True
     stripped = stripped.rstrip("\"')]}\u201d\u2019*_")
-    return stripped[-1:] in {".", "!", "?", "\u2026"}
+    return not stripped or stripped[-1:] in {".", "!", "?", "\u2026"}
 
 
 # ---------------------------------------------------------------------------------------------
