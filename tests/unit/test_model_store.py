@@ -563,3 +563,15 @@ def test_unreadable_catalogue_override_is_reported(tmp_path, monkeypatch):
     monkeypatch.setenv(CATALOGUE_ENV, str(path))
     with pytest.raises(CatalogueError, match="Cannot read the catalogue override"):
         load_catalogue()
+
+
+def test_a_second_install_of_the_same_model_at_once_is_refused(server, catalogue, store, archive_bytes):
+    from swictation_rpc.engine.models import _locked
+
+    catalogue(archive_entry("tone", server.add("tone.tar.bz2", archive_bytes), archive_bytes))
+    with _locked(store.root / ".downloads" / "tone.lock"):
+        with pytest.raises(ModelDownloadError, match="Another swictation-rpc process"):
+            store.download("tone")
+    assert server.requests == []
+    store.download("tone")
+    assert store.verify("tone").ok
