@@ -15,6 +15,8 @@ local has_011 = vim.fn.has("nvim-0.11") == 1
 
 ---@type integer?
 local client_id
+--- When the running server was started, as the LSP log writes times.
+local started_at
 ---@type fun(client: vim.lsp.Client?, err: string?)[]
 local waiting = {}
 --- Clients stopped on purpose (stop/restart): their exit is not an error.
@@ -74,9 +76,11 @@ local function on_exit(code, signal, id)
       status.set("stopped")
       flush(nil, "the server stopped")
     else
-      local msg = ("the server exited (code %d, signal %d); :SwictationLog shows its messages, :SwictationRestart starts it again"):format(
+      local said = log.server_stderr(config.options.cmd[1], started_at, 1)[1]
+      local msg = ("the server exited (code %d, signal %d)%s; :SwictationLog shows its messages, :SwictationRestart starts it again"):format(
         code,
-        signal
+        signal,
+        said and (": " .. said) or ""
       )
       log.error(msg)
       status.set("error", { reason = msg })
@@ -184,6 +188,7 @@ function M.start()
     return nil, err
   end
   client_id = id
+  started_at = os.date("%Y-%m-%d %H:%M:%S")
   log.debug(("starting %s (client %d)"):format(table.concat(opts.cmd, " "), id))
   status.set("starting")
   return vim.lsp.get_client_by_id(id)
@@ -272,6 +277,11 @@ function M.push_settings()
     client.config.settings = client.settings
   end
   return M.notify("workspace/didChangeConfiguration", { settings = client.settings })
+end
+
+--- When the server was started ("%Y-%m-%d %H:%M:%S"), if it was.
+function M.started_at()
+  return started_at
 end
 
 --- Stop the server; `force` kills it at once instead of asking it to shut down.

@@ -458,7 +458,9 @@ end
 
 --- Report a failure and forget the target.
 local function fail(target, what, err, action)
-  release(target)
+  if target then
+    release(target)
+  end
   done({ action = action, ok = false, error = (log.format_rpc_error(err)) })
   if type(err) == "string" then
     -- Could not reach the server: client.lua already said why.
@@ -502,9 +504,7 @@ function M.transcribe(file, opts)
       status.set("idle")
     end
     if err or not result then
-      if target then
-        fail(target, "Transcribe", err or "no result", "transcribe")
-      end
+      fail(target, "Transcribe", err or "no result", "transcribe")
       return
     end
     local applied = M.apply(target, result)
@@ -537,9 +537,7 @@ function M.start(opts)
       if M.session == session then
         M.session = nil
       end
-      if session.target then
-        fail(session.target, "Start dictation", err or "no result", "dictation")
-      end
+      fail(session.target, "Start dictation", err or "no result", "dictation")
       return
     end
     session.id = result.sessionId
@@ -635,10 +633,11 @@ function M.on_state_changed(_, params)
   if
     session
     and session.phase == "listening"
-    and params.sessionId == session.id
-    and (params.state == "error" or (params.state == "idle" and params.reason))
+    and (params.sessionId == nil or params.sessionId == session.id)
+    and (params.state == "error" or (params.state == "idle" and params.reason == "auto-stop"))
   then
-    -- The server ended the session (auto-stop, max duration, device lost): collect the text.
+    -- The server ended the session (silence, maximum length, device lost): it keeps the text
+    -- until stopDictation collects it.
     M.stop()
   end
 end

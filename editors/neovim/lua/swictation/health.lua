@@ -11,6 +11,7 @@ local config = require("swictation.config")
 local DOCTOR_TIMEOUT_MS = 60000
 local START_TIMEOUT_MS = 30000
 local STATUS_TIMEOUT_MS = 10000
+local LOAD_TIMEOUT_MS = 60000
 
 local has_011 = vim.fn.has("nvim-0.11") == 1
 local h = vim.health
@@ -132,10 +133,19 @@ local function report_doctor(report)
     h.info("no NVIDIA GPU found: the CPU is used (onnxruntime providers: " .. providers .. ")")
   end
 
-  local problems = report.problems or {}
-  if #problems > 0 then
-    h.start("swictation: doctor's findings")
-    for _, p in ipairs(problems) do
+  -- The doctor's other findings (those not already shown above).
+  local rest = {}
+  for _, p in ipairs(report.problems or {}) do
+    local shown = (#models == 0 and p:find("Parakeet model", 1, true))
+      or (#devices == 0 and p:find("audio input device", 1, true))
+      or (type(report.gpu) == "table" and not ort.cuda and p:find("CUDA provider", 1, true))
+    if not shown then
+      rest[#rest + 1] = p
+    end
+  end
+  if #rest > 0 then
+    h.start("swictation: other findings")
+    for _, p in ipairs(rest) do
       h.warn(p)
     end
   end
@@ -211,7 +221,14 @@ local function start_probe()
 end
 
 local function report_status(result, running)
-  h.info(("server state: %s%s"):format(result.state, running and "" or " (a server started for this check)"))
+  local where = running and "" or " (a server started for this check)"
+  if result.state == "error" then
+    h.error(("server state: error%s"):format(where), { "Run :SwictationLog to see why" })
+  elseif result.state == "loading" then
+    h.warn(("server state: still loading the engine after %d s%s"):format(LOAD_TIMEOUT_MS / 1000, where))
+  else
+    h.ok(("server state: %s%s"):format(result.state, where))
+  end
   local engine = result.engine or {}
   for _, m in ipairs(engine.models or {}) do
     local line = ("%s mode: %s (%s, %s)"):format(m.mode, m.name, m.backend, m.provider)
@@ -278,6 +295,12 @@ function M.check()
       vim.tbl_get(client, "server_info", "version") or ""
     ))
     local result, err = request_sync(client, "swictation/status", vim.empty_dict(), STATUS_TIMEOUT_MS)
+    -- Wait for the engine to load, so "starts" means it can transcribe.
+    local deadline = vim.uv.now() + LOAD_TIMEOUT_MS
+    while result and result.state == "loading" and vim.uv.now() < deadline do
+      vim.wait(250)
+      result, err = request_sync(client, "swictation/status", vim.empty_dict(), STATUS_TIMEOUT_MS)
+    end
     if result then
       report_status(result, running ~= nil)
     else

@@ -242,9 +242,16 @@ function M.log()
     "swictation log",
     "server command: " .. table.concat(opts.cmd, " "),
     "server state:   " .. status.get().state,
-    "server stderr:  " .. vim.lsp.get_log_path() .. " (lines with \"stderr\")",
+    "server stderr:  from " .. vim.lsp.get_log_path(),
     "",
   }
+  local stderr = log.server_stderr(opts.cmd[1], nil, 200)
+  if #stderr > 0 then
+    header[#header + 1] = "-- server stderr (latest last) --"
+    vim.list_extend(header, stderr)
+    header[#header + 1] = ""
+  end
+  header[#header + 1] = "-- plugin and server messages --"
   log.open(header)
 end
 

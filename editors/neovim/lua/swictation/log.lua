@@ -99,6 +99,42 @@ function M.from_server(params, shown)
   M.notify(level, "server: " .. tostring(params.message), { log_only = not shown })
 end
 
+--- What the server wrote to stderr, from Neovim's LSP log (where vim.lsp puts it).
+---@param exe string cmd[1] of the server
+---@param since? string only lines logged at or after this "%Y-%m-%d %H:%M:%S" time
+---@param max_lines? integer
+---@return string[]
+function M.server_stderr(exe, since, max_lines)
+  local path = vim.lsp.get_log_path()
+  local f = io.open(path, "rb")
+  if not f then
+    return {}
+  end
+  local size = f:seek("end")
+  f:seek("set", math.max(0, size - 256 * 1024))
+  local data = f:read("*a") or ""
+  f:close()
+  local quoted = vim.inspect(exe)
+  local out = {}
+  for line in data:gmatch("[^\n]+") do
+    local stamp = line:match("^%[%u+%]%[([%d%- :]+)%]")
+    local chunk = line:match('\t"stderr"\t(".*")$')
+    if chunk and stamp and (not since or stamp >= since) and line:find(quoted, 1, true) then
+      local fn = load("return " .. chunk, "stderr", "t", {})
+      local ok, text = pcall(fn or error)
+      if ok and type(text) == "string" then
+        for l in text:gmatch("[^\n]+") do
+          out[#out + 1] = l
+        end
+      end
+    end
+  end
+  if max_lines and #out > max_lines then
+    out = vim.list_slice(out, #out - max_lines + 1)
+  end
+  return out
+end
+
 --- Open the log in a scratch buffer (:SwictationLog).
 ---@param header string[] lines shown above the log (server log file, command)
 function M.open(header)
