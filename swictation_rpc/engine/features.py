@@ -83,6 +83,18 @@ def _window() -> np.ndarray:
     return win
 
 
+#: Shorter audio is padded with digital silence: encoders fail on (near) zero frames.
+MIN_SAMPLES = SAMPLE_RATE // 4
+
+
+def pad_short(audio: np.ndarray) -> np.ndarray:
+    """``audio`` as contiguous float32, padded with trailing zeros to at least ``MIN_SAMPLES``."""
+    x = np.ascontiguousarray(audio, dtype=np.float32).reshape(-1)
+    if x.size < MIN_SAMPLES:
+        x = np.concatenate([x, np.zeros(MIN_SAMPLES - x.size, dtype=np.float32)])
+    return x
+
+
 def num_frames(num_samples: int) -> int:
     """Frames NeMo counts as valid for ``num_samples`` (centre-padded STFT)."""
     return num_samples // HOP_LENGTH + 1

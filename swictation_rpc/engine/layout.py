@@ -518,10 +518,22 @@ def _check_feature_dim(enc: OnnxSummary, feat_dim: int, path: Path, folder: Path
         )
 
 
+_INFER_LIMIT_BYTES = 256 << 20
+
+
 def _joiner_width(summary: OnnxSummary, path: Path, folder: Path) -> int:
-    dims = _dims(summary.outputs[0])
+    """Last dim of the joint's logits: declared, or inferred from the graph as onnxruntime does."""
+    output = summary.outputs[0]
+    dims = _dims(output)
+    if not (dims and isinstance(dims[-1], int) and dims[-1] > 0) and path.stat().st_size < _INFER_LIMIT_BYTES:
+        try:
+            model = onnx.shape_inference.infer_shapes(onnx.load(str(path), load_external_data=False))
+            inferred = next((o for o in model.graph.output if o.name == output.name), None)
+            dims = _dims(inferred) if inferred is not None else dims
+        except Exception:  # inference is best effort; the verdict below stands
+            pass
     if not dims or not isinstance(dims[-1], int) or dims[-1] <= 0:
-        raise _broken(path, "does not declare a fixed vocabulary size on its output (last dim)", folder=folder)
+        raise _broken(path, "has no fixed vocabulary size on its output (last dim)", folder=folder)
     return dims[-1]
 
 

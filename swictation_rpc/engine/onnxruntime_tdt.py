@@ -127,7 +127,7 @@ class OnnxruntimeTransducer:
 
     def encode(self, audio: np.ndarray) -> np.ndarray:
         """Encoder frames ``[T', 1, D, 1]`` (each frame ready to feed the joint) for 16 kHz audio."""
-        feats = features.log_mel(audio, feat_dim=self.files.feat_dim, normalize_type=self.files.normalize_type)
+        feats = features.log_mel(features.pad_short(audio), feat_dim=self.files.feat_dim, normalize_type=self.files.normalize_type)
         enc_out, enc_len = self._encoder.run(
             None,
             {

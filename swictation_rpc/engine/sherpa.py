@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from swictation_rpc.engine.base import SAMPLE_RATE
+from swictation_rpc.engine.features import pad_short
 from swictation_rpc.engine.layout import BLANK, ModelFiles
 from swictation_rpc.errors import ModelBrokenError
 
@@ -123,7 +124,7 @@ class SherpaTransducer:
 
     def transcribe(self, audio: np.ndarray, *, hotwords: list[str] | None = None) -> str:
         """Text of 16 kHz mono float32 ``audio``."""
-        samples = np.ascontiguousarray(audio, dtype=np.float32).reshape(-1)
+        samples = pad_short(audio)
         if hotwords and self.decoding_method == "modified_beam_search":
             # One hotword phrase per line; sherpa-onnx reads "/" as a line break in this string.
             phrases = [" ".join(h.replace("/", " ").split()) for h in hotwords]
