@@ -267,7 +267,8 @@ class HistoryStore:
         if not self.audio_dir.is_dir() or self._conn is None:
             return
         try:
-            known = {name for (name,) in self._conn.execute("SELECT audio_file FROM utterances WHERE audio_file IS NOT NULL")}
+            rows = self._conn.execute("SELECT audio_file FROM utterances WHERE audio_file IS NOT NULL")
+            known = {name for (name,) in rows}
             # Another server (a second editor) may be between writing a file and committing it.
             cutoff = time.time() - _ORPHAN_AGE_S
             for path in self.audio_dir.iterdir():

@@ -25,13 +25,16 @@ Tables are per languageId (:data:`LANGUAGE_COMMANDS`) and extensible from config
 from __future__ import annotations
 
 import functools
+import logging
 import re
 from collections.abc import Mapping
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from attrs import define, field
 
 from swictation_rpc.text.casing import CASING_COMMANDS, CaseStyle
+
+log = logging.getLogger(__name__)
 
 #: How a symbol sits between its neighbours.
 #: ``word``: spaces on both sides (``=``); ``attach``: sticks to what is before it, space after
@@ -67,7 +70,7 @@ class Say:
     pass
 
 
-Command = Union[Symbol, CaseCommand, ScratchThat, Say]
+Command = Symbol | CaseCommand | ScratchThat | Say
 
 
 def _sym(text: str, spacing: Spacing = "word", sentence_end: bool = False) -> Symbol:
@@ -274,14 +277,23 @@ def command_table(language_id: str | None = None, custom: CustomCommands | None 
 
 
 def _freeze_custom(custom: CustomCommands) -> tuple[tuple[str, tuple[tuple[str, Any], ...]], ...]:
+    """Hashable form of the configured commands (for the cache); malformed entries are skipped."""
     frozen = []
     for lang, table in custom.items():
+        if not isinstance(table, Mapping):
+            log.warning("Spoken commands for %r ignored: expected an object of phrase -> text", lang)
+            continue
         items = []
-        for phrase, value in (table or {}).items():
+        for phrase, value in table.items():
             if isinstance(value, Mapping):
-                value = (value.get("text"), value.get("spacing"), bool(value.get("sentenceEnd", False)))
-            items.append((phrase, value))
-        frozen.append((lang, tuple(items)))
+                text = value.get("text")
+                value = (text if isinstance(text, str) else None, value.get("spacing"),
+                         bool(value.get("sentenceEnd", False)))
+            elif value is not None and not isinstance(value, str):
+                log.warning("Spoken command %r ignored: its text must be a string", phrase)
+                continue
+            items.append((str(phrase), value))
+        frozen.append((str(lang), tuple(items)))
     return tuple(frozen)
 
 
@@ -357,7 +369,7 @@ class Cased:
     words: tuple[str, ...]
 
 
-Token = Union[Word, SymbolToken, Cased]
+Token = Word | SymbolToken | Cased
 
 
 @define
@@ -411,6 +423,11 @@ def _punct_tokens(chars: str) -> list[SymbolToken]:
 _DROPS_ASR_BEFORE = {"attach", "close", "newline", "join"}
 
 
+def is_recognizer_punctuation(token: Token) -> bool:
+    """Punctuation the recognizer attached to a word (``,`` ``.`` ``?``), not a spoken symbol."""
+    return isinstance(token, SymbolToken) and not token.spoken and token.symbol.spacing == "attach"
+
+
 def parse(raw: str, table: CommandTable | None = None, *, enabled: bool = True) -> Parsed:
     """Tokens of a transcript: words, symbols (spoken or the recognizer's) and casing runs.
 
@@ -457,7 +474,7 @@ def parse(raw: str, table: CommandTable | None = None, *, enabled: bool = True) 
     def emit_symbol(symbol: Symbol) -> None:
         flush_case()
         if symbol.spacing in _DROPS_ASR_BEFORE:
-            while out and isinstance(out[-1], SymbolToken) and not out[-1].spoken and out[-1].symbol.spacing == "attach":
+            while out and is_recognizer_punctuation(out[-1]):
                 out.pop()
         out.append(SymbolToken(symbol, True))
 

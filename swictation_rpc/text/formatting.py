@@ -26,8 +26,9 @@ identifier), the words join it: ``snake_case`` if it has underscores, ``camelCas
 **Spacing**: words are separated by one space; a leading space is added after a word or
 punctuation, never after whitespace, line start, an opening bracket or opening quote (and in code,
 never after ``.``, ``@``, ``$``, ``_``, ``~``, ``!``, ``/``, ``\\`` or ``::``, and no space between
-a word and ``(`` or ``[``: a call or an index, unless the word is a keyword like ``if``); a trailing space is added when a word follows the
-cursor directly. Symbols space as their table says.
+a word and ``(`` or ``[``: a call or an index, unless the word is a keyword like ``if``); a
+trailing space is added when a word follows the cursor directly. Symbols space as their table
+says.
 
 **New lines** keep the indentation of the current line.
 """
@@ -43,7 +44,15 @@ from attrs import define, field
 from swictation_rpc.options import TextOptions
 from swictation_rpc.protocol import TextContext
 from swictation_rpc.text.casing import apply_casing
-from swictation_rpc.text.commands import Cased, CommandTable, SymbolToken, Token, Word, command_table, parse
+from swictation_rpc.text.commands import (
+    Cased,
+    SymbolToken,
+    Token,
+    Word,
+    command_table,
+    is_recognizer_punctuation,
+    parse,
+)
 from swictation_rpc.text.vocabulary import vocabulary
 
 #: LSP languageIds treated as code (outside comments and strings), with their line comment markers.
@@ -346,7 +355,7 @@ def _render(
 ) -> tuple[str, list[str]]:
     if placement.where == "code":
         # The recognizer ends every utterance like a sentence; code is not one.
-        while tokens and isinstance(tokens[-1], SymbolToken) and not tokens[-1].spoken and tokens[-1].symbol.spacing == "attach":
+        while tokens and is_recognizer_punctuation(tokens[-1]):
             tokens = tokens[:-1]
     pieces, used = _pieces(tokens, placement, identifiers)
     if not pieces:
@@ -413,7 +422,9 @@ def _join_identifier(pieces: list[_Piece], context: TextContext) -> str:
         prefix = "" if left.endswith("_") else "_"
         suffix = "" if right.startswith("_") else "_"
         return prefix + body + suffix
-    return "".join(w if p.kind == "fixed" else w[:1].upper() + w[1:].lower() for w, p in zip(words, pieces))
+    return "".join(
+        w if p.kind == "fixed" else w[:1].upper() + w[1:].lower() for w, p in zip(words, pieces, strict=True)
+    )
 
 
-__all__ = ["FormattedText", "Placement", "classify", "format_utterance", "CommandTable"]
+__all__ = ["FormattedText", "Placement", "classify", "format_utterance"]

@@ -137,6 +137,11 @@ def test_custom_commands_extend_override_and_remove_per_language():
     assert parse("scratch that", command_table(None, {"*": {"scratch that": None}})).scratch_previous
 
 
+def test_malformed_custom_commands_are_skipped_not_fatal():
+    custom = {"*": {"ok": "!", "bad": ["x"], "worse": {"text": 3}}, "python": "nonsense"}
+    assert texts("ok bad worse", "python", custom=custom) == ["S:!", "bad", "worse"]
+
+
 @pytest.mark.parametrize(
     ("text", "spacing"),
     [(",", "attach"), ("...", "attach"), ("(", "open"), (")", "close"), ('"', "quote"), ("_", "join"),

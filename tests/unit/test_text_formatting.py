@@ -68,7 +68,8 @@ def test_quotes_open_and_close_by_count():
 
 
 def test_new_line_keeps_the_indentation_and_new_paragraph_starts_a_sentence():
-    assert fmt("open paren x close paren new line return x", before="    foo", language_id="python") == "(x)\n    return x"
+    said = "open paren x close paren new line return x"
+    assert fmt(said, before="    foo", language_id="python") == "(x)\n    return x"
     assert fmt("new paragraph the end", before="Done.") == "\n\nThe end"
 
 
