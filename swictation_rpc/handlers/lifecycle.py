@@ -50,6 +50,7 @@ def initialize(ls: SwictationServer, params: types.InitializeParams) -> None:
 
 
 async def initialized(ls: SwictationServer, params: types.InitializedParams) -> None:
+    ls.publish_state()  # "loading" (or "idle" if the engine was quicker than the client)
     reporter = ls.progress_reporter
     if reporter is not None:
         await reporter.activate()

@@ -276,13 +276,14 @@ def server_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 @pytest.fixture
 def start_server(server_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., RpcClient]]:
-    """``start_server(env_extra=None) -> RpcClient`` (not yet initialized); killed at teardown."""
+    """``start_server(env_extra=None, args=()) -> RpcClient`` (not yet initialized); killed at teardown."""
     clients: list[RpcClient] = []
 
-    def _start(env_extra: dict[str, str] | None = None) -> RpcClient:
+    def _start(env_extra: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> RpcClient:
         env = dict(server_env)
         env.update(env_extra or {})
-        client = RpcClient(server_command(), env, REPO, tmp_path / f"server-{len(clients)}.stderr")
+        command = server_command() + list(args)
+        client = RpcClient(command, env, REPO, tmp_path / f"server-{len(clients)}.stderr")
         clients.append(client)
         return client
 
