@@ -118,6 +118,10 @@ class TextOptions:
     refine: RefineMode = "off"
     """Two-pass refine: insert fast text, then replace it with accurate text if it differs."""
 
+    custom_commands: dict[str, dict[str, Any]] = field(factory=dict)
+    """Extra spoken commands by languageId (``"*"`` for all): phrase -> text, ``{"text", "spacing"}``
+    or ``null`` to remove a built-in one."""
+
 
 @define
 class HistoryOptions:
