@@ -168,7 +168,7 @@ class PipeFeeder:
     """
 
     def __init__(self, fifo: str):
-        self._fd = os.open(fifo, os.O_WRONLY)
+        self._fd: int | None = os.open(fifo, os.O_WRONLY)
         self._queue: list[np.ndarray] = []
         self._lock = threading.Condition()
         self._closed = False
@@ -216,7 +216,9 @@ class PipeFeeder:
             self._closed = True
             self._lock.notify()
         self._thread.join(timeout=5)
-        os.close(self._fd)
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 @pytest.fixture
