@@ -1,0 +1,482 @@
+/**
+ * The language client: launches `swictation-rpc serve --stdio` (or the configured executable or
+ * Python), checks first that it can, keeps it running, and offers typed requests and the
+ * server's notifications to the rest of the extension.
+ */
+import { execFile, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import {
+  CloseAction,
+  ErrorAction,
+  LanguageClient,
+  RevealOutputChannelOn,
+  ShowMessageNotification,
+  State as ClientState,
+  WorkDoneProgress,
+  WorkDoneProgressCreateRequest,
+} from 'vscode-languageclient/node';
+import type {
+  CloseHandlerResult,
+  ErrorHandlerResult,
+  FeatureState,
+  LanguageClientOptions,
+  ServerCapabilities,
+  StaticFeature,
+  WorkDoneProgressBegin,
+  WorkDoneProgressEnd,
+  WorkDoneProgressReport,
+} from 'vscode-languageclient/node';
+
+import type { Problem } from './errors';
+import { severityOfMessageType } from './errors';
+import * as protocol from './protocol';
+import type { PartialParams, RefinedParams, RequestMap, RequestMethod, StateChangedParams } from './protocol';
+import type { ClientSettings, ServerCommand } from './settings';
+import { DEFAULT_EXECUTABLE, SECTION, displayCommand, serverCommand } from './settings';
+import type { StatusStore } from './status';
+import * as api from './vscodeapi';
+
+/** Lines of server stderr kept to explain a failed start. */
+const STDERR_TAIL_LINES = 30;
+/** Crashes within this window count toward giving up. */
+const CRASH_WINDOW_MS = 3 * 60_000;
+const MAX_CRASH_RESTARTS = 3;
+
+export interface StartFailure {
+  /** One sentence saying what is wrong and how to fix it. */
+  message: string;
+  /** The setting that fixes it, if one does. */
+  setting?: string;
+  detail?: string;
+}
+
+/** Reports problems to the user; implemented by notify.ts. */
+export interface ProblemSink {
+  problem(problem: Problem): void;
+  startFailure(failure: StartFailure): void;
+}
+
+/** An error the server never saw: it is not running. Shaped like a JSON-RPC error. */
+export class ServerNotRunningError extends Error {
+  readonly code = -32099;
+  readonly data = { kind: 'server-not-running', remedy: 'Run “Swictation: Restart Server”, or see “Swictation: Show Logs”.' };
+  constructor() {
+    super('The Swictation server is not running');
+  }
+}
+
+/** Find an executable on PATH (what `spawn` would run), or undefined. */
+export function findOnPath(name: string, envPath = process.env.PATH ?? ''): string | undefined {
+  if (name.includes('/') || name.includes('\\')) {
+    return isExecutable(name) ? name : undefined;
+  }
+  const exts = process.platform === 'win32' ? (process.env.PATHEXT ?? '.EXE;.CMD;.BAT').split(';') : [''];
+  for (const dir of envPath.split(path.delimiter)) {
+    if (!dir) {
+      continue;
+    }
+    for (const ext of exts) {
+      const candidate = path.join(dir, name + ext);
+      if (isExecutable(candidate)) {
+        return candidate;
+      }
+    }
+  }
+  return undefined;
+}
+
+function isExecutable(file: string): boolean {
+  try {
+    fs.accessSync(file, fs.constants.X_OK);
+    return fs.statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
+function run(command: string, args: string[], timeoutMs: number): Promise<{ ok: boolean; output: string }> {
+  return new Promise((resolve) => {
+    execFile(command, args, { timeout: timeoutMs, encoding: 'utf8' }, (error, stdout, stderr) => {
+      resolve({ ok: !error, output: `${stdout}${stderr}`.trim() || (error ? String(error.message) : '') });
+    });
+  });
+}
+
+function lastLine(text: string): string {
+  const lines = text.split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
+  return lines[lines.length - 1] ?? '';
+}
+
+/**
+ * Check that `command` can start before starting it, so the user gets one clear message with the
+ * fix instead of a connection error. Returns undefined when it looks fine.
+ */
+export async function preflight(command: ServerCommand): Promise<StartFailure | undefined> {
+  switch (command.source) {
+    case 'path':
+      if (!isExecutable(command.command)) {
+        return {
+          message: `swictation.server.path is set to “${command.command}”, but there is no executable there. Set it to the swictation-rpc executable, or clear it to use swictation-rpc from PATH.`,
+          setting: `${SECTION}.server.path`,
+        };
+      }
+      return undefined;
+    case 'interpreter': {
+      if (!isExecutable(command.command)) {
+        return {
+          message: `swictation.server.interpreter is set to “${command.command}”, which is not an executable Python. Set it to a Python that has swictation-rpc installed.`,
+          setting: `${SECTION}.server.interpreter`,
+        };
+      }
+      const probe = await run(command.command, ['-c', 'import swictation_rpc'], 60_000);
+      if (!probe.ok) {
+        return {
+          message: `The Python at “${command.command}” cannot import swictation_rpc (${lastLine(probe.output) || 'it failed'}). Install it there with: ${displayCommand(command.command, ['-m', 'pip', 'install', 'swictation-rpc'])}`,
+          setting: `${SECTION}.server.interpreter`,
+          detail: probe.output,
+        };
+      }
+      return undefined;
+    }
+    default:
+      if (!findOnPath(command.command)) {
+        return {
+          message: `${DEFAULT_EXECUTABLE} was not found on PATH. Install it with “pipx install swictation-rpc” (or “pip install swictation-rpc”), or set swictation.server.interpreter to a Python that has it.`,
+          setting: `${SECTION}.server`,
+        };
+      }
+      return undefined;
+  }
+}
+
+/**
+ * Registered last, so it runs after the built-in features: status-bar progress for the server's
+ * work-done progress (model loading) and server messages through the severity policy.
+ */
+class SwictationFeature implements StaticFeature {
+  constructor(
+    private readonly client: LanguageClient,
+    private readonly owner: SwictationClient,
+  ) {}
+
+  getState(): FeatureState {
+    return { kind: 'static' };
+  }
+
+  fillClientCapabilities(): void {}
+
+  initialize(capabilities: ServerCapabilities): void {
+    this.owner.serverMethods = (capabilities.experimental as { swictation?: { methods?: string[] } } | undefined)?.swictation?.methods;
+    this.client.onRequest(WorkDoneProgressCreateRequest.type, ({ token }) => {
+      const sub = this.client.onProgress(WorkDoneProgress.type, token, (value: WorkDoneProgressBegin | WorkDoneProgressReport | WorkDoneProgressEnd) => {
+        this.owner.progress(value);
+        if (value.kind === 'end') {
+          sub.dispose();
+        }
+      });
+    });
+    this.client.onNotification(ShowMessageNotification.type, ({ type, message }) => {
+      this.owner.serverMessage(type, message);
+    });
+  }
+
+  clear(): void {}
+}
+
+export class SwictationClient implements api.Disposable {
+  private client: LanguageClient | undefined;
+  private command: ServerCommand | undefined;
+  private stderrTail: string[] = [];
+  private stopping = false;
+  private everRunning = false;
+  private crashes: number[] = [];
+  private starting: Promise<boolean> | undefined;
+  private options: Record<string, unknown> = {};
+  private readonly disposables: api.Disposable[] = [];
+  /** The swictation methods the server advertises (initialize result `experimental.swictation`). */
+  serverMethods: string[] | undefined;
+
+  private readonly stateChanged = api.newEventEmitter<StateChangedParams>();
+  private readonly partial = api.newEventEmitter<PartialParams>();
+  private readonly refined = api.newEventEmitter<RefinedParams>();
+  private readonly running = api.newEventEmitter<void>();
+  readonly onStateChanged = this.stateChanged.event;
+  readonly onPartial = this.partial.event;
+  readonly onRefined = this.refined.event;
+  /** Fires each time a server (re)started and answered initialize. */
+  readonly onRunning = this.running.event;
+
+  constructor(
+    private readonly log: api.LogOutputChannel,
+    private readonly status: StatusStore,
+    private readonly problems: ProblemSink,
+  ) {
+    this.disposables.push(this.stateChanged, this.partial, this.refined, this.running);
+  }
+
+  get isRunning(): boolean {
+    return this.client?.state === ClientState.Running;
+  }
+
+  /** The command the server runs with (also used to run `swictation-rpc models download`). */
+  get serverCommand(): ServerCommand | undefined {
+    return this.command;
+  }
+
+  /**
+   * True once the server runs: waits for a start in progress, or runs `start` when none is
+   * (the first command with `startOnStartup` off, or after a failure the user may have fixed).
+   */
+  async ready(start: () => Promise<boolean>): Promise<boolean> {
+    if (this.isRunning) {
+      return true;
+    }
+    return this.starting ?? start();
+  }
+
+  /** Start the server; false (after telling the user why) when it cannot. */
+  start(settings: ClientSettings, options: Record<string, unknown>): Promise<boolean> {
+    const starting = this.doStart(settings, options).finally(() => {
+      if (this.starting === starting) {
+        this.starting = undefined;
+      }
+    });
+    this.starting = starting;
+    return starting;
+  }
+
+  private async doStart(settings: ClientSettings, options: Record<string, unknown>): Promise<boolean> {
+    if (this.client) {
+      await this.stop();
+    }
+    this.options = options;
+    this.stopping = false;
+    this.everRunning = false;
+    this.crashes = [];
+    const command = serverCommand(settings, { workspaceFolder: api.workspaceFolderPath() });
+    this.command = command;
+    const shown = displayCommand(command.command, command.args);
+    this.status.update({ phase: 'starting', serverCommand: shown, reason: undefined });
+    this.log.info(`Starting the server: ${shown}`);
+
+    const failure = await preflight(command);
+    if (failure) {
+      this.fail(failure);
+      return false;
+    }
+
+    const client = new LanguageClient(SECTION, 'Swictation', () => this.spawnServer(command), this.clientOptions());
+    client.registerFeature(new SwictationFeature(client, this));
+    client.onNotification(protocol.STATE_CHANGED, (p: StateChangedParams) => this.stateChanged.fire(p));
+    client.onNotification(protocol.PARTIAL, (p: PartialParams) => this.partial.fire(p));
+    client.onNotification(protocol.REFINED, (p: RefinedParams) => this.refined.fire(p));
+    this.disposables.push(
+      client.onDidChangeState(({ newState }) => {
+        if (newState === ClientState.Running) {
+          this.everRunning = true;
+          this.status.update({ phase: 'running', state: 'loading', reason: undefined });
+          this.running.fire();
+        } else if (newState === ClientState.Starting) {
+          this.status.update({ phase: 'starting' });
+        } else if (this.status.model.phase !== 'failed') {
+          this.status.update({ phase: 'stopped' });
+        }
+      }),
+    );
+    this.client = client;
+    try {
+      await client.start();
+    } catch (error) {
+      if (this.client !== client) {
+        return false; // stopped or replaced meanwhile
+      }
+      const tail = this.stderrTail.join('\n');
+      this.fail({
+        message: `The Swictation server (${shown}) stopped while starting: ${lastLine(tail) || (error as Error).message}. See “Swictation: Show Logs” for its output.`,
+        setting: `${SECTION}.server`,
+        detail: tail,
+      });
+      this.client = undefined;
+      void client.dispose().catch(() => undefined);
+      return false;
+    }
+    this.log.info('The server is running');
+    return true;
+  }
+
+  async stop(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    if (!client) {
+      return;
+    }
+    this.stopping = true;
+    try {
+      if (client.state !== ClientState.Stopped) {
+        await client.stop(3000);
+      }
+    } catch (error) {
+      this.log.warn(`Stopping the server: ${(error as Error).message}`);
+    } finally {
+      await client.dispose().catch(() => undefined);
+      this.status.update({ phase: 'stopped' });
+    }
+  }
+
+  /** Typed request; rejects with the server's JSON-RPC error (see errors.ts) or ServerNotRunningError. */
+  async request<M extends RequestMethod>(method: M, params: RequestMap[M][0], token?: api.CancellationToken): Promise<RequestMap[M][1]> {
+    const client = this.client;
+    if (!client || client.state !== ClientState.Running) {
+      throw new ServerNotRunningError();
+    }
+    return client.sendRequest<RequestMap[M][1]>(method, params, token);
+  }
+
+  /** Push the server's settings tree (only the server's keys) with didChangeConfiguration. */
+  async pushConfiguration(options: Record<string, unknown>): Promise<void> {
+    this.options = options;
+    const client = this.client;
+    if (client?.state === ClientState.Running) {
+      await client.sendNotification('workspace/didChangeConfiguration', { settings: { [SECTION]: options } });
+    }
+  }
+
+  // -- called by SwictationFeature ---------------------------------------------------------------
+
+  progress(value: WorkDoneProgressBegin | WorkDoneProgressReport | WorkDoneProgressEnd): void {
+    const current = this.status.model.progress;
+    if (value.kind === 'begin') {
+      this.status.update({ progress: { title: value.title, message: value.message, percentage: value.percentage } });
+    } else if (value.kind === 'report') {
+      this.status.update({
+        progress: {
+          title: current?.title ?? 'Loading',
+          message: value.message ?? current?.message,
+          percentage: value.percentage ?? current?.percentage,
+        },
+      });
+    } else {
+      this.status.update({ progress: undefined });
+    }
+  }
+
+  serverMessage(type: number, message: string): void {
+    const severity = severityOfMessageType(type);
+    this.log[severity === 'error' ? 'error' : severity === 'warning' ? 'warn' : 'info'](message);
+    this.problems.problem({ kind: 'server-message', severity, message, actions: [], data: {} });
+  }
+
+  // -- internals ---------------------------------------------------------------------------------
+
+  private clientOptions(): LanguageClientOptions {
+    return {
+      // No documents: the server needs only what each request carries.
+      documentSelector: [],
+      outputChannel: this.log,
+      revealOutputChannelOn: RevealOutputChannelOn.Never,
+      initializationOptions: () => this.options,
+      initializationFailedHandler: (error) => {
+        this.log.error(`The server failed to initialize: ${error instanceof Error ? error.message : String(error)}`);
+        return false;
+      },
+      errorHandler: {
+        error: (_error, _message, count): ErrorHandlerResult => ({
+          action: count !== undefined && count <= 3 ? ErrorAction.Continue : ErrorAction.Shutdown,
+          handled: true,
+        }),
+        closed: (): CloseHandlerResult => this.onClosed(),
+      },
+      middleware: {
+        workspace: {
+          // A server that pulls its settings gets the server keys only (not the client's own).
+          configuration: (params, token, next) => {
+            if (params.items.every((item) => item.section === SECTION)) {
+              return params.items.map(() => this.options);
+            }
+            return next(params, token);
+          },
+        },
+      },
+      stdioOptions: {
+        stdout: () => undefined,
+        stderr: () => undefined,
+      },
+    };
+  }
+
+  private onClosed(): CloseHandlerResult {
+    if (this.stopping || !this.everRunning) {
+      return { action: CloseAction.DoNotRestart, handled: true };
+    }
+    const now = Date.now();
+    this.crashes = this.crashes.filter((t) => now - t < CRASH_WINDOW_MS);
+    this.crashes.push(now);
+    const tail = lastLine(this.stderrTail.join('\n'));
+    if (this.crashes.length <= MAX_CRASH_RESTARTS) {
+      this.log.warn(`The server exited unexpectedly${tail ? ` (${tail})` : ''}; restarting it.`);
+      return { action: CloseAction.Restart, handled: true };
+    }
+    this.fail({
+      message: `The Swictation server stopped ${this.crashes.length} times in ${CRASH_WINDOW_MS / 60_000} minutes${tail ? ` (last: ${tail})` : ''}. Fix the cause (see “Swictation: Show Logs”), then run “Swictation: Restart Server”.`,
+      detail: this.stderrTail.join('\n'),
+    });
+    return { action: CloseAction.DoNotRestart, handled: true };
+  }
+
+  private fail(failure: StartFailure): void {
+    this.log.error(failure.message);
+    if (failure.detail) {
+      this.log.error(failure.detail);
+    }
+    this.status.update({ phase: 'failed', reason: failure.message });
+    this.problems.startFailure(failure);
+  }
+
+  private spawnServer(command: ServerCommand) {
+    this.stderrTail = [];
+    const child = spawn(command.command, command.args, {
+      cwd: api.workspaceFolderPath(),
+      env: { ...process.env, PYTHONUNBUFFERED: '1', PYTHONIOENCODING: 'utf-8' },
+      stdio: 'pipe',
+      windowsHide: true,
+    });
+    let partial = '';
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (chunk: string) => {
+      const lines = (partial + chunk).split(/\r?\n/);
+      partial = lines.pop() ?? '';
+      for (const line of lines) {
+        this.stderrLine(line);
+      }
+    });
+    child.stderr.on('end', () => partial && this.stderrLine(partial));
+    child.on('error', (error) => this.log.error(`Cannot run ${command.command}: ${error.message}`));
+    return Promise.resolve(child);
+  }
+
+  private stderrLine(line: string): void {
+    if (!line.trim()) {
+      return;
+    }
+    this.stderrTail.push(line);
+    if (this.stderrTail.length > STDERR_TAIL_LINES) {
+      this.stderrTail.shift();
+    }
+    // Once running, the server mirrors its log as window/logMessage; stderr then repeats it.
+    if (this.isRunning) {
+      this.log.debug(`[stderr] ${line}`);
+    } else {
+      this.log.info(`[stderr] ${line}`);
+    }
+  }
+
+  dispose(): void {
+    void this.stop();
+    for (const d of this.disposables) {
+      d.dispose();
+    }
+  }
+}
+

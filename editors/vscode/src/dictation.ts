@@ -1,0 +1,471 @@
+/**
+ * Dictation in the editor: where an utterance begins, what the server is asked, and how its text
+ * lands — through the editor API, one undo step per utterance, at the primary cursor, replacing
+ * the selection, where the utterance began even if the user moved on meanwhile (PositionTracker).
+ * Interim text shows as ghost text until the final text replaces it.
+ */
+import type { SwictationClient } from './client';
+import { buildContext } from './context';
+import type { Problem } from './errors';
+import { isCancellation, problemFromError } from './errors';
+import { PositionTracker, caretAfter, comparePositions, placeEdits } from './positionTracker';
+import * as protocol from './protocol';
+import type { HistoryItem, Mode, PartialParams, Range, RefinedParams, StateChangedParams, TextEdit, TranscribeResult } from './protocol';
+import type { ClientSettings } from './settings';
+import type { StatusStore } from './status';
+import * as api from './vscodeapi';
+
+/** One utterance on its way: where it began and everything that happened to the document since. */
+interface Utterance {
+  uri: string;
+  /** The primary selection when it began (empty: the cursor). */
+  anchor: Range;
+  tracker: PositionTracker;
+}
+
+interface Session {
+  utterance: Utterance;
+  /** Undefined until startDictation answered. */
+  id?: string;
+  partial: string;
+  stopping: boolean;
+}
+
+/** Where a finished utterance's text is, for refine and undo. */
+interface Landed {
+  uri: string;
+  text: string;
+}
+
+const LANDED_KEPT = 50;
+
+export interface DictationDeps {
+  client: SwictationClient;
+  status: StatusStore;
+  settings: () => ClientSettings;
+  report: (problem: Problem) => void;
+  log: api.LogOutputChannel;
+}
+
+export class Dictation implements api.Disposable {
+  private session: Session | undefined;
+  /** Utterances whose audio is with the server (file transcriptions, a stopping session). */
+  private readonly inFlight = new Set<Utterance>();
+  private readonly landed = new Map<string, Landed>();
+  private readonly ghost: api.TextEditorDecorationType;
+  private ghostEditor: api.TextEditor | undefined;
+  private readonly disposables: api.Disposable[] = [];
+
+  constructor(private readonly deps: DictationDeps) {
+    this.ghost = api.ghostTextDecoration();
+    this.disposables.push(
+      this.ghost,
+      api.onDidChangeTextDocument((e) => this.documentChanged(e)),
+      api.onDidCloseTextDocument((d) => this.documentClosed(d.uri.toString())),
+      deps.client.onPartial((p) => this.partial(p)),
+      deps.client.onStateChanged((p) => this.stateChanged(p)),
+      deps.client.onRefined((p) => void this.refined(p)),
+    );
+  }
+
+  get isListening(): boolean {
+    return this.session !== undefined;
+  }
+
+  // -- commands ----------------------------------------------------------------------------------
+
+  /** Transcribe an audio file into the active editor; `file` is a path or URI (else a file picker). */
+  async transcribeFile(file?: unknown): Promise<TranscribeResult | undefined> {
+    const editor = this.requireEditor();
+    if (!editor) {
+      return undefined;
+    }
+    const filePath = await this.audioPath(file);
+    if (!filePath) {
+      return undefined;
+    }
+    const utterance = this.begin(editor);
+    this.inFlight.add(utterance);
+    this.deps.status.update({ state: 'transcribing' });
+    try {
+      const result = await this.deps.client.request(protocol.TRANSCRIBE, {
+        textDocument: { uri: utterance.uri },
+        position: utterance.anchor.start,
+        audio: { path: filePath },
+        context: this.context(editor, utterance.anchor),
+      });
+      await this.land(utterance, result);
+      return result;
+    } catch (error) {
+      this.fail(error);
+      return undefined;
+    } finally {
+      this.inFlight.delete(utterance);
+    }
+  }
+
+  async start(mode?: Mode): Promise<void> {
+    if (this.session) {
+      this.deps.report({ kind: 'already-listening', severity: 'info', message: 'Swictation is already listening.', actions: [], data: {} });
+      return;
+    }
+    const editor = this.requireEditor();
+    if (!editor) {
+      return;
+    }
+    const utterance = this.begin(editor);
+    const session: Session = { utterance, partial: '', stopping: false };
+    this.session = session;
+    void api.setContext('swictation.listening', true);
+    try {
+      const result = await this.deps.client.request(protocol.START_DICTATION, {
+        textDocument: { uri: utterance.uri },
+        position: utterance.anchor.start,
+        mode: mode ?? null,
+        context: this.context(editor, utterance.anchor),
+      });
+      session.id = result.sessionId;
+      this.deps.status.update({ state: 'listening' });
+      this.deps.log.info(`Dictation session ${result.sessionId} listening`);
+    } catch (error) {
+      if (this.session === session) {
+        this.endSession();
+      }
+      this.fail(error);
+    }
+  }
+
+  async stop(): Promise<TranscribeResult | undefined> {
+    const session = this.session;
+    if (!session) {
+      this.deps.report({ kind: 'no-active-session', severity: 'warning', message: 'Swictation is not listening.', actions: [], data: {} });
+      return undefined;
+    }
+    return this.finishSession(session);
+  }
+
+  async toggle(): Promise<void> {
+    if (this.session) {
+      await this.stop();
+    } else {
+      await this.start();
+    }
+  }
+
+  async cancel(): Promise<void> {
+    const session = this.session;
+    this.endSession();
+    if (!session) {
+      return;
+    }
+    try {
+      await this.deps.client.request(protocol.CANCEL_DICTATION, { sessionId: session.id ?? null });
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+
+  /** Remove the last utterance (or `id`), wherever it is now (server: undoUtterance). */
+  async undoUtterance(id?: string, uri?: string): Promise<void> {
+    try {
+      const result = await this.deps.client.request(protocol.UNDO_UTTERANCE, { id: id ?? null });
+      const target = uri ?? (result.id ? this.landed.get(result.id)?.uri : undefined) ?? api.activeTextEditor()?.document.uri.toString();
+      if (target && result.edits.length) {
+        await api.applyEdits(target, result.edits);
+      }
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+
+  /** Pick an utterance from the history, then insert, re-transcribe or undo it. */
+  async showHistory(): Promise<void> {
+    let items: HistoryItem[];
+    try {
+      items = (await this.deps.client.request(protocol.HISTORY, { limit: 50 })).items;
+    } catch (error) {
+      this.fail(error);
+      return;
+    }
+    if (items.length === 0) {
+      this.deps.report({ kind: 'history-empty', severity: 'info', message: 'The transcript history is empty.', actions: [], data: {} });
+      return;
+    }
+    const picked = await api.showQuickPick(
+      items.map((item) => ({
+        label: item.text || '(no speech)',
+        description: `${item.mode} · ${Math.round(item.timings.totalMs)} ms`,
+        detail: `${new Date(item.createdAt).toLocaleString()} · ${item.model}${item.uri ? ` · ${item.uri}` : ''}`,
+        item,
+      })),
+      { title: 'Swictation: Transcript History', placeHolder: 'Pick an utterance', matchOnDescription: true, matchOnDetail: true },
+    );
+    if (!picked) {
+      return;
+    }
+    const actions = [
+      { label: 'Insert at cursor', id: 'insert' },
+      { label: 'Transcribe again (accurate)', id: 'retranscribe' },
+      { label: 'Remove from the document', id: 'undo' },
+    ];
+    const action = await api.showQuickPick(actions, { title: picked.item.text, placeHolder: 'What to do with this utterance' });
+    const item = picked.item;
+    if (action?.id === 'insert') {
+      const editor = this.requireEditor();
+      if (editor) {
+        const utterance = this.begin(editor);
+        await this.land(utterance, {
+          text: item.text,
+          mode: item.mode,
+          model: item.model,
+          timings: item.timings,
+          edits: [{ range: { start: utterance.anchor.start, end: utterance.anchor.start }, newText: item.text }],
+        });
+      }
+    } else if (action?.id === 'retranscribe') {
+      try {
+        const result = await this.deps.client.request(protocol.RETRANSCRIBE, { id: item.id, mode: 'accurate' });
+        if (item.uri && result.edits.length) {
+          await api.applyEdits(item.uri, result.edits);
+          this.remember(result.utteranceId ?? item.id, item.uri, result.edits);
+        }
+        this.showLatency(result);
+      } catch (error) {
+        this.fail(error);
+      }
+    } else if (action?.id === 'undo') {
+      await this.undoUtterance(item.id, item.uri ?? undefined);
+    }
+  }
+
+  // -- server notifications ----------------------------------------------------------------------
+
+  private partial(params: PartialParams): void {
+    const session = this.session;
+    if (!session || (session.id !== undefined && session.id !== params.sessionId) || session.stopping) {
+      return;
+    }
+    session.partial = params.text;
+    this.renderGhost();
+  }
+
+  private stateChanged(params: StateChangedParams): void {
+    const session = this.session;
+    if (session && params.reason === 'auto-stop' && !session.stopping) {
+      // The server stopped on silence (or the length limit) and keeps the text for us.
+      this.deps.log.info(`Dictation session ${session.id} stopped on its own`);
+      void this.finishSession(session);
+    } else if (session && params.state === 'error' && !params.sessionId) {
+      this.endSession();
+    }
+  }
+
+  /** Two-pass refine: replace the text of an utterance if it is still what we inserted. */
+  private async refined(params: RefinedParams): Promise<void> {
+    const landed = this.landed.get(params.utteranceId);
+    const document = api.findDocument(params.uri);
+    if (!landed || !document) {
+      return;
+    }
+    const range = api.toVsRange(params.edit.range);
+    if (document.getText(range) !== landed.text) {
+      this.deps.log.info(`Refined text for ${params.utteranceId} not applied: the text was edited since`);
+      return;
+    }
+    if (await api.applyEdits(params.uri, [params.edit])) {
+      this.remember(params.utteranceId, params.uri, [params.edit]);
+    }
+  }
+
+  // -- internals ---------------------------------------------------------------------------------
+
+  private requireEditor(): api.TextEditor | undefined {
+    const editor = api.activeTextEditor();
+    if (!editor) {
+      this.deps.report({
+        kind: 'no-editor',
+        severity: 'warning',
+        message: 'Open a file and put the cursor where the text should go, then dictate.',
+        actions: [],
+        data: {},
+      });
+    }
+    return editor;
+  }
+
+  private async audioPath(file: unknown): Promise<string | undefined> {
+    if (typeof file === 'string' && file) {
+      return file.startsWith('file:') ? new URL(file).pathname : file;
+    }
+    const maybeUri = file as { fsPath?: unknown } | undefined;
+    if (maybeUri && typeof maybeUri.fsPath === 'string') {
+      return maybeUri.fsPath;
+    }
+    return api.showOpenAudioDialog();
+  }
+
+  private begin(editor: api.TextEditor): Utterance {
+    const selection = editor.selection; // the primary one
+    const uri = editor.document.uri.toString();
+    return { uri, anchor: api.fromVsRange(selection), tracker: new PositionTracker(uri) };
+  }
+
+  private context(editor: api.TextEditor, anchor: Range) {
+    const settings = this.deps.settings();
+    const document = editor.document;
+    return buildContext(
+      document.getText(),
+      document.offsetAt(api.toVsPosition(anchor.start)),
+      document.languageId,
+      { maxChars: settings.contextMaxChars, maxIdentifiers: settings.contextMaxIdentifiers },
+      document.offsetAt(api.toVsPosition(anchor.end)),
+    );
+  }
+
+  private async finishSession(session: Session): Promise<TranscribeResult | undefined> {
+    if (session.stopping) {
+      return undefined;
+    }
+    session.stopping = true;
+    this.inFlight.add(session.utterance);
+    this.deps.status.update({ state: 'transcribing' });
+    try {
+      const result = await this.deps.client.request(protocol.STOP_DICTATION, { sessionId: session.id ?? null });
+      if (this.session === session) {
+        this.endSession();
+      }
+      await this.land(session.utterance, result);
+      return result;
+    } catch (error) {
+      if (this.session === session) {
+        this.endSession();
+      }
+      this.fail(error);
+      return undefined;
+    } finally {
+      this.inFlight.delete(session.utterance);
+    }
+  }
+
+  private endSession(): void {
+    this.session = undefined;
+    this.clearGhost();
+    void api.setContext('swictation.listening', false);
+  }
+
+  /** Put the result's text where the utterance began. */
+  private async land(utterance: Utterance, result: TranscribeResult): Promise<void> {
+    this.inFlight.delete(utterance);
+    this.showLatency(result);
+    if (utterance.tracker.isClosed) {
+      this.deps.report({
+        kind: 'document-closed',
+        severity: 'warning',
+        message: `The document was closed before the text arrived: “${result.text}”. It is in the transcript history.`,
+        actions: [],
+        data: {},
+      });
+      return;
+    }
+    if (!result.edits.length) {
+      return; // nothing said, or the server applied it itself (applyEdits: "server")
+    }
+    const edits = placeEdits(result.edits, utterance.anchor, utterance.tracker);
+    const editor = api.visibleEditorFor(utterance.uri);
+    // Follow with the caret only if the user left it where the utterance began.
+    const mappedAnchor = utterance.tracker.mapRange(utterance.anchor);
+    const caretUntouched =
+      editor !== undefined &&
+      comparePositions(api.fromVsPosition(editor.selection.start), mappedAnchor.start) === 0 &&
+      comparePositions(api.fromVsPosition(editor.selection.end), mappedAnchor.end) === 0;
+    const ok = await api.applyEdits(utterance.uri, edits, caretAfter(edits), caretUntouched);
+    if (!ok) {
+      this.deps.report({
+        kind: 'edit-failed',
+        severity: 'error',
+        message: `The text could not be inserted (the document may be read-only): “${result.text}”.`,
+        actions: [],
+        data: {},
+      });
+      return;
+    }
+    if (result.utteranceId) {
+      this.remember(result.utteranceId, utterance.uri, edits);
+    }
+  }
+
+  private remember(id: string, uri: string, edits: readonly TextEdit[]): void {
+    this.landed.set(id, { uri, text: edits.map((e) => e.newText).join('') });
+    while (this.landed.size > LANDED_KEPT) {
+      this.landed.delete(this.landed.keys().next().value as string);
+    }
+  }
+
+  private showLatency(result: TranscribeResult): void {
+    this.deps.status.update({ lastLatencyMs: result.timings.totalMs, lastMode: result.mode, lastModel: result.model });
+  }
+
+  private fail(error: unknown): void {
+    if (isCancellation(error)) {
+      return;
+    }
+    this.deps.report(problemFromError(error));
+  }
+
+  private documentChanged(event: api.TextDocumentChangeEvent): void {
+    if (event.contentChanges.length === 0) {
+      return;
+    }
+    const uri = event.document.uri.toString();
+    const changes = event.contentChanges.map((c) => ({ range: api.fromVsRange(c.range), text: c.text }));
+    let touched = false;
+    for (const utterance of this.inFlight) {
+      touched = utterance.tracker.record(uri, changes) || touched;
+    }
+    if (this.session && !this.inFlight.has(this.session.utterance)) {
+      touched = this.session.utterance.tracker.record(uri, changes) || touched;
+    }
+    if (touched) {
+      this.renderGhost();
+    }
+  }
+
+  private documentClosed(uri: string): void {
+    for (const utterance of this.inFlight) {
+      utterance.tracker.close(uri);
+    }
+    this.session?.utterance.tracker.close(uri);
+  }
+
+  private renderGhost(): void {
+    const session = this.session;
+    if (!session || !this.deps.settings().ghostText || !session.partial) {
+      this.clearGhost();
+      return;
+    }
+    const editor = api.visibleEditorFor(session.utterance.uri);
+    if (this.ghostEditor && this.ghostEditor !== editor) {
+      this.clearGhost();
+    }
+    if (!editor) {
+      return;
+    }
+    const at = session.utterance.tracker.mapRange(session.utterance.anchor).end;
+    api.setGhostText(editor, this.ghost, at, session.partial);
+    this.ghostEditor = editor;
+  }
+
+  private clearGhost(): void {
+    if (this.ghostEditor) {
+      api.setGhostText(this.ghostEditor, this.ghost, undefined, '');
+      this.ghostEditor = undefined;
+    }
+  }
+
+  dispose(): void {
+    this.clearGhost();
+    for (const d of this.disposables) {
+      d.dispose();
+    }
+  }
+}

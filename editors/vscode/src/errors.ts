@@ -1,0 +1,113 @@
+/**
+ * The severity policy, in one place: what each server error means to the user, how severe it
+ * is, which actions its notification offers, and whether the user's `swictation.notifications`
+ * level shows it. Pure.
+ *
+ * Server errors are JSON-RPC errors whose `data` is `{kind, remedy, ...}`
+ * (swictation_rpc/errors.py); the kinds below are the ones it declares.
+ */
+import type { ErrorData } from './protocol';
+import type { NotificationLevel } from './settings';
+
+export type Severity = 'error' | 'warning' | 'info';
+
+export type ActionId = 'downloadModels' | 'openSettings' | 'showLogs' | 'stopDictation' | 'restartServer';
+
+export interface Action {
+  id: ActionId;
+  label: string;
+  /** For `openSettings`: the settings query to open (e.g. `swictation.audio.inputDevice`). */
+  setting?: string;
+}
+
+export interface Problem {
+  kind: string;
+  severity: Severity;
+  /** The message and, when the server gave one, its remedy. */
+  message: string;
+  actions: Action[];
+  /** Extra data from the server (e.g. the model name), for the actions. */
+  data: ErrorData;
+}
+
+const DOWNLOAD: Action = { id: 'downloadModels', label: 'Download models' };
+const SHOW_LOGS: Action = { id: 'showLogs', label: 'Show logs' };
+const RESTART: Action = { id: 'restartServer', label: 'Restart server' };
+const STOP: Action = { id: 'stopDictation', label: 'Stop dictation' };
+const settings = (setting = 'swictation'): Action => ({ id: 'openSettings', label: 'Open settings', setting });
+
+interface Policy {
+  severity: Severity;
+  actions: Action[];
+}
+
+/** Error kind (errors.py `KIND`) -> severity and actions. */
+export const POLICY: Readonly<Record<string, Policy>> = {
+  'model-not-installed': { severity: 'error', actions: [DOWNLOAD, settings('swictation.models')] },
+  'model-broken': { severity: 'error', actions: [DOWNLOAD, settings('swictation.models'), SHOW_LOGS] },
+  'model-download-failed': { severity: 'error', actions: [SHOW_LOGS, settings('swictation.models')] },
+  'audio-unreadable': { severity: 'error', actions: [] },
+  'no-input-device': { severity: 'error', actions: [settings('swictation.audio')] },
+  'audio-device-error': { severity: 'error', actions: [settings('swictation.audio'), SHOW_LOGS] },
+  'already-listening': { severity: 'warning', actions: [STOP] },
+  'engine-loading': { severity: 'info', actions: [] },
+  'no-active-session': { severity: 'warning', actions: [] },
+  'utterance-not-found': { severity: 'warning', actions: [] },
+  'history-write-failed': { severity: 'warning', actions: [settings('swictation.history'), SHOW_LOGS] },
+  'invalid-params': { severity: 'error', actions: [SHOW_LOGS] },
+  'server-not-running': { severity: 'error', actions: [RESTART, SHOW_LOGS] },
+  internal: { severity: 'error', actions: [SHOW_LOGS, RESTART] },
+};
+
+/** JSON-RPC's "request cancelled" codes: the user (or a restart) cancelled; nothing to tell. */
+const CANCELLED_CODES = new Set([-32800, -32802]);
+
+interface ErrorLike {
+  code?: unknown;
+  message?: unknown;
+  data?: unknown;
+}
+
+/** Whether an error only says the request was cancelled or the connection went away on purpose. */
+export function isCancellation(error: unknown): boolean {
+  const e = error as ErrorLike | undefined;
+  return typeof e?.code === 'number' && CANCELLED_CODES.has(e.code);
+}
+
+function joinSentences(message: string, remedy: string | undefined): string {
+  const m = message.trim();
+  const r = (remedy ?? '').trim();
+  if (!r) {
+    return m;
+  }
+  return /[.!?]$/.test(m) ? `${m} ${r}` : `${m}. ${r}`;
+}
+
+/** What a failed request (a JSON-RPC error or any exception) means to the user. */
+export function problemFromError(error: unknown): Problem {
+  const e = (error ?? {}) as ErrorLike;
+  const data: ErrorData = typeof e.data === 'object' && e.data !== null ? (e.data as ErrorData) : {};
+  const message = typeof e.message === 'string' && e.message ? e.message : String(error);
+  const kind = typeof data.kind === 'string' ? data.kind : 'internal';
+  const policy = POLICY[kind] ?? POLICY.internal;
+  return {
+    kind,
+    severity: policy.severity,
+    message: joinSentences(message, typeof data.remedy === 'string' ? data.remedy : undefined),
+    actions: policy.actions,
+    data,
+  };
+}
+
+const RANK: Record<Severity, number> = { error: 3, warning: 2, info: 1 };
+const THRESHOLD: Record<NotificationLevel, number> = { off: Infinity, onError: 3, onWarning: 2, always: 1 };
+
+/** Whether a problem of `severity` becomes a notification at the user's level. */
+export function shouldNotify(severity: Severity, level: NotificationLevel): boolean {
+  return RANK[severity] >= THRESHOLD[level];
+}
+
+/** LSP `MessageType` (1 error, 2 warning, 3 info, 4 log, 5 debug) -> severity. */
+export function severityOfMessageType(type: number): Severity {
+  return type === 1 ? 'error' : type === 2 ? 'warning' : 'info';
+}

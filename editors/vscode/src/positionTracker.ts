@@ -1,0 +1,177 @@
+/**
+ * Where an utterance began, kept up to date through the edits made while it was being spoken
+ * or transcribed. Pure (no VS Code import): positions and changes are plain LSP-shaped objects.
+ *
+ * Changes are applied in the order given, each relative to the document as the previous one left
+ * it — the order of VS Code's `TextDocumentChangeEvent.contentChanges` and of LSP's incremental
+ * `didChange` (vscode-languageclient forwards the one as the other).
+ */
+import type { Position, Range, TextEdit } from './protocol';
+
+/** One content change, as VS Code reports it (`rangeLength` is not needed). */
+export interface ContentChange {
+  readonly range: Range;
+  readonly text: string;
+}
+
+/**
+ * Which way a position goes when text is inserted exactly at it. `left` stays before the new
+ * text (an anchor the user typed after), `right` moves past it (the end of a growing range).
+ */
+export type Bias = 'left' | 'right';
+
+export function comparePositions(a: Position, b: Position): number {
+  return a.line !== b.line ? a.line - b.line : a.character - b.character;
+}
+
+/** The position just after `text` when it is inserted at `start`. */
+export function endOfInsertion(start: Position, text: string): Position {
+  let line = start.line;
+  let lastBreak = -1;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 10 /* \n */) {
+      line++;
+      lastBreak = i;
+    } else if (c === 13 /* \r */) {
+      // \r\n counts once; a lone \r is a line break too (VS Code treats it so).
+      if (text.charCodeAt(i + 1) === 10) {
+        continue;
+      }
+      line++;
+      lastBreak = i;
+    }
+  }
+  if (lastBreak < 0) {
+    return { line, character: start.character + text.length };
+  }
+  return { line, character: text.length - lastBreak - 1 };
+}
+
+/** `position` after one change. A position inside replaced text collapses to the change start. */
+export function mapPosition(position: Position, change: ContentChange, bias: Bias = 'left'): Position {
+  const { start, end } = change.range;
+  const beforeStart = comparePositions(position, start);
+  if (beforeStart < 0) {
+    return position;
+  }
+  const insertedEnd = endOfInsertion(start, change.text);
+  const afterEnd = comparePositions(position, end);
+  if (beforeStart === 0 && comparePositions(start, end) === 0) {
+    // Pure insertion exactly here.
+    return bias === 'right' && change.text.length > 0 ? insertedEnd : position;
+  }
+  if (afterEnd < 0) {
+    // Inside the replaced text: the text it pointed into is gone.
+    return bias === 'right' ? insertedEnd : start;
+  }
+  if (beforeStart === 0 && afterEnd === 0) {
+    return position;
+  }
+  // At or after the end of the replaced range: shift by the change.
+  if (position.line === end.line) {
+    return { line: insertedEnd.line, character: insertedEnd.character + (position.character - end.character) };
+  }
+  return { line: position.line + (insertedEnd.line - end.line), character: position.character };
+}
+
+export function mapRange(range: Range, change: ContentChange): Range {
+  const start = mapPosition(range.start, change, 'left');
+  const empty = comparePositions(range.start, range.end) === 0;
+  // An empty range stays empty (it marks an insertion point); a real range keeps its own
+  // end left of text typed right after it, so a replacement never swallows that text.
+  const end = empty ? start : mapPosition(range.end, change, 'left');
+  return comparePositions(end, start) < 0 ? { start, end: start } : { start, end };
+}
+
+/**
+ * Records the changes made to one document since a moment (the start of an utterance) and maps
+ * positions and ranges from that moment to now.
+ */
+export class PositionTracker {
+  private readonly changes: ContentChange[] = [];
+  private closed = false;
+
+  /** `uri` is the document's URI string; changes to other documents are ignored. */
+  constructor(readonly uri: string) {}
+
+  /** Record a document change event; returns whether it concerned this document. */
+  record(uri: string, changes: readonly ContentChange[]): boolean {
+    if (uri !== this.uri || this.closed) {
+      return false;
+    }
+    for (const change of changes) {
+      this.changes.push({ range: change.range, text: change.text });
+    }
+    return true;
+  }
+
+  /** The document was closed: its positions no longer mean anything. */
+  close(uri: string): void {
+    if (uri === this.uri) {
+      this.closed = true;
+    }
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  get changeCount(): number {
+    return this.changes.length;
+  }
+
+  /** A position from the moment the tracker was created, as it is now. */
+  map(position: Position, bias: Bias = 'left'): Position {
+    let current = position;
+    for (const change of this.changes) {
+      current = mapPosition(current, change, bias);
+    }
+    return current;
+  }
+
+  mapRange(range: Range): Range {
+    let current = range;
+    for (const change of this.changes) {
+      current = mapRange(current, change);
+    }
+    return current;
+  }
+}
+
+function isEmpty(range: Range): boolean {
+  return comparePositions(range.start, range.end) === 0;
+}
+
+/**
+ * The server's edits for an utterance, moved to where they belong now.
+ *
+ * The server answers with edits relative to the document as it was when the request was sent
+ * (an insertion at the request's position). `anchor` is the selection at that moment: when it
+ * was not empty, the insertion at its start replaces it. Every range is then mapped through the
+ * changes made since, so the text lands where the utterance began even if the user moved on.
+ */
+export function placeEdits(edits: readonly TextEdit[], anchor: Range, tracker: PositionTracker): TextEdit[] {
+  return edits.map((edit) => {
+    let range = edit.range;
+    if (isEmpty(range) && !isEmpty(anchor) && comparePositions(range.start, anchor.start) === 0) {
+      range = anchor;
+    }
+    return { range: tracker.mapRange(range), newText: edit.newText };
+  });
+}
+
+/** Where the caret goes after `edits` are applied together: the end of the last one's text. */
+export function caretAfter(edits: readonly TextEdit[]): Position | undefined {
+  if (edits.length === 0) {
+    return undefined;
+  }
+  const sorted = [...edits].sort((a, b) => comparePositions(a.range.start, b.range.start));
+  const last = sorted[sorted.length - 1];
+  let caret = endOfInsertion(last.range.start, last.newText);
+  // Earlier edits (before the last one) shift it, applied from the back like VS Code does.
+  for (let i = sorted.length - 2; i >= 0; i--) {
+    caret = mapPosition(caret, { range: sorted[i].range, text: sorted[i].newText }, 'right');
+  }
+  return caret;
+}

@@ -1,0 +1,242 @@
+/**
+ * The swictation wire contract, as TypeScript types.
+ *
+ * Mirrors swictation_rpc/protocol.py (the one declaration; camelCase on the wire). The unit test
+ * `protocol.test.ts` checks these names against schemas/ when the generated schemas are present.
+ * Pure: no VS Code import, so unit tests load it in plain Node.
+ */
+
+export const TRANSCRIBE = 'swictation/transcribe';
+export const START_DICTATION = 'swictation/startDictation';
+export const STOP_DICTATION = 'swictation/stopDictation';
+export const CANCEL_DICTATION = 'swictation/cancelDictation';
+export const STATUS = 'swictation/status';
+export const HISTORY = 'swictation/history';
+export const UNDO_UTTERANCE = 'swictation/undoUtterance';
+export const RETRANSCRIBE = 'swictation/retranscribe';
+
+export const STATE_CHANGED = 'swictation/stateChanged';
+export const PARTIAL = 'swictation/partial';
+export const REFINED = 'swictation/refined';
+
+export const REQUESTS = [
+  TRANSCRIBE,
+  START_DICTATION,
+  STOP_DICTATION,
+  CANCEL_DICTATION,
+  STATUS,
+  HISTORY,
+  UNDO_UTTERANCE,
+  RETRANSCRIBE,
+] as const;
+export const NOTIFICATIONS = [STATE_CHANGED, PARTIAL, REFINED] as const;
+
+export type Mode = 'fast' | 'accurate' | 'auto';
+export type ConcreteMode = 'fast' | 'accurate';
+/** What the server is doing, as the status item shows it. */
+export type State = 'loading' | 'idle' | 'listening' | 'transcribing' | 'error';
+
+export interface Position {
+  line: number;
+  /** UTF-16 code units, as in LSP and VS Code. */
+  character: number;
+}
+
+export interface Range {
+  start: Position;
+  end: Position;
+}
+
+export interface TextEdit {
+  range: Range;
+  newText: string;
+}
+
+export interface TextDocumentIdentifier {
+  uri: string;
+}
+
+export interface Timings {
+  audioMs: number;
+  decodeMs: number;
+  totalMs: number;
+}
+
+export interface Transcript {
+  text: string;
+  mode: ConcreteMode;
+  model: string;
+  timings: Timings;
+}
+
+export interface AudioInput {
+  path?: string | null;
+  pcm16?: string | null;
+  sampleRate?: number | null;
+  channels?: number;
+}
+
+export interface TextContext {
+  before?: string;
+  after?: string;
+  languageId?: string | null;
+  identifiers?: string[];
+}
+
+export interface TranscribeParams {
+  textDocument: TextDocumentIdentifier;
+  position: Position;
+  audio: AudioInput;
+  mode?: Mode | null;
+  context?: TextContext | null;
+  waitForEngine?: boolean;
+}
+
+export interface TranscribeResult extends Transcript {
+  edits: TextEdit[];
+  utteranceId?: string | null;
+}
+
+export interface StartDictationParams {
+  textDocument: TextDocumentIdentifier;
+  position: Position;
+  mode?: Mode | null;
+  context?: TextContext | null;
+}
+
+export interface StartDictationResult {
+  sessionId: string;
+}
+
+export interface StopDictationParams {
+  sessionId?: string | null;
+}
+
+export interface CancelDictationParams {
+  sessionId?: string | null;
+}
+
+export interface CancelDictationResult {
+  cancelled: boolean;
+  sessionId?: string | null;
+}
+
+export interface ModelStatus {
+  mode: ConcreteMode;
+  name: string;
+  backend: string;
+  provider: string;
+  ready: boolean;
+  problem?: string | null;
+  loadMs?: number | null;
+  warmupMs?: number | null;
+}
+
+export interface EngineStatus {
+  ready: boolean;
+  models: ModelStatus[];
+  providers: string[];
+}
+
+export interface ModeMetrics {
+  count: number;
+  p50Ms?: number | null;
+  p95Ms?: number | null;
+  rtfP50?: number | null;
+}
+
+export interface GpuStatus {
+  name: string;
+  memoryUsedMb: number;
+  memoryTotalMb: number;
+}
+
+export interface InputDevice {
+  index: number;
+  name: string;
+  default?: boolean;
+  sampleRate?: number | null;
+}
+
+export interface StatusResult {
+  state: State;
+  engine: EngineStatus;
+  metrics: Record<string, ModeMetrics>;
+  gpu?: GpuStatus | null;
+  rssMb?: number | null;
+  inputDevices: InputDevice[];
+  config: Record<string, unknown>;
+  sessionId?: string | null;
+}
+
+export interface StateChangedParams {
+  state: State;
+  sessionId?: string | null;
+  reason?: string | null;
+}
+
+export interface PartialParams {
+  sessionId: string;
+  text: string;
+}
+
+export interface HistoryParams {
+  limit?: number;
+}
+
+export interface HistoryItem {
+  id: string;
+  text: string;
+  uri: string | null;
+  range: Range | null;
+  mode: ConcreteMode;
+  model: string;
+  timings: Timings;
+  createdAt: string;
+}
+
+export interface HistoryResult {
+  items: HistoryItem[];
+}
+
+export interface UndoUtteranceParams {
+  id?: string | null;
+}
+
+export interface UndoUtteranceResult {
+  edits: TextEdit[];
+  id?: string | null;
+}
+
+export interface RetranscribeParams {
+  id: string;
+  mode?: Mode;
+}
+
+export interface RefinedParams {
+  utteranceId: string;
+  uri: string;
+  edit: TextEdit;
+  text: string;
+}
+
+/** Request method -> [params, result] types, for the typed `request` helper. */
+export interface RequestMap {
+  [TRANSCRIBE]: [TranscribeParams, TranscribeResult];
+  [START_DICTATION]: [StartDictationParams, StartDictationResult];
+  [STOP_DICTATION]: [StopDictationParams, TranscribeResult];
+  [CANCEL_DICTATION]: [CancelDictationParams, CancelDictationResult];
+  [STATUS]: [Record<string, never>, StatusResult];
+  [HISTORY]: [HistoryParams, HistoryResult];
+  [UNDO_UTTERANCE]: [UndoUtteranceParams, UndoUtteranceResult];
+  [RETRANSCRIBE]: [RetranscribeParams, TranscribeResult];
+}
+
+export type RequestMethod = keyof RequestMap;
+
+/** The `data` member of a swictation JSON-RPC error (swictation_rpc/errors.py `to_data`). */
+export interface ErrorData {
+  kind?: string;
+  remedy?: string;
+  [key: string]: unknown;
+}

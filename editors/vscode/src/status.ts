@@ -1,0 +1,165 @@
+/**
+ * What the status bar item shows: the server's state (loading with progress, idle, listening,
+ * transcribing, error), the last latency, the mode. `StatusStore` holds it; `describeStatus`
+ * turns it into text, tooltip and colour; `vscodeapi.createStatusItem` renders that. Pure.
+ */
+import type { ConcreteMode, Mode, State } from './protocol';
+
+/** Where the server process is; `state` only means something while it is `running`. */
+export type ServerPhase = 'stopped' | 'starting' | 'running' | 'failed';
+
+export interface Progress {
+  title: string;
+  message?: string;
+  percentage?: number;
+}
+
+export interface StatusModel {
+  phase: ServerPhase;
+  state: State;
+  /** The configured mode (`swictation.defaultMode`). */
+  mode: Mode;
+  progress?: Progress;
+  lastLatencyMs?: number;
+  lastMode?: ConcreteMode;
+  lastModel?: string;
+  /** Why the state is `error` or the server `failed`. */
+  reason?: string;
+  /** Shown in the tooltip: which command runs the server. */
+  serverCommand?: string;
+}
+
+export interface StatusView {
+  text: string;
+  tooltip: string;
+  /** The status bar allows only these two backgrounds. */
+  background?: 'warning' | 'error';
+  /** Accessible label; end-to-end tests read it too (`Swictation: <state>`). */
+  label: string;
+  /** The word for the state, as in the label. */
+  stateWord: string;
+}
+
+export function initialStatus(mode: Mode = 'auto'): StatusModel {
+  return { phase: 'stopped', state: 'idle', mode };
+}
+
+function percent(progress: Progress | undefined): string {
+  return progress?.percentage !== undefined ? ` ${Math.round(progress.percentage)}%` : '';
+}
+
+function latency(model: StatusModel): string {
+  if (model.lastLatencyMs === undefined) {
+    return '';
+  }
+  return ` · ${Math.round(model.lastLatencyMs)} ms`;
+}
+
+export function describeStatus(model: StatusModel): StatusView {
+  const mode = model.mode;
+  let icon: string;
+  let word: string;
+  let background: StatusView['background'];
+  let detail = '';
+  switch (model.phase) {
+    case 'stopped':
+      icon = '$(circle-slash)';
+      word = 'off';
+      detail = 'The server is not running. Click to start it.';
+      break;
+    case 'starting':
+      icon = '$(loading~spin)';
+      word = 'starting';
+      detail = 'Starting the server…';
+      break;
+    case 'failed':
+      icon = '$(error)';
+      word = 'failed';
+      background = 'error';
+      detail = model.reason ?? 'The server could not start.';
+      break;
+    default:
+      switch (model.state) {
+        case 'loading':
+          icon = '$(loading~spin)';
+          word = 'loading';
+          detail = model.progress
+            ? `${model.progress.title}${model.progress.message ? `: ${model.progress.message}` : ''}${percent(model.progress)}`
+            : 'Loading the speech models…';
+          break;
+        case 'listening':
+          icon = '$(record)';
+          word = 'listening';
+          background = 'warning';
+          detail = 'Listening. Click or press the Toggle Dictation key to stop; Escape cancels.';
+          break;
+        case 'transcribing':
+          icon = '$(sync~spin)';
+          word = 'transcribing';
+          detail = 'Transcribing…';
+          break;
+        case 'error':
+          icon = '$(error)';
+          word = 'error';
+          background = 'error';
+          detail = model.reason ?? 'The speech engine failed.';
+          break;
+        default:
+          icon = '$(mic)';
+          word = 'idle';
+          detail = 'Ready. Click to start dictation.';
+      }
+  }
+  const suffix =
+    model.phase === 'running' && model.state === 'loading' ? percent(model.progress) : model.phase === 'running' ? latency(model) : '';
+  const text = `${icon} ${word === 'idle' ? mode : word}${suffix}`;
+  const lines = [`Swictation: ${word}`, detail, `Mode: ${mode}`];
+  if (model.lastLatencyMs !== undefined) {
+    lines.push(
+      `Last utterance: ${Math.round(model.lastLatencyMs)} ms${model.lastMode ? ` (${model.lastMode}` : ''}${model.lastModel ? `, ${model.lastModel}` : ''}${model.lastMode ? ')' : ''}`,
+    );
+  }
+  if (model.serverCommand) {
+    lines.push(`Server: ${model.serverCommand}`);
+  }
+  return {
+    text,
+    tooltip: lines.join('\n'),
+    background,
+    label: `Swictation: ${word}${suffix}`,
+    stateWord: word,
+  };
+}
+
+type Listener = (model: StatusModel) => void;
+
+/** The status model and its listeners (the status item, context keys). */
+export class StatusStore {
+  private current: StatusModel;
+  private readonly listeners = new Set<Listener>();
+
+  constructor(initial: StatusModel = initialStatus()) {
+    this.current = initial;
+  }
+
+  get model(): StatusModel {
+    return this.current;
+  }
+
+  update(change: Partial<StatusModel>): void {
+    const next = { ...this.current, ...change };
+    // Progress belongs to a running server (it is shown while the state is `loading`).
+    if (next.phase !== 'running') {
+      delete next.progress;
+    }
+    this.current = next;
+    for (const listener of this.listeners) {
+      listener(next);
+    }
+  }
+
+  onChange(listener: Listener): { dispose(): void } {
+    this.listeners.add(listener);
+    return { dispose: () => this.listeners.delete(listener) };
+  }
+}

@@ -1,0 +1,274 @@
+/**
+ * The one seam over the VS Code API. Everything else imports VS Code through here (types may be
+ * imported directly), so the pure modules stay loadable in plain Node and the surface the
+ * extension depends on is visible in one file.
+ */
+import * as vscode from 'vscode';
+
+import type { Position, Range, TextEdit } from './protocol';
+import type { ConfigSource } from './settings';
+import { SECTION } from './settings';
+import type { StatusView } from './status';
+
+export type {
+  CancellationToken,
+  Disposable,
+  ExtensionContext,
+  LogOutputChannel,
+  TextDocument,
+  TextDocumentChangeEvent,
+  TextEditor,
+  TextEditorDecorationType,
+  Uri,
+} from 'vscode';
+
+// -- commands -------------------------------------------------------------------------------------
+
+export function registerCommand(id: string, callback: (...args: any[]) => unknown): vscode.Disposable {
+  return vscode.commands.registerCommand(id, callback);
+}
+
+export function executeCommand<T = unknown>(id: string, ...args: unknown[]): Thenable<T> {
+  return vscode.commands.executeCommand<T>(id, ...args);
+}
+
+/** Set a `when`-clause context key (e.g. `swictation.listening`). */
+export function setContext(key: string, value: unknown): Thenable<unknown> {
+  return vscode.commands.executeCommand('setContext', key, value);
+}
+
+export function openSettings(query = SECTION): Thenable<unknown> {
+  return vscode.commands.executeCommand('workbench.action.openSettings', query);
+}
+
+// -- configuration --------------------------------------------------------------------------------
+
+/** `swictation.*` as a `ConfigSource` (settings.ts reads it without knowing VS Code). */
+export function configSource(): ConfigSource {
+  const config = vscode.workspace.getConfiguration(SECTION);
+  return {
+    get: <T>(key: string) => config.get<T>(key),
+    explicit: (key: string) => {
+      const inspected = config.inspect(key);
+      if (!inspected) {
+        return undefined;
+      }
+      return inspected.workspaceFolderValue ?? inspected.workspaceValue ?? inspected.globalValue;
+    },
+  };
+}
+
+export function onDidChangeConfiguration(listener: (e: vscode.ConfigurationChangeEvent) => unknown): vscode.Disposable {
+  return vscode.workspace.onDidChangeConfiguration(listener);
+}
+
+export function updateSetting(key: string, value: unknown): Thenable<void> {
+  return vscode.workspace.getConfiguration(SECTION).update(key, value, vscode.ConfigurationTarget.Global);
+}
+
+export function isTrusted(): boolean {
+  return vscode.workspace.isTrusted;
+}
+
+export function workspaceFolderPath(): string | undefined {
+  return vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+}
+
+// -- window ---------------------------------------------------------------------------------------
+
+export function createLogOutputChannel(name: string): vscode.LogOutputChannel {
+  return vscode.window.createOutputChannel(name, { log: true });
+}
+
+export function showMessage(severity: 'error' | 'warning' | 'info', message: string, ...actions: string[]): Thenable<string | undefined> {
+  switch (severity) {
+    case 'error':
+      return vscode.window.showErrorMessage(message, ...actions);
+    case 'warning':
+      return vscode.window.showWarningMessage(message, ...actions);
+    default:
+      return vscode.window.showInformationMessage(message, ...actions);
+  }
+}
+
+export function activeTextEditor(): vscode.TextEditor | undefined {
+  return vscode.window.activeTextEditor;
+}
+
+export function visibleEditorFor(uri: string): vscode.TextEditor | undefined {
+  const active = vscode.window.activeTextEditor;
+  if (active?.document.uri.toString() === uri) {
+    return active;
+  }
+  return vscode.window.visibleTextEditors.find((e) => e.document.uri.toString() === uri);
+}
+
+export function findDocument(uri: string): vscode.TextDocument | undefined {
+  return vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri);
+}
+
+export async function showOpenAudioDialog(): Promise<string | undefined> {
+  const picked = await vscode.window.showOpenDialog({
+    canSelectFiles: true,
+    canSelectFolders: false,
+    canSelectMany: false,
+    openLabel: 'Transcribe',
+    title: 'Swictation: Transcribe Audio File',
+    filters: { Audio: ['wav', 'flac', 'ogg', 'mp3', 'm4a', 'opus'], 'All files': ['*'] },
+  });
+  return picked?.[0]?.fsPath;
+}
+
+export function showQuickPick<T extends vscode.QuickPickItem>(items: T[], options: vscode.QuickPickOptions): Thenable<T | undefined> {
+  return vscode.window.showQuickPick(items, options);
+}
+
+/** Pick several labels; undefined when dismissed. */
+export async function showQuickPickMany(labels: string[], title: string): Promise<string[] | undefined> {
+  const picked = await vscode.window.showQuickPick(
+    labels.map((label) => ({ label, picked: true })),
+    { title, canPickMany: true },
+  );
+  return picked?.map((p) => p.label);
+}
+
+export function createDecorationType(options: vscode.DecorationRenderOptions): vscode.TextEditorDecorationType {
+  return vscode.window.createTextEditorDecorationType(options);
+}
+
+export function ghostTextDecoration(): vscode.TextEditorDecorationType {
+  return vscode.window.createTextEditorDecorationType({
+    rangeBehavior: vscode.DecorationRangeBehavior.ClosedClosed,
+  });
+}
+
+/** Ghost text `text` shown after `at` in `editor` (an empty list clears it). */
+export function setGhostText(editor: vscode.TextEditor, type: vscode.TextEditorDecorationType, at: Position | undefined, text: string): void {
+  if (at === undefined || !text) {
+    editor.setDecorations(type, []);
+    return;
+  }
+  const position = toVsPosition(at);
+  editor.setDecorations(type, [
+    {
+      range: new vscode.Range(position, position),
+      renderOptions: {
+        after: {
+          contentText: text,
+          color: new vscode.ThemeColor('editorGhostText.foreground'),
+          fontStyle: 'italic',
+        },
+      },
+    },
+  ]);
+}
+
+export function onDidChangeTextDocument(listener: (e: vscode.TextDocumentChangeEvent) => unknown): vscode.Disposable {
+  return vscode.workspace.onDidChangeTextDocument(listener);
+}
+
+export function onDidCloseTextDocument(listener: (d: vscode.TextDocument) => unknown): vscode.Disposable {
+  return vscode.workspace.onDidCloseTextDocument(listener);
+}
+
+// -- edits ----------------------------------------------------------------------------------------
+
+export function toVsPosition(p: Position): vscode.Position {
+  return new vscode.Position(p.line, p.character);
+}
+
+export function toVsRange(r: Range): vscode.Range {
+  return new vscode.Range(toVsPosition(r.start), toVsPosition(r.end));
+}
+
+export function fromVsPosition(p: vscode.Position): Position {
+  return { line: p.line, character: p.character };
+}
+
+export function fromVsRange(r: vscode.Range): Range {
+  return { start: fromVsPosition(r.start), end: fromVsPosition(r.end) };
+}
+
+/**
+ * Apply `edits` to the document `uri` as one undo step: through its editor when one is visible
+ * (and then put the caret at `caret`), else through a WorkspaceEdit. Never keystrokes or the
+ * clipboard.
+ */
+export async function applyEdits(uri: string, edits: readonly TextEdit[], caret?: Position, moveCaret = false): Promise<boolean> {
+  if (edits.length === 0) {
+    return true;
+  }
+  const editor = visibleEditorFor(uri);
+  if (editor) {
+    const ok = await editor.edit(
+      (builder) => {
+        for (const edit of edits) {
+          builder.replace(toVsRange(edit.range), edit.newText);
+        }
+      },
+      { undoStopBefore: true, undoStopAfter: true },
+    );
+    if (ok && caret && moveCaret) {
+      const at = toVsPosition(caret);
+      editor.selection = new vscode.Selection(at, at);
+      editor.revealRange(new vscode.Range(at, at));
+    }
+    return ok;
+  }
+  const workspaceEdit = new vscode.WorkspaceEdit();
+  const target = vscode.Uri.parse(uri);
+  for (const edit of edits) {
+    workspaceEdit.replace(target, toVsRange(edit.range), edit.newText);
+  }
+  return vscode.workspace.applyEdit(workspaceEdit);
+}
+
+// -- tasks ----------------------------------------------------------------------------------------
+
+/** Run a process in a terminal panel as a task (e.g. `swictation-rpc models download`). */
+export function runProcessTask(name: string, command: string, args: string[]): Thenable<vscode.TaskExecution> {
+  const task = new vscode.Task(
+    { type: 'process', id: `swictation.${name}` },
+    vscode.TaskScope.Global,
+    name,
+    'swictation',
+    new vscode.ProcessExecution(command, args),
+  );
+  task.presentationOptions = { reveal: vscode.TaskRevealKind.Always, panel: vscode.TaskPanelKind.Dedicated, clear: true };
+  return vscode.tasks.executeTask(task);
+}
+
+export function onDidEndTaskProcess(listener: (e: vscode.TaskProcessEndEvent) => unknown): vscode.Disposable {
+  return vscode.tasks.onDidEndTaskProcess(listener);
+}
+
+// -- status item ----------------------------------------------------------------------------------
+
+export interface StatusItem extends vscode.Disposable {
+  render(view: StatusView): void;
+}
+
+/** The status bar item (left, next to the language items); `command` runs on click. */
+export function createStatusItem(command: string): StatusItem {
+  const item = vscode.window.createStatusBarItem('swictation.status', vscode.StatusBarAlignment.Right, 100);
+  item.name = 'Swictation';
+  item.command = command;
+  item.show();
+  return {
+    render(view: StatusView) {
+      item.text = view.text;
+      item.tooltip = view.tooltip;
+      item.accessibilityInformation = { label: view.label, role: 'button' };
+      item.backgroundColor = view.background ? new vscode.ThemeColor(`statusBarItem.${view.background}Background`) : undefined;
+    },
+    dispose: () => item.dispose(),
+  };
+}
+
+export function newEventEmitter<T>(): vscode.EventEmitter<T> {
+  return new vscode.EventEmitter<T>();
+}
+
+export function fileUri(fsPath: string): string {
+  return vscode.Uri.file(fsPath).toString();
+}
