@@ -40,6 +40,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import attrs
 from cattrs.errors import BaseValidationError
+from cattrs.v import format_exception
 from lsprotocol import types
 from pygls.exceptions import (
     JsonRpcException,
@@ -100,6 +101,15 @@ _MESSAGE_TYPES = {
 
 def _is_ours(obj: Any) -> bool:
     return attrs.has(type(obj)) and type(obj).__module__.startswith("swictation_rpc")
+
+
+def _format_problem(exc: BaseException, type_: Any) -> str:
+    """cattrs' wording plus the validator's own (``Position.line should be in range…``)."""
+    base = format_exception(exc, type_)
+    detail = str(exc)
+    if isinstance(exc, ValueError) and detail and detail not in base:
+        return f"{base} ({detail})"
+    return base
 
 
 def _valid_id(value: Any) -> bool:
@@ -261,7 +271,7 @@ class SwictationProtocol(LanguageServerProtocol):
         try:
             return converter.structure(params, params_cls)
         except BaseValidationError as exc:
-            problems = error_messages(exc)
+            problems = error_messages(exc, format_exception=_format_problem)
         except Exception as exc:  # noqa: BLE001 - any structuring failure is the client's params
             problems = [f"{exc} @ $"]
         raise JsonRpcInvalidParams(
@@ -273,7 +283,9 @@ class SwictationProtocol(LanguageServerProtocol):
             return self._converter.structure(data, message_type)
         except BaseValidationError as exc:
             # The message envelope wraps the params: report paths relative to the params.
-            problems = [m.replace("@ $.params", "@ $", 1) for m in error_messages(exc)]
+            problems = [
+                m.replace("@ $.params", "@ $", 1) for m in error_messages(exc, format_exception=_format_problem)
+            ]
         except Exception as exc:  # noqa: BLE001
             problems = [f"{exc} @ $"]
         raise JsonRpcInvalidParams(
