@@ -125,10 +125,13 @@ class SherpaTransducer:
     def transcribe(self, audio: np.ndarray, *, hotwords: list[str] | None = None) -> str:
         """Text of 16 kHz mono float32 ``audio``."""
         samples = pad_short(audio)
-        if hotwords and self.decoding_method == "modified_beam_search":
-            # One hotword phrase per line; sherpa-onnx reads "/" as a line break in this string.
-            phrases = [" ".join(h.replace("/", " ").split()) for h in hotwords]
-            stream = self._recognizer.create_stream("/".join(p for p in phrases if p))
+        phrases = hotword_lines(hotwords or [])
+        if phrases and self.decoding_method == "modified_beam_search":
+            try:
+                stream = self._recognizer.create_stream("/".join(phrases))
+            except (ValueError, RuntimeError) as exc:  # sherpa-onnx refused the list: decode without it
+                logger.warning("%s: hotwords %r not usable (%s); decoding without them", self.name, phrases, exc)
+                stream = self._recognizer.create_stream()
         else:
             if hotwords and not self._warned_hotwords:
                 logger.debug("%s: hotwords need modified_beam_search; ignored with %s", self.name, self.decoding_method)
@@ -150,6 +153,17 @@ class SherpaTransducer:
         if self._scratch is not None:
             shutil.rmtree(self._scratch, ignore_errors=True)
             self._scratch = None
+
+
+def hotword_lines(hotwords: list[str]) -> list[str]:
+    """Hotword phrases as sherpa-onnx lines: one phrase each, ``/`` and newlines (its separators)
+    and ``:score`` / ``#`` syntax words removed, empty phrases dropped."""
+    lines = []
+    for phrase in hotwords:
+        words = [w for w in phrase.replace("/", " ").split() if not w.startswith((":", "#"))]
+        if words:
+            lines.append(" ".join(words))
+    return lines
 
 
 def write_bpe_vocab(tokens: tuple[str, ...] | list[str], path: Path) -> Path:

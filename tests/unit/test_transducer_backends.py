@@ -177,3 +177,16 @@ def test_pieces_become_words():
     assert tokens_to_text(["▁test", "ing", "▁the", "▁code", "."]) == "testing the code."
     assert tokens_to_text(["<unk>", "<unk>"]) == "<unk><unk>"
     assert tokens_to_text([]) == ""
+
+
+@pytest.mark.parametrize("hotwords", [["a :x"], [":"], ["#", ""], ["a/b\nc"], ["日本", "<unk>", "<blk>"]])
+def test_odd_hotwords_never_break_a_decode(recognizers, hotwords):
+    # "word :x" once made sherpa-onnx raise `stof`: user vocabulary must never fail a request.
+    beam = recognizers("sherpa", "tdt", 80, method="modified_beam_search")
+    assert beam.transcribe(_audio("hello world", SAMPLE_RATE), hotwords=hotwords) == "hello world"
+
+
+def test_hotword_lines_strip_sherpa_syntax():
+    from swictation_rpc.engine.sherpa import hotword_lines
+
+    assert hotword_lines(["return value :2.5", "a/b", "  ", "#comment x"]) == ["return value", "a b", "x"]
