@@ -52,6 +52,10 @@ def _session(path, providers: list[str], num_threads: int):
     return ort.InferenceSession(str(path), sess_options=opts, providers=usable)
 
 
+def _float_type(onnx_type: str) -> type:
+    return np.float16 if "float16" in onnx_type else np.float32
+
+
 def tokens_to_text(pieces: list[str]) -> str:
     """SentencePiece pieces to text: "▁" starts a word; ``<unk>`` stays visible (broken-model check)."""
     return "".join(pieces).replace(WORD_START, " ").strip()
@@ -86,6 +90,8 @@ class OnnxruntimeTransducer:
         self._enc_feat_name = enc_in[0].name
         self._enc_len_name = enc_in[1].name
         self._enc_len_dtype = np.int32 if "int32" in enc_in[1].type else np.int64
+        # fp16 exports may take float16 tensors: feed each input the type it declares.
+        self._feat_dtype = _float_type(enc_in[0].type)
         self._blank = files.blank_id
         self._vocab_out = files.vocab_size + 1
         self._tdt = files.kind == "tdt"
@@ -96,15 +102,19 @@ class OnnxruntimeTransducer:
         if self._decoder_joint is not None:
             ins = {i.name: i for i in self._decoder_joint.get_inputs()}
             self._state_shapes = [self._state_shape(ins[n].shape) for n in ("input_states_1", "input_states_2")]
+            self._state_dtype = _float_type(ins["input_states_1"].type)
+            self._frame_dtype = _float_type(ins["encoder_outputs"].type)
             self._dj_out = ["outputs", "output_states_1", "output_states_2"]
         else:
             dec_in = self._decoder.get_inputs()
             self._dec_names = [i.name for i in dec_in]
             self._state_shapes = [self._state_shape(dec_in[k].shape) for k in (2, 3)]
+            self._state_dtype = _float_type(dec_in[2].type)
             self._dec_out = [o.name for o in self._decoder.get_outputs()]
             join_in = self._joiner.get_inputs()
             self._join_names = [i.name for i in join_in]
             self._join_out = [self._joiner.get_outputs()[0].name]
+            self._frame_dtype = _float_type(join_in[0].type)
 
     def _state_shape(self, shape) -> tuple[int, int, int]:
         layers = shape[0] if isinstance(shape[0], int) else self.files.pred_rnn_layers
@@ -131,13 +141,13 @@ class OnnxruntimeTransducer:
         enc_out, enc_len = self._encoder.run(
             None,
             {
-                self._enc_feat_name: feats[None],
+                self._enc_feat_name: feats[None].astype(self._feat_dtype, copy=False),
                 self._enc_len_name: np.array([feats.shape[1]], dtype=self._enc_len_dtype),
             },
         )[:2]
         n = int(np.asarray(enc_len).reshape(-1)[0])
         enc = enc_out[0, :, :n]  # [D, T']
-        return np.ascontiguousarray(enc.T[:, None, :, None], dtype=np.float32)
+        return np.ascontiguousarray(enc.T[:, None, :, None], dtype=self._frame_dtype)
 
     def token_ids(self, audio: np.ndarray) -> list[int]:
         frames = self.encode(audio)
@@ -173,7 +183,7 @@ class OnnxruntimeTransducer:
         dec, join = self._decoder, self._joiner
         d_tgt, d_len, d_s1, d_s2 = self._dec_names
         j_enc, j_dec = self._join_names
-        states = [np.zeros(s, dtype=np.float32) for s in self._state_shapes]
+        states = [np.zeros(s, dtype=self._state_dtype) for s in self._state_shapes]
         self._target[0, 0] = self._blank
         dec_out, _, s1, s2 = dec.run(
             self._dec_out, {d_tgt: self._target, d_len: self._target_len, d_s1: states[0], d_s2: states[1]}
@@ -196,7 +206,7 @@ class OnnxruntimeTransducer:
 
     def _greedy_decoder_joint(self, frames: np.ndarray) -> list[int]:
         dj = self._decoder_joint
-        s1, s2 = (np.zeros(s, dtype=np.float32) for s in self._state_shapes)
+        s1, s2 = (np.zeros(s, dtype=self._state_dtype) for s in self._state_shapes)
         last = self._blank
         ids: list[int] = []
         t, emitted, n = 0, 0, frames.shape[0]
