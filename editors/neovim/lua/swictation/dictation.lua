@@ -461,25 +461,25 @@ local function fail(target, what, err, action)
   if target then
     release(target)
   end
-  done({ action = action, ok = false, error = (log.format_rpc_error(err)) })
   if type(err) == "string" then
     -- Could not reach the server: client.lua already said why.
     log.debug(("%s: %s"):format(what, err))
   else
     log.rpc_error(what, err)
   end
+  done({ action = action, ok = false, error = (log.format_rpc_error(err)) })
 end
 
 ---@param opts? {mode?: string, range?: table}
 function M.transcribe(file, opts)
   opts = opts or {}
   if not file or file == "" then
-    log.error("SwictationTranscribe needs a file: :SwictationTranscribe {file}")
+    fail(nil, "Transcribe", { message = "a file is needed: :SwictationTranscribe {file}" }, "transcribe")
     return
   end
   local path = vim.fn.fnamemodify(vim.fn.expand(file), ":p")
   if vim.fn.filereadable(path) ~= 1 then
-    log.error(("cannot read the audio file %s"):format(path))
+    fail(nil, "Transcribe", { message = ("cannot read the audio file %s"):format(path) }, "transcribe")
     return
   end
   local target
@@ -700,6 +700,7 @@ function M.on_server_exit()
   end
 end
 
+M._capture = capture
 M._lsp_position = lsp_position
 M._bufnr_of = bufnr_of
 
