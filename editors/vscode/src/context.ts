@@ -19,7 +19,12 @@ const IDENTIFIER = /[A-Za-z_$][A-Za-z0-9_$]*/g;
 
 /** Whether an identifier looks like code rather than a plain word (`getUserById`, `max_len`, `x2`). */
 export function isCompound(identifier: string): boolean {
-  return /[a-z][A-Z]/.test(identifier) || /[A-Za-z0-9]_[A-Za-z0-9]/.test(identifier) || /[A-Za-z][0-9]|[0-9][A-Za-z]/.test(identifier) || /^[A-Z][a-z]+[A-Z]/.test(identifier);
+  return (
+    /[a-z][A-Z]/.test(identifier) || // camelCase, PascalCase
+    /[A-Z]{2}[a-z]/.test(identifier) || // HTTPServer
+    /[A-Za-z0-9]_[A-Za-z0-9]/.test(identifier) || // snake_case
+    /[A-Za-z][0-9]|[0-9][A-Za-z]/.test(identifier) // utf8, x2y
+  );
 }
 
 /**

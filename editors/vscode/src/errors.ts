@@ -39,6 +39,8 @@ const settings = (setting = 'swictation'): Action => ({ id: 'openSettings', labe
 interface Policy {
   severity: Severity;
   actions: Action[];
+  /** Said when the server gave no remedy of its own. */
+  remedy?: string;
 }
 
 /** Error kind (errors.py `KIND`) -> severity and actions. */
@@ -54,7 +56,11 @@ export const POLICY: Readonly<Record<string, Policy>> = {
   'no-active-session': { severity: 'warning', actions: [] },
   'utterance-not-found': { severity: 'warning', actions: [] },
   'history-write-failed': { severity: 'warning', actions: [settings('swictation.history'), SHOW_LOGS] },
-  'invalid-params': { severity: 'error', actions: [SHOW_LOGS] },
+  'invalid-params': { severity: 'error', actions: [SHOW_LOGS], remedy: 'The extension and the server disagree on the protocol: update both.' },
+  'method-not-found': { severity: 'error', actions: [SHOW_LOGS], remedy: 'This swictation-rpc is too old for the extension: update it (pipx upgrade swictation-rpc).' },
+  'parse-error': { severity: 'error', actions: [SHOW_LOGS, RESTART] },
+  'invalid-request': { severity: 'error', actions: [SHOW_LOGS, RESTART] },
+  'server-not-initialized': { severity: 'warning', actions: [RESTART], remedy: 'Wait for the server to start, or restart it.' },
   'server-not-running': { severity: 'error', actions: [RESTART, SHOW_LOGS] },
   internal: { severity: 'error', actions: [SHOW_LOGS, RESTART] },
 };
@@ -88,12 +94,13 @@ export function problemFromError(error: unknown): Problem {
   const e = (error ?? {}) as ErrorLike;
   const data: ErrorData = typeof e.data === 'object' && e.data !== null ? (e.data as ErrorData) : {};
   const message = typeof e.message === 'string' && e.message ? e.message : String(error);
-  const kind = typeof data.kind === 'string' ? data.kind : 'internal';
+  const kind = typeof data.kind === 'string' ? data.kind : e.code === -32601 ? 'method-not-found' : 'internal';
   const policy = POLICY[kind] ?? POLICY.internal;
+  const remedy = typeof data.remedy === 'string' && data.remedy ? data.remedy : policy.remedy;
   return {
     kind,
     severity: policy.severity,
-    message: joinSentences(message, typeof data.remedy === 'string' ? data.remedy : undefined),
+    message: joinSentences(message, remedy),
     actions: policy.actions,
     data,
   };

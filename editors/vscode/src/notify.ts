@@ -2,7 +2,7 @@
  * Problems become notifications here, at the level the user chose (`swictation.notifications`),
  * with their actions wired to what they do. Every problem is logged whatever the level.
  */
-import type { StartFailure } from './client';
+import type { StartFailure } from './launch';
 import type { Action, ActionId, Problem } from './errors';
 import { shouldNotify } from './errors';
 import type { NotificationLevel } from './settings';

@@ -121,6 +121,8 @@ export interface CancelDictationResult {
   sessionId?: string | null;
 }
 
+export interface StatusParams {}
+
 export interface ModelStatus {
   mode: ConcreteMode;
   name: string;
@@ -226,7 +228,7 @@ export interface RequestMap {
   [START_DICTATION]: [StartDictationParams, StartDictationResult];
   [STOP_DICTATION]: [StopDictationParams, TranscribeResult];
   [CANCEL_DICTATION]: [CancelDictationParams, CancelDictationResult];
-  [STATUS]: [Record<string, never>, StatusResult];
+  [STATUS]: [StatusParams, StatusResult];
   [HISTORY]: [HistoryParams, HistoryResult];
   [UNDO_UTTERANCE]: [UndoUtteranceParams, UndoUtteranceResult];
   [RETRANSCRIBE]: [RetranscribeParams, TranscribeResult];

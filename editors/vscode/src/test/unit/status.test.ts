@@ -1,0 +1,50 @@
+import * as assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+
+import { StatusStore, describeStatus, initialStatus } from '../../status';
+
+describe('describeStatus', () => {
+  const running = { ...initialStatus('fast'), phase: 'running' as const };
+
+  test('idle shows the mode and, once known, the last latency', () => {
+    assert.equal(describeStatus({ ...running, state: 'idle' }).text, '$(mic) fast');
+    const view = describeStatus({ ...running, state: 'idle', lastLatencyMs: 412.6, lastMode: 'accurate', lastModel: 'whisper-tiny.en' });
+    assert.equal(view.text, '$(mic) fast · 413 ms');
+    assert.equal(view.label, 'Swictation: idle · 413 ms');
+    assert.match(view.tooltip, /Last utterance: 413 ms \(accurate, whisper-tiny\.en\)/);
+  });
+  test('loading shows its progress', () => {
+    const view = describeStatus({ ...running, state: 'loading', progress: { title: 'Loading', message: 'fast model', percentage: 40 } });
+    assert.equal(view.text, '$(loading~spin) loading 40%');
+    assert.match(view.tooltip, /Loading: fast model 40%/);
+  });
+  test('listening stands out, errors are red', () => {
+    assert.equal(describeStatus({ ...running, state: 'listening' }).background, 'warning');
+    const error = describeStatus({ ...running, state: 'error', reason: 'microphone lost' });
+    assert.equal(error.background, 'error');
+    assert.match(error.tooltip, /microphone lost/);
+  });
+  test('transcribing, and a server that is not running', () => {
+    assert.equal(describeStatus({ ...running, state: 'transcribing' }).stateWord, 'transcribing');
+    assert.equal(describeStatus({ ...running, phase: 'starting' }).stateWord, 'starting');
+    const failed = describeStatus({ ...running, phase: 'failed', reason: 'swictation-rpc was not found on PATH.' });
+    assert.equal(failed.stateWord, 'failed');
+    assert.match(failed.tooltip, /not found on PATH/);
+    assert.equal(describeStatus(initialStatus()).label, 'Swictation: off');
+  });
+});
+
+describe('StatusStore', () => {
+  test('notifies listeners and drops progress when the server stops', () => {
+    const store = new StatusStore();
+    const seen: string[] = [];
+    const sub = store.onChange((m) => seen.push(`${m.phase}/${m.state}`));
+    store.update({ phase: 'running', state: 'loading', progress: { title: 'x', percentage: 10 } });
+    assert.equal(store.model.progress?.percentage, 10);
+    store.update({ phase: 'stopped' });
+    assert.equal(store.model.progress, undefined);
+    sub.dispose();
+    store.update({ state: 'idle' });
+    assert.deepEqual(seen, ['running/loading', 'stopped/loading']);
+  });
+});
