@@ -55,7 +55,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol import JsonRPCRequestMessage, LanguageServerProtocol, lsp_method
 
 from swictation_rpc import __version__, paths
-from swictation_rpc.converter import converter, error_messages
+from swictation_rpc.converter import converter, error_messages, to_camel
 from swictation_rpc.errors import EngineLoadingError, SwictationError
 from swictation_rpc.options import LogLevel, Options
 from swictation_rpc.protocol import METHODS, STATE_CHANGED, State, StateChangedParams
@@ -325,7 +325,9 @@ class SwictationProtocol(LanguageServerProtocol):
             return
         if isinstance(exc, SwictationError):
             logger.warning("Request %s failed: %s", msg_id, exc)
-            error = types.ResponseError(code=exc.CODE, message=exc.message, data=exc.to_data())
+            # camelCase on the wire, like everything else (``session_id=`` arrives as ``sessionId``).
+            data = {to_camel(key): value for key, value in exc.to_data().items()}
+            error = types.ResponseError(code=exc.CODE, message=exc.message, data=data)
         elif isinstance(exc, JsonRpcException):
             logger.warning("Request %s failed: %s", msg_id, exc.message)
             error = exc.to_response_error()
