@@ -29,7 +29,8 @@ send({"jsonrpc": "2.0", "method": "initialized", "params": {}})
 result = request(2, "swictation/transcribe", {
     "textDocument": {"uri": "file:///tmp/notes.md"}, "position": {"line": 0, "character": 0},
     "audio": {"path": str(Path(sys.argv[1]).resolve())}})  # or {"pcm16": base64, "sampleRate": 16000}
-print(result["text"], f"({result['model']}, {result['timings']['decodeMs']:.0f} ms)")
+print(result["text"])
+print(f"model: {result['model']}, mode: {result['mode']}, decode: {result['timings']['decodeMs']:.0f} ms")
 print(json.dumps(result["edits"]))  # one TextEdit inserting the text at the position
 request(3, "shutdown")
 send({"jsonrpc": "2.0", "method": "exit"})

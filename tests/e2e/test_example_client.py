@@ -16,9 +16,9 @@ def test_the_example_client_transcribes_a_wav_into_an_edit_and_shuts_down(server
         cwd=REPO, env=server_env, capture_output=True, text=True, timeout=120,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    server_info, transcript, edits = done.stdout.strip().splitlines()
+    server_info, text, model, edits = done.stdout.strip().splitlines()
     assert "swictation-rpc" in server_info
-    text = transcript.rsplit(" (", 1)[0]
+    assert model.startswith("model: ")
     assert word_error_rate(SENTENCE, text) <= 0.3, text
     [edit] = json.loads(edits)
     assert edit["newText"] == text and edit["range"]["start"] == edit["range"]["end"]
