@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -28,5 +29,32 @@ def speech_wav(speech_dir: Path):
 
     def _make(text: str, *, sample_rate: int = 16_000, channels: int = 1) -> Path:
         return make(text, speech_dir, sample_rate=sample_rate, channels=channels)
+
+    return _make
+
+
+ToneModel = Callable[..., Path]
+
+
+@pytest.fixture(scope="session")
+def tone_model(tmp_path_factory: pytest.TempPathFactory) -> ToneModel:
+    """``tone_model(kind="tdt", feat_dim=80, layout="sherpa", unk_only=False) -> Path``, cached.
+
+    The folders are shared by every test of the session: treat them as read-only (copy one with
+    ``shutil.copytree`` before breaking it).
+    """
+    from swictation_rpc.testing.synthetic import write_tone_model
+
+    root = tmp_path_factory.mktemp("tone-models")
+    built: dict[tuple, Path] = {}
+
+    def _make(*, kind: str = "tdt", feat_dim: int = 80, layout: str = "sherpa", unk_only: bool = False) -> Path:
+        key = (kind, feat_dim, layout, unk_only)
+        if key not in built:
+            name = f"tone-{kind}-{feat_dim}-{layout}" + ("-unk" if unk_only else "")
+            built[key] = write_tone_model(
+                root, kind=kind, feat_dim=feat_dim, layout=layout, unk_only=unk_only, name=name  # type: ignore[arg-type]
+            )
+        return built[key]
 
     return _make

@@ -105,3 +105,85 @@ def test_nothing_to_serve_is_a_typed_error(monkeypatch, tmp_path):
 
 def load_audio_silence() -> np.ndarray:
     return np.zeros(16000, dtype=np.float32)
+
+
+# -- Parakeet-shaped models: the synthetic tone models through the real runtimes ------------
+
+TONE_TEXT = "hello world"
+
+
+def _tone_engine(fast: str, accurate: str, **engine_options) -> HybridEngine:
+    from swictation_rpc.testing.synthetic import tone_audio
+
+    options = Options()
+    options.models.fast, options.models.accurate = fast, accurate
+    for key, value in engine_options.items():
+        setattr(options.engine, key, value)
+    engine = HybridEngine(options, check_audio=tone_audio(TONE_TEXT))
+    engine.load()
+    return engine
+
+
+def test_fast_and_accurate_models_load_on_their_runtimes_and_decode(tone_model):
+    from swictation_rpc.testing.synthetic import expected_text, tone_audio
+
+    engine = _tone_engine(str(tone_model(kind="tdt")), str(tone_model(kind="tdt", layout="nemo", feat_dim=128)))
+    models = {m.mode: m for m in engine.status().models}
+    assert models["fast"].backend == "sherpa-onnx" and models["fast"].problem is None  # no CUDA here
+    assert models["accurate"].backend == "onnxruntime"  # the NeMo layout runs unconverted
+    assert models["fast"].warmup_ms is not None and models["fast"].load_ms is not None
+    audio = tone_audio("world hello")
+    for mode in ("fast", "accurate"):
+        result = engine.transcribe(audio, mode)
+        assert result.text == expected_text("world hello")
+        assert result.mode == mode and result.model == models[mode].name
+    engine.close()
+
+
+def test_a_model_that_outputs_unk_is_reported_broken_and_the_other_serves(tone_model):
+    from swictation_rpc.testing.synthetic import tone_audio
+
+    good = tone_model(kind="tdt")
+    engine = _tone_engine(str(tone_model(kind="tdt", unk_only=True)), str(good))
+    fast = engine.status().models[0]
+    assert "<unk>" in fast.problem and "broken" in fast.problem
+    result = engine.transcribe(tone_audio(TONE_TEXT), "fast")
+    assert result.model == good.name and "<unk>" not in result.text
+    engine.close()
+
+
+@pytest.mark.parametrize("case", ["missing-metadata-key", "tokens-no-blank-last", "tdt-url-rnnt-joiner", "encoder-truncated"])
+def test_a_model_that_would_abort_sherpa_onnx_is_refused_and_the_process_lives(tmp_path, tone_model, case):
+    from swictation_rpc.testing.synthetic import BROKEN_CASES, write_broken_model
+
+    broken = write_broken_model(tmp_path, case, name=f"broken-{case}")
+    engine = _tone_engine(str(broken), str(tone_model(kind="tdt")))
+    fast = engine.status().models[0]
+    assert fast.problem and BROKEN_CASES[case] in fast.problem, fast.problem
+    assert engine.transcribe(np.zeros(16000, np.float32), "fast").model == tone_model(kind="tdt").name
+    engine.close()
+
+
+def test_reconfigure_reloads_only_the_model_that_changed(tone_model):
+    from swictation_rpc.testing.synthetic import tone_audio
+
+    engine = _tone_engine(str(tone_model(kind="tdt")), str(tone_model(kind="rnnt")))
+    accurate_before = engine._slots["accurate"].recognizer
+    options = Options()
+    options.models.fast = str(tone_model(kind="tdt", feat_dim=128))
+    options.models.accurate = engine.options.models.accurate
+    engine.reconfigure(options)
+    assert engine._slots["accurate"].recognizer is accurate_before
+    assert engine.transcribe(tone_audio(TONE_TEXT), "fast").model == tone_model(kind="tdt", feat_dim=128).name
+    engine.close()
+
+
+def test_asking_for_cuda_without_it_falls_back_to_cpu_and_says_so(tone_model):
+    from swictation_rpc.engine.gpu import cuda_available
+
+    if cuda_available():
+        pytest.skip("this machine has CUDA: the fallback cannot be provoked")
+    engine = _tone_engine(str(tone_model(kind="tdt")), str(tone_model(kind="tdt")), device="cuda")
+    fast = engine.status().models[0]
+    assert fast.ready and "CUDA is not available" in fast.problem
+    engine.close()
