@@ -42,8 +42,12 @@ _DEVICE_REMEDY = (
     "`swictation-rpc doctor` lists (by index or part of its name)."
 )
 
+#: Listing devices re-initialises PortAudio at most this often (each re-init costs ~30 ms).
+LIST_REFRESH_INTERVAL_S = 1.0
+
 _pa_lock = threading.RLock()
 _open_streams = 0
+_last_refresh = 0.0
 
 
 def _sounddevice() -> Any:
@@ -61,23 +65,29 @@ def refresh_devices() -> bool:
     Returns False (and leaves the list as it is) while one of our streams is open, since
     terminating PortAudio would close it.
     """
+    global _last_refresh
     sd = _sounddevice()
     with _pa_lock:
         if _open_streams:
             return False
         try:
             # sounddevice has no public refresh; these are the calls its docs point to for it.
+            # (_initialize briefly points fd 2 at /dev/null to hide PortAudio's probing noise.)
             if sd._initialized:
                 sd._terminate()
             sd._initialize()
         except sd.PortAudioError as exc:
             logger.warning("PortAudio could not be re-initialised: %s", exc)
             return False
+        _last_refresh = time.monotonic()
         return True
 
 
 def list_input_devices(*, refresh: bool = True) -> list[InputDevice]:
-    """The input devices PortAudio offers now (re-enumerated unless a stream is open).
+    """The input devices PortAudio offers now.
+
+    Re-enumerated (unless a stream is open, or it was done less than
+    :data:`LIST_REFRESH_INTERVAL_S` ago), so devices that came or went since the import show.
 
     Returns an empty list when PortAudio itself is missing (the reason is logged); opening a
     :class:`Microphone` then raises :class:`NoInputDeviceError` with it.
@@ -87,7 +97,7 @@ def list_input_devices(*, refresh: bool = True) -> list[InputDevice]:
     except NoInputDeviceError as exc:
         logger.warning("%s", exc)
         return []
-    if refresh:
+    if refresh and time.monotonic() - _last_refresh >= LIST_REFRESH_INTERVAL_S:
         refresh_devices()
     with _pa_lock:
         try:
@@ -225,14 +235,16 @@ class Microphone:
         if self._stream is not None:
             return
         sd = _sounddevice()
-        refresh_devices()  # a device or sound server that appeared since the import
-        info = resolve_input_device(self.device)
-        self.device_name = str(info["name"])
-        rate = int(self.requested_rate or round(info["default_samplerate"]) or SAMPLE_RATE)
-        self.sample_rate = rate
-        self._max_frames = max(int(self.buffer_s * rate), rate)
         global _open_streams
+        # One lock from re-enumeration to the open stream: no other thread may re-initialise
+        # PortAudio (renumbering the devices) in between.
         with _pa_lock:
+            refresh_devices()  # a device or sound server that appeared since the import
+            info = resolve_input_device(self.device)
+            self.device_name = str(info["name"])
+            rate = int(self.requested_rate or round(info["default_samplerate"]) or SAMPLE_RATE)
+            self.sample_rate = rate
+            self._max_frames = max(int(self.buffer_s * rate), rate)
             stream = None
             last_error: Exception | None = None
             # Mono first; a device that only records in stereo gets two channels, downmixed here.
@@ -253,8 +265,8 @@ class Microphone:
                     if "channel" not in str(exc).lower():
                         break
             if stream is None:
-                assert last_error is not None
-                raise _device_error("open the microphone", last_error, self.device_name) from last_error
+                error = last_error or RuntimeError("no stream")
+                raise _device_error("open the microphone", error, self.device_name) from last_error
             try:
                 self._last_block = time.monotonic()
                 stream.start()

@@ -2,7 +2,8 @@
 
 Tests marked ``audio`` need the PulseAudio server that ``scripts/virtual-mic start`` runs (the
 test scripts start it). When it is not running and cannot be started here (no pulseaudio
-installed), they skip with the reason. Nothing in the audio path is mocked: PortAudio records from
+installed), they skip with the reason — except in CI (``CI`` set, or SWICTATION_REQUIRE_AUDIO=1),
+where that is a failure, so a broken set-up cannot pass as skipped. Nothing in the audio path is mocked: PortAudio records from
 ALSA's ``default`` device, which is PulseAudio, whose default source is the null sink's monitor;
 speech goes in with ``paplay`` (real time) or through the pipe source's FIFO (faster).
 """
@@ -34,6 +35,14 @@ SENTENCES = (
     "Then run the tests again and commit the change.",
     "Please add a comment above the main function.",
 )
+
+
+def _unavailable(reason: str) -> None:
+    """Skip visibly; in CI (``CI`` set, or SWICTATION_REQUIRE_AUDIO=1) fail: CI must run these."""
+    required = os.environ.get("SWICTATION_REQUIRE_AUDIO", "1" if os.environ.get("CI") else "0")
+    if required not in ("", "0", "false"):
+        pytest.fail(f"audio tests required here but {reason}", pytrace=False)
+    pytest.skip(reason)
 
 
 def _parse_env(text: str) -> dict[str, str]:
@@ -79,19 +88,19 @@ def virtual_mic() -> Iterator[dict[str, str]]:
     try:
         import sounddevice  # noqa: F401
     except OSError as exc:
-        pytest.skip(f"PortAudio is not installed ({exc}); apt-get install libportaudio2")
+        _unavailable(f"PortAudio is not installed ({exc}); apt-get install libportaudio2")
     expected = _parse_env(subprocess.run([str(VIRTUAL_MIC), "env"], capture_output=True, text=True).stdout)
     started_here = False
     if not _server_answers(expected):
         if not shutil.which("pulseaudio"):
-            pytest.skip(
+            _unavailable(
                 "PulseAudio is not running and not installed: apt-get install pulseaudio pulseaudio-utils "
                 "libportaudio2 libasound2-plugins, then eval \"$(scripts/virtual-mic start)\""
             )
         try:
             expected = start_virtual_mic()
         except RuntimeError as exc:
-            pytest.skip(f"the virtual microphone could not be started: {exc}")
+            _unavailable(f"the virtual microphone could not be started: {exc}")
         started_here = True
     saved = {key: os.environ.get(key) for key in expected}
     os.environ.update(expected)
