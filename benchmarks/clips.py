@@ -9,6 +9,7 @@ server reads from the WAV file or the inline ``pcm16``.
 from __future__ import annotations
 
 import base64
+import hashlib
 from pathlib import Path
 from typing import Literal
 
@@ -21,7 +22,7 @@ from swictation_rpc.engine.base import SAMPLE_RATE
 ClipKind = Literal["speech", "tone"]
 
 #: ~2.5 s of speech, padded with silence to a 2.8 s dictation (the reference latency's length).
-SHORT_SENTENCE = "Open the settings file and change the port number."
+SHORT_SENTENCE = "Open the settings file and change the port."
 #: Seven sentences with pauses between them: over 30 s, so the engine segments it with the VAD.
 LONG_SENTENCES = (
     "Create a new function called parse config that reads the settings file.",
@@ -79,15 +80,35 @@ def _pad_to(audio: np.ndarray, seconds: float, lead_s: float = 0.15) -> np.ndarr
     return np.concatenate([_silence(lead / SAMPLE_RATE), audio, _silence((missing - lead) / SAMPLE_RATE)])
 
 
-def speech_clips(directory: Path, *, long: bool = True) -> list[Clip]:
-    """``speech-2.8s`` and (with ``long``) ``speech-30s+``: Piper speaking known sentences."""
+def _cached_speech(text: str, cache: Path | None) -> np.ndarray:
+    """Piper's rendering of ``text``, reused across runs when ``cache`` is given.
+
+    Piper samples its noise, so two renderings differ slightly in length and timing; reusing one
+    keeps runs (and the regression guard's comparisons) on the very same samples.
+    """
     from swictation_rpc.testing.speech import synthesize
 
-    clips = [_finish("speech-2.8s", "speech", _pad_to(synthesize(SHORT_SENTENCE), SHORT_S), SHORT_SENTENCE, directory)]
+    if cache is None:
+        return synthesize(text)
+    path = cache / f"piper-{hashlib.sha1(text.encode()).hexdigest()[:16]}.wav"
+    if path.is_file():
+        audio, rate = soundfile.read(str(path), dtype="float32")
+        if rate == SAMPLE_RATE:
+            return audio
+    audio = synthesize(text)
+    cache.mkdir(parents=True, exist_ok=True)
+    soundfile.write(str(path), audio, SAMPLE_RATE, subtype="FLOAT")
+    return audio
+
+
+def speech_clips(directory: Path, *, long: bool = True, cache: Path | None = None) -> list[Clip]:
+    """``speech-2.8s`` and (with ``long``) ``speech-30s+``: Piper speaking known sentences."""
+    short = _pad_to(_cached_speech(SHORT_SENTENCE, cache), SHORT_S)
+    clips = [_finish("speech-2.8s", "speech", short, SHORT_SENTENCE, directory)]
     if long:
         parts: list[np.ndarray] = []
         for sentence in LONG_SENTENCES:
-            parts += [synthesize(sentence), _silence(PAUSE_S)]
+            parts += [_cached_speech(sentence, cache), _silence(PAUSE_S)]
         audio = np.concatenate(parts)
         reps = 1
         while len(audio) / SAMPLE_RATE <= 30.0:  # a slower voice build must still give 30 s+

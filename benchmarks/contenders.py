@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any, Protocol
 
-from attrs import asdict, define
+from attrs import asdict, define, field
 
 from benchmarks.clips import Clip, ClipKind
 
@@ -32,6 +32,8 @@ class Setup:
     check_clip: str
     """A tone WAV the engine decodes after loading a tone model (its `<unk>` check and warmup)."""
     num_threads: int = 2
+    models: dict[str, str] = field(factory=dict)
+    """Real models installed on this machine (name -> folder), benchmarked on speech too."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -96,12 +98,13 @@ class FasterWhisperRaw:
 class SherpaRaw:
     """sherpa-onnx's ``OfflineRecognizer.from_transducer(model_type="nemo_transducer")``, greedy."""
 
-    clip_kinds: tuple[ClipKind, ...] = ("tone",)
     modules = ("sherpa_onnx", "onnx")
 
-    def __init__(self, setup: Setup, name: str = "sherpa-onnx"):
+    def __init__(self, setup: Setup, name: str = "sherpa-onnx", folder: str | None = None,
+                 clip_kinds: tuple[ClipKind, ...] = ("tone",)):
         self.name = name
-        self._folder = Path(setup.tone_sherpa_dir)
+        self.clip_kinds = clip_kinds
+        self._folder = Path(folder or setup.tone_sherpa_dir)
         self._threads = setup.num_threads
         self._recognizer: Any = None
 
@@ -109,11 +112,13 @@ class SherpaRaw:
         import onnx
         import sherpa_onnx
 
-        meta = {p.key: p.value for p in onnx.load(str(self._folder / "encoder.onnx")).metadata_props}
+        encoder, decoder, joiner = (self._part(stem) for stem in ("encoder", "decoder", "joiner"))
+        # Metadata only: external weights (the fp32 Parakeet encoders) stay on disk.
+        meta = {p.key: p.value for p in onnx.load(str(encoder), load_external_data=False).metadata_props}
         self._recognizer = sherpa_onnx.OfflineRecognizer.from_transducer(
-            encoder=str(self._folder / "encoder.onnx"),
-            decoder=str(self._folder / "decoder.onnx"),
-            joiner=str(self._folder / "joiner.onnx"),
+            encoder=str(encoder),
+            decoder=str(decoder),
+            joiner=str(joiner),
             tokens=str(self._folder / "tokens.txt"),
             num_threads=self._threads,
             sample_rate=16000,
@@ -123,6 +128,16 @@ class SherpaRaw:
             model_type="nemo_transducer",
         )
 
+    def _part(self, stem: str) -> Path:
+        """``encoder.onnx``, or the one precision variant the release ships (``encoder.int8.onnx``)."""
+        exact = self._folder / f"{stem}.onnx"
+        if exact.is_file():
+            return exact
+        found = sorted(self._folder.glob(f"{stem}*.onnx"))
+        if not found:
+            raise Unavailable(f"{self.name}: no {stem}*.onnx in {self._folder}")
+        return found[0]
+
     def decode(self, clip: Clip) -> str:
         stream = self._recognizer.create_stream()
         stream.accept_waveform(16000, clip.audio)
@@ -130,7 +145,8 @@ class SherpaRaw:
         return stream.result.text.strip()
 
     def describe(self) -> str:
-        return f"sherpa-onnx OfflineRecognizer (nemo_transducer, greedy, cpu, {self._threads} threads) on the tone model"
+        return (f"sherpa-onnx OfflineRecognizer (nemo_transducer, greedy, cpu, {self._threads} threads) "
+                f"on {self._folder.name}")
 
     def close(self) -> None:
         self._recognizer = None
@@ -158,7 +174,8 @@ class EngineContender:
         accurate: str,
         device: str,
         modes: dict[ClipKind, str],
-        expect: dict[str, tuple[str, str | None]],
+        expect: dict[str, tuple[tuple[str, ...], str | None]],
+        check_clip: str | None = "tone",
     ):
         self.name = name
         self.clip_kinds = tuple(modes)
@@ -167,6 +184,8 @@ class EngineContender:
         self._device = device
         self._modes = modes
         self._expect = expect
+        #: "tone": the tone model's check clip; None: the engine's own (real speech) sample clip.
+        self._check_clip = check_clip
         self.engine: Any = None
         self.load_report: dict[str, Any] = {}
 
@@ -183,18 +202,19 @@ class EngineContender:
         from swictation_rpc.audio.io import load_audio
         from swictation_rpc.engine.hybrid import HybridEngine
 
-        self.engine = HybridEngine(self.options(), check_audio=load_audio(self._setup.check_clip))
+        check = load_audio(self._setup.check_clip) if self._check_clip == "tone" else None
+        self.engine = HybridEngine(self.options(), check_audio=check)
         self.engine.load()
         status = {m.mode: m for m in self.engine.status().models}
-        for mode, (backend, provider) in self._expect.items():
+        for mode, (backends, provider) in self._expect.items():
             model = status.get(mode)
             got = (model.backend, model.provider) if model else ("", "")
-            if model is None or got[0] != backend or (provider is not None and got[1] != provider):
+            if model is None or got[0] not in backends or (provider is not None and got[1] != provider):
                 problem = model.problem if model else "not loaded"
                 self.close()
                 raise Unavailable(
                     f"{self.name}: {mode} mode runs on {got[0] or 'nothing'}/{got[1] or '-'}, not "
-                    f"{backend}/{provider or 'any'} ({problem})"
+                    f"{'|'.join(backends)}/{provider or 'any'} ({problem})"
                 )
             self.load_report[mode] = {"load_ms": model.load_ms, "warmup_ms": model.warmup_ms,
                                       "backend": model.backend, "provider": model.provider, "name": model.name}
@@ -214,15 +234,23 @@ class EngineContender:
 
 # -- the catalogue of contenders ------------------------------------------------------------------
 
-#: In-process contender -> its raw peer (for the ratio) and the target the ratio should meet.
-PEERS: dict[str, tuple[str, float | None]] = {
-    "swictation-whisper": ("faster-whisper", 1.05),
-    "swictation-sherpa": ("sherpa-onnx", 1.05),
-    "swictation-ort-cpu": ("sherpa-onnx", None),
-}
-
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
+ANY_TRANSDUCER = ("sherpa-onnx", "onnxruntime")
+
+
+@define
+class Pairing:
+    """A ratio to report: ``contender`` over ``peer`` on every clip both decoded.
+
+    ``speedup`` pairs are reported the other way round (peer / contender, higher is better).
+    """
+
+    contender: str
+    peer: str
+    target: float | None = None
+    speedup: bool = False
+    note: str = ""
 
 
 def build(name: str, setup: Setup) -> Contender:
@@ -234,24 +262,34 @@ def build(name: str, setup: Setup) -> Contender:
     if name == "swictation-whisper":
         # Both modes on the bundled model: what a fresh install runs (no Parakeet downloaded).
         return EngineContender(name, setup, fast="bundled", accurate="bundled", device="cpu",
-                               modes={"speech": "fast"}, expect={"fast": ("faster-whisper", None)})
+                               modes={"speech": "fast"}, expect={"fast": (("faster-whisper",), None)})
     if name == "swictation-sherpa":
         return EngineContender(name, setup, fast=setup.tone_sherpa_dir, accurate=setup.tone_sherpa_dir,
-                               device="cpu", modes={"tone": "fast"}, expect={"fast": ("sherpa-onnx", None)})
+                               device="cpu", modes={"tone": "fast"}, expect={"fast": (("sherpa-onnx",), None)})
     if name == "swictation-ort-cpu":
         # The NeMo layout is run by swictation's own TDT decoder over onnxruntime sessions.
         return EngineContender(name, setup, fast=setup.tone_nemo_dir, accurate=setup.tone_nemo_dir,
-                               device="cpu", modes={"tone": "fast"}, expect={"fast": ("onnxruntime", CPU)})
+                               device="cpu", modes={"tone": "fast"}, expect={"fast": (("onnxruntime",), CPU)})
     if name == "swictation-ort-cuda":
         _require_cuda()
         return EngineContender(name, setup, fast=setup.tone_sherpa_dir, accurate=setup.tone_sherpa_dir,
-                               device="cuda", modes={"tone": "fast"}, expect={"fast": ("onnxruntime", CUDA)})
+                               device="cuda", modes={"tone": "fast"}, expect={"fast": (("onnxruntime",), CUDA)})
     if name == "swictation-both":
         # The hybrid engine's two models at once (memory): tones in fast mode, speech in accurate.
         return EngineContender(name, setup, fast=setup.tone_sherpa_dir, accurate="bundled",
                                device="auto", modes={"tone": "fast", "speech": "accurate"},
-                               expect={"fast": ("sherpa-onnx" if not _has_cuda() else "onnxruntime", None),
-                                       "accurate": ("faster-whisper", None)})
+                               expect={"fast": (ANY_TRANSDUCER, None), "accurate": (("faster-whisper",), None)})
+    for model, folder in setup.models.items():
+        # Real models installed with `swictation-rpc models download`, on real speech.
+        if name == f"sherpa-onnx-{model}":
+            return SherpaRaw(setup, name=name, folder=folder, clip_kinds=("speech",))
+        for device in ("cpu", "cuda"):
+            if name == f"swictation-{model}-{device}":
+                if device == "cuda":
+                    _require_cuda()
+                return EngineContender(name, setup, fast=folder, accurate=folder, device=device,
+                                       modes={"speech": "fast"}, check_clip=None,
+                                       expect={"fast": (ANY_TRANSDUCER, CUDA if device == "cuda" else None)})
     raise ValueError(f"unknown contender {name!r}")
 
 
@@ -268,9 +306,40 @@ def _require_cuda() -> None:
         raise Unavailable("no GPU: onnxruntime offers no CUDAExecutionProvider (install onnxruntime-gpu on an NVIDIA machine)")
 
 
-#: Contenders decoded in the main process, in round-robin order.
-IN_PROCESS = ("faster-whisper", "swictation-whisper", "sherpa-onnx", "swictation-sherpa", "swictation-ort-cpu",
-              "swictation-ort-cuda")
-#: Contenders loaded in a fresh subprocess each, for cold load, warmup and memory.
-PROBED = ("faster-whisper", "swictation-whisper", "sherpa-onnx", "swictation-sherpa", "swictation-ort-cpu",
-          "swictation-ort-cuda", "swictation-both")
+def installed_models() -> dict[str, str]:
+    """Parakeet (or other) models installed in the model store: name -> folder."""
+    try:
+        from swictation_rpc.engine.models import ModelStore
+
+        return {model.name: str(model.path) for model in ModelStore().installed()}
+    except Exception:  # a store that cannot be read just means "no real models" here
+        return {}
+
+
+def _is_sherpa_layout(folder: str) -> bool:
+    return (Path(folder) / "tokens.txt").is_file() and any(Path(folder).glob("joiner*.onnx"))
+
+
+def lineup(setup: Setup) -> tuple[list[str], list[str], list[Pairing]]:
+    """(contenders decoded in this process, contenders probed in a fresh process, ratios to report)."""
+    in_process = ["faster-whisper", "swictation-whisper", "sherpa-onnx", "swictation-sherpa", "swictation-ort-cpu",
+                  "swictation-ort-cuda"]
+    probed = [*in_process, "swictation-both"]
+    pairings = [
+        Pairing("swictation-whisper", "faster-whisper", target=1.05),
+        Pairing("swictation-sherpa", "sherpa-onnx", target=1.05),
+        Pairing("swictation-ort-cpu", "sherpa-onnx", note="informative: another runtime on the same model"),
+        Pairing("swictation-ort-cuda", "swictation-ort-cpu", speedup=True,
+                note="synthetic tone model: a tiny graph, so GPU launch costs dominate"),
+        Pairing("swictation-ort-cuda", "swictation-sherpa", speedup=True,
+                note="synthetic tone model: a tiny graph, so GPU launch costs dominate"),
+    ]
+    for model, folder in setup.models.items():
+        names = [f"swictation-{model}-cpu", f"swictation-{model}-cuda"]
+        if _is_sherpa_layout(folder):
+            names.insert(0, f"sherpa-onnx-{model}")
+            pairings.append(Pairing(f"swictation-{model}-cpu", f"sherpa-onnx-{model}", target=1.05))
+        pairings.append(Pairing(f"swictation-{model}-cuda", f"swictation-{model}-cpu", speedup=True))
+        in_process += names
+        probed += names
+    return in_process, probed, pairings

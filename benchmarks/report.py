@@ -47,17 +47,23 @@ def render(results: Results) -> str:
         rows.append([label, contender, _fmt(value("decode_p50"), ".2f"), _fmt(value("decode_p95"), ".2f"),
                      _fmt(value("rtf"), ".4f"), _fmt(value("wer"), ".2f"), vs])
     out.append("Warm decode latency (same clips, contenders interleaved)")
-    out += _table(["clip", "contender", "p50 ms", "p95 ms", "RTF", "WER", "vs peer (p50)"], rows)
+    out += _table(["clip", "contender", "p50 ms", "p95 ms", "RTF", "WER", "vs peer"], rows)
 
-    # Ratios with targets.
-    out += ["", "Ratios (p50)"]
-    ratio_rows = []
+    # Ratios with targets; long notes become footnotes.
+    out += ["", "Ratios (median of per-round ratios; contenders ran back to back in each round)"]
+    ratio_rows, footnotes = [], []
     for r in results.ratios:
         target = "-" if r.target is None else (f">= {r.target}" if r.higher_is_better else f"<= {r.target}")
         verdict = {True: "meets", False: "MISSES", None: ""}[r.meets_target]
-        ratio_rows.append([r.name, f"{r.contender} / {r.peer}" if not r.higher_is_better else f"{r.peer} / {r.contender}",
-                           r.clip, f"{r.value:.3f}x", target, verdict, r.note])
-    out += _table(["ratio", "of", "clip", "value", "target", "", "note"], ratio_rows, left=3)
+        mark = ""
+        if r.note:
+            if r.note not in footnotes:
+                footnotes.append(r.note)
+            mark = f"[{footnotes.index(r.note) + 1}]"
+        of = f"{r.peer} / {r.contender}" if r.higher_is_better else f"{r.contender} / {r.peer}"
+        ratio_rows.append([r.name, of, r.clip, f"{r.value:.3f}x", target, f"{verdict} {mark}".strip()])
+    out += _table(["ratio", "of", "clip", "value", "target", ""], ratio_rows, left=3)
+    out += [f"  [{i}] {note}" for i, note in enumerate(footnotes, 1)]
     overhead = results.server_overhead_ratio
     out.append(f"server_overhead_ratio (speech-2.8s, worse of path/pcm16, round trip / the engine's decode of the "
                f"same request): {_fmt(overhead, '.3f')}x (target <= 1.05)")
