@@ -477,7 +477,11 @@ class SwictationServer(LanguageServer):
             if importlib.util.find_spec(name) is None:
                 continue
             module = importlib.import_module(name)
-            module.register(self)
+            register = getattr(module, "register", None)
+            if register is None:
+                logger.error("%s has no register(server): its methods are not served", name)
+                continue
+            register(self)
 
     # -- state ------------------------------------------------------------------------------------
 

