@@ -69,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     for difference in machine_differences(results, baseline):
         print(f"Note: the baseline came from another setup ({difference})")
     if regressions:
-        print(f"Regressions against {args.baseline} (> {args.threshold:.0%} worse): {len(regressions)}")
+        print(f"Regressions against {args.baseline} (> {args.threshold:.0%} worse; changes under 0.5 ms ignored): "
+              f"{len(regressions)}")
         for regression in regressions:
             print(f"  {regression}")
     else:
