@@ -465,6 +465,8 @@ class SwictationServer(LanguageServer):
         self.dictation: ActiveDictation | None = None
         #: Results of sessions that stopped on their own, until ``stopDictation`` collects them.
         self.finished_sessions: OrderedDict[str, Any] = OrderedDict()
+        #: The utterance history (``swictation_rpc.history.HistoryStore``), opened at initialize.
+        self.history: Any = None
         #: Optional text post-processing ``(text, context, options) -> text`` (spoken commands, spacing).
         self.format_text: Callable[[str, Any, Options], str] | None = None
         self.transcribing = 0
@@ -605,6 +607,11 @@ class SwictationServer(LanguageServer):
             except Exception:  # noqa: BLE001
                 logger.exception("Cancelling the dictation session failed")
         self.engine_executor.shutdown(wait=False, cancel_futures=True)
+        if self.history is not None:
+            try:
+                self.history.close()
+            except Exception:  # noqa: BLE001
+                logger.exception("Closing the history failed")
         if self.engine is not None and self.engine_job.done():
             try:
                 self.engine.close()

@@ -24,6 +24,7 @@ from lsprotocol.types import Position, Range, TextEdit
 from swictation_rpc.errors import (
     AlreadyListeningError,
     AudioDeviceError,
+    HistoryWriteError,
     NoActiveSessionError,
     NoInputDeviceError,
 )
@@ -155,7 +156,7 @@ async def transcribe(ls: SwictationServer, params: TranscribeParams) -> Transcri
         decode_ms=transcript.timings.decode_ms,
         total_ms=round(transcript.timings.total_ms + read_ms, 2),
     )
-    return await deliver(ls, transcript, params.text_document.uri, params.position, params.context)
+    return await deliver(ls, transcript, params.text_document.uri, params.position, params.context, audio)
 
 
 def _hotwords(context: TextContext | None) -> list[str] | None:
@@ -170,8 +171,12 @@ async def deliver(
     uri: str,
     position: Position,
     context: TextContext | None,
+    audio: Any = None,
 ) -> TranscribeResult:
     """The result for one utterance: the text as an insertion at ``position``.
+
+    The utterance is saved in the history (text, place, audio) before the result goes out; a
+    history that cannot be written is reported, and the text is delivered all the same.
 
     With ``applyEdits: "server"`` and a client that can apply workspace edits, the server applies
     the edit itself and returns no ``edits`` (so no client inserts the text twice); if the client
@@ -184,10 +189,35 @@ async def deliver(
     result = TranscribeResult(
         text=text, mode=transcript.mode, model=transcript.model, timings=transcript.timings, edits=edits
     )
+    if text and ls.history is not None:
+        result.utterance_id = await _record(ls, result, audio, uri, position)
     if edits and ls.options.apply_edits == "server" and client_can_apply_edit(ls):
         if await apply_edit(ls, uri, edits):
             result.edits = []
     return result
+
+
+async def _record(
+    ls: SwictationServer, result: TranscribeResult, audio: Any, uri: str, position: Position
+) -> str | None:
+    from swictation_rpc.text.ranges import inserted_range
+
+    try:
+        return await run_blocking(
+            ls,
+            ls.history.add,
+            result.text,
+            audio,
+            uri=uri,
+            range=inserted_range(position, result.text),
+            mode=result.mode,
+            model=result.model,
+            timings=result.timings,
+        )
+    except HistoryWriteError as exc:
+        logger.warning("%s", exc)
+        ls.show_message(f"Swictation: {exc.message}. {exc.remedy}".strip(), types.MessageType.Warning)
+        return None
 
 
 def client_can_apply_edit(ls: SwictationServer) -> bool:
@@ -298,10 +328,10 @@ async def _finish(ls: SwictationServer, active: ActiveDictation, *, auto: bool) 
         active.state = "transcribing"
         ls.publish_state()
     try:
-        transcript, _audio = await run_blocking(ls, active.session.stop)
+        transcript, audio = await run_blocking(ls, active.session.stop)
         logger.info("Dictation session %s stopped%s: %d characters", active.id,
                     " on its own" if auto else "", len(transcript.text))
-        result = await deliver(ls, transcript, active.uri, active.position, active.context)
+        result = await deliver(ls, transcript, active.uri, active.position, active.context, audio)
         if auto:
             # Kept until the client collects it with stopDictation (told by stateChanged "auto-stop").
             ls.finished_sessions[active.id] = result

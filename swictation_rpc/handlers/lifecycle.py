@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import importlib.util
 import logging
 import time
 import uuid
@@ -45,6 +46,7 @@ def initialize(ls: SwictationServer, params: types.InitializeParams) -> None:
     report_problems(ls, problems, "initializationOptions")
     ls.options = options
     ls.apply_log_level()
+    apply_history_options(ls, options)
     ls.pull_config_at_start = raw is None and client_supports_configuration(ls)
     start_engine(ls)
 
@@ -184,6 +186,7 @@ def apply_settings(
     previous_options = ls.options
     ls.options = options
     ls.apply_log_level()
+    apply_history_options(ls, options)
     if options == previous_options:
         logger.info("Settings from %s unchanged", source)
         _settle_placeholder(ls, job)
@@ -215,6 +218,22 @@ def apply_settings(
     if reporter is not None:
         asyncio.ensure_future(reporter.activate())
     _submit(ls, work, job)
+
+
+def apply_history_options(ls: SwictationServer, options: Options) -> None:
+    """Open the history (or follow a settings change: ``enabled`` needs a new store)."""
+    if importlib.util.find_spec("swictation_rpc.history") is None:
+        return
+    from swictation_rpc import paths
+    from swictation_rpc.history import HistoryStore
+
+    store = ls.history
+    if store is not None and store.options.enabled == options.history.enabled:
+        store.reconfigure(options.history)
+        return
+    if store is not None:
+        store.close()
+    ls.history = HistoryStore(paths.history_dir(), options.history)
 
 
 def attrs_field_names(cls: type) -> list[str]:

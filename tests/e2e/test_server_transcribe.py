@@ -21,7 +21,7 @@ def assert_inserted_at(result: dict, line: int, character: int) -> None:
     assert result["edits"] == [{"range": {"start": point, "end": point}, "newText": result["text"]}]
 
 
-def test_a_wav_becomes_the_spoken_text_inserted_at_the_cursor(shared_client: RpcClient, sentence_wav: Path):
+def test_a_wav_becomes_the_spoken_text_inserted_at_the_cursor(shared_client: RpcClient, sentence_wav: Path, server_env):
     result = shared_client.request("swictation/transcribe", transcribe_params(sentence_wav, line=4, character=8))
     assert word_error_rate(SENTENCE, result["text"]) <= MAX_WER, result["text"]
     assert_inserted_at(result, 4, 8)
@@ -29,6 +29,9 @@ def test_a_wav_becomes_the_spoken_text_inserted_at_the_cursor(shared_client: Rpc
     assert result["model"]  # which engine ran is always named
     timings = result["timings"]
     assert timings["audioMs"] > 1000 and timings["decodeMs"] > 0 and timings["totalMs"] >= timings["decodeMs"]
+    # Saved in the history before the result was sent.
+    assert result["utteranceId"]
+    assert (Path(server_env["SWICTATION_DATA_DIR"]) / "history" / "history.sqlite3").is_file()
 
 
 @pytest.mark.parametrize("line, character", [(0, 0), (17, 3), (250, 119)])
