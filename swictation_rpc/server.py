@@ -467,7 +467,8 @@ class SwictationServer(LanguageServer):
         self.finished_sessions: OrderedDict[str, Any] = OrderedDict()
         #: The utterance history (``swictation_rpc.history.HistoryStore``), opened at initialize.
         self.history: Any = None
-        #: Optional text post-processing ``(text, context, options) -> text`` (spoken commands, spacing).
+        #: Text post-processing ``(text, context, options) -> text``; ``None`` is
+        #: :func:`swictation_rpc.handlers.dictation.format_for_cursor` (spoken commands, spacing).
         self.format_text: Callable[[str, Any, Options], str] | None = None
         self.transcribing = 0
         self.last_state: tuple[State, str | None] | None = None

@@ -28,7 +28,7 @@ from swictation_rpc.errors import (
     NoActiveSessionError,
     NoInputDeviceError,
 )
-from swictation_rpc.options import Mode
+from swictation_rpc.options import Mode, Options
 from swictation_rpc.protocol import (
     CANCEL_DICTATION,
     PARTIAL,
@@ -183,8 +183,8 @@ async def deliver(
     refuses or does not answer, the edits are returned for it to apply.
     """
     text = transcript.text
-    if ls.format_text is not None and text:
-        text = ls.format_text(text, context, ls.options)
+    if text:
+        text = _formatted(ls, text, context)
     edits = [TextEdit(range=Range(start=position, end=position), new_text=text)] if text else []
     result = TranscribeResult(
         text=text, mode=transcript.mode, model=transcript.model, timings=transcript.timings, edits=edits
@@ -195,6 +195,26 @@ async def deliver(
         if await apply_edit(ls, uri, edits):
             result.edits = []
     return result
+
+
+def format_for_cursor(raw: str, context: TextContext | None, options: Options) -> str:
+    """Spoken commands, casing, identifiers and spacing that fit the text around the cursor."""
+    from swictation_rpc.text.formatting import format_utterance
+
+    formatted = format_utterance(raw, context, options.text, custom_commands=options.text.custom_commands)
+    if formatted.scratch_that:
+        # Removing the previous utterance needs its current range from the client (undoUtterance).
+        logger.info("'scratch that' heard: inserting only what followed it")
+    return formatted.text
+
+
+def _formatted(ls: SwictationServer, raw: str, context: TextContext | None) -> str:
+    formatter = ls.format_text or format_for_cursor
+    try:
+        return formatter(raw, context, ls.options)
+    except Exception:  # noqa: BLE001 - a formatting bug must never lose the user's words
+        logger.exception("Formatting the transcript failed; inserting it as recognised")
+        return raw
 
 
 async def _record(

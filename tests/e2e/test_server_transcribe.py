@@ -128,3 +128,40 @@ def test_silence_gives_no_text_and_no_edits(shared_client: RpcClient, tmp_path: 
     if result["text"]:
         pytest.skip(f"the model hallucinated on silence: {result['text']!r}")
     assert result["edits"] == []
+
+
+SPOKEN_TOKENS = ("<unk>", "\u2581print", "\u2581hello", "\u2581comma", "\u2581world", "\u2581period",
+                 "\u2581camel", "\u2581case", "\u2581user", "\u2581count")
+
+
+@pytest.fixture(scope="module")
+def command_tones(tmp_path_factory: pytest.TempPathFactory):
+    """A tone model whose words are spoken commands, so the transcript is exact and known."""
+    synthetic = pytest.importorskip("swictation_rpc.testing.synthetic")
+    root = tmp_path_factory.mktemp("command-tones")
+    folder = synthetic.write_tone_model(root, tokens=SPOKEN_TOKENS, name="command-tones")
+    clips = {}
+    for name, words in {"identifier": "camel case user count", "sentence": "print hello comma world period"}.items():
+        clips[name] = root / f"{name}.wav"
+        audio = synthetic.tone_audio(words, tokens=SPOKEN_TOKENS)
+        soundfile.write(str(clips[name]), audio, 16_000, subtype="PCM_16")
+    return folder, clips
+
+
+def test_spoken_commands_and_the_cursor_context_shape_the_inserted_text(start_server, command_tones):
+    folder, clips = command_tones
+    rpc = start_server(env_extra={"SWICTATION_CHECK_CLIP": str(clips["sentence"])})
+    rpc.initialize({"models": {"fast": str(folder)}, "defaultMode": "fast"})
+    in_code = {"before": "total = ", "after": "", "languageId": "python"}
+    result = rpc.request("swictation/transcribe", transcribe_params(clips["identifier"], 3, 8, context=in_code))
+    assert result["model"] == "command-tones"
+    assert result["text"] == "userCount"
+    assert_inserted_at(result, 3, 8)
+    in_comment = {"before": "# ", "after": "", "languageId": "python"}
+    result = rpc.request("swictation/transcribe", transcribe_params(clips["sentence"], context=in_comment))
+    assert result["text"] == "Print hello, world."
+    rpc.notify("workspace/didChangeConfiguration", {"settings": {"swictation": {
+        "models": {"fast": str(folder)}, "defaultMode": "fast", "text": {"spokenCommands": False}}}})
+    result = rpc.request("swictation/transcribe", transcribe_params(clips["sentence"], context=in_comment))
+    assert result["text"] == "Print hello comma world period"
+    assert rpc.shutdown_and_exit() == 0
