@@ -72,11 +72,12 @@ local function on_exit(code, signal, id)
       return
     end
     client_id = nil
-    if on_purpose or (code == 0 and signal == 0) then
+    -- Like vim.lsp: exit code 0 and SIGTERM are a normal end.
+    if on_purpose or (code == 0 and (signal == 0 or signal == 15)) then
       status.set("stopped")
       flush(nil, "the server stopped")
     else
-      local said = log.server_stderr(config.options.cmd[1], started_at, 1)[1]
+      local said = log.last_problem(log.server_stderr(config.options.cmd[1], started_at, 200))
       local msg = ("the server exited (code %d, signal %d)%s; :SwictationLog shows its messages, :SwictationRestart starts it again"):format(
         code,
         signal,

@@ -135,6 +135,20 @@ function M.server_stderr(exe, since, max_lines)
   return out
 end
 
+--- The last stderr line that is not a routine log record (Python logging's INFO/DEBUG lines).
+---@param lines string[]
+---@return string?
+function M.last_problem(lines)
+  for i = #lines, 1, -1 do
+    local line = vim.trim(lines[i])
+    local level = line:match("^%d%d%d%d%-%d%d%-%d%d %d%d:%d%d:%d%d[,.%d]* (%u+) ")
+      or line:match("^(%u+) [%w_.]+: ")
+    if line ~= "" and level ~= "INFO" and level ~= "DEBUG" then
+      return line
+    end
+  end
+end
+
 --- Open the log in a scratch buffer (:SwictationLog).
 ---@param header string[] lines shown above the log (server log file, command)
 function M.open(header)

