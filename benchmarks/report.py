@@ -68,6 +68,22 @@ def render(results: Results) -> str:
     out.append(f"server_overhead_ratio (speech-2.8s, worse of path/pcm16, round trip / the engine's decode of the "
                f"same request): {_fmt(overhead, '.3f')}x (target <= 1.05)")
 
+    # Where the server's time goes, per request (paired within each request).
+    server_rows = []
+    for clip, contender in pairs:
+        if not contender.startswith("server-"):
+            continue
+        value = lambda metric: results.value(contender, clip, metric)  # noqa: E731
+        if value("overhead_vs_own_decode") is None:
+            continue
+        server_rows.append([clip, contender, _fmt(value("decode_p50"), ".2f"), _fmt(value("server_decode_ms_p50"), ".2f"),
+                            _fmt(value("overhead_vs_own_decode"), ".2f"), _fmt(value("overhead_audio_read"), ".2f"),
+                            _fmt(value("overhead_outside_handler"), ".2f")])
+    if server_rows:
+        out += ["", "Server overhead per request (stop->edit round trip minus the engine's decode of that request)"]
+        out += _table(["clip", "contender", "round trip ms", "engine decode ms", "overhead ms", "audio read ms",
+                       "rest ms"], server_rows)
+
     # Cold start and memory (fresh process per contender).
     names = list(OrderedDict.fromkeys(r.contender for r in results.rows if r.metric in ("cold_load", "rss")))
     if names:

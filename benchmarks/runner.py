@@ -124,10 +124,16 @@ def measure_clip(clip: Clip, active: list[Any], reps: int, results: Results, log
         for metric, values in side.items():
             results.add(contender.name, clip.name, f"{metric}_p50", p50(values), MS)
         own = side.get("server_decode_ms", [])[-len(ms):]
+        total = side.get("server_total_ms", [])[-len(ms):]
         if len(own) == len(ms):
-            # Within each request: everything the server added beyond its engine's own decode.
+            # Within each request: everything the server added beyond its engine's own decode ...
             results.add(contender.name, clip.name, "overhead_vs_own_decode", p50([a - b for a, b in zip(ms, own)]), MS)
             results.add(contender.name, clip.name, "ratio_vs_own_decode", paired_ratio(ms, own), RATIO)
+        if len(own) == len(ms) == len(total):
+            # ... split into reading the audio (inside the handler's timings) and the rest (JSON,
+            # dispatch, thread hops, text formatting, history, the pipe).
+            results.add(contender.name, clip.name, "overhead_audio_read", p50([t - d for t, d in zip(total, own)]), MS)
+            results.add(contender.name, clip.name, "overhead_outside_handler", p50([a - t for a, t in zip(ms, total)]), MS)
         log(f"  {contender.name:<20} p50 {p50(ms):9.2f} ms  p95 {p95(ms):9.2f} ms  "
             f"WER {_wer(clip.text, texts[contender.name]):.2f}  ({len(ms)} runs)")
     return samples
