@@ -134,3 +134,17 @@ def test_neovim_spec(spec: Path, nvim: str, tmp_path: Path, request: pytest.Fixt
         pytest.skip(f"{spec.name}: every test skipped: " + "; ".join(skipped))
     for line in skipped:
         warnings.warn(f"{spec.name}: {line}", stacklevel=1)
+
+
+def test_plugin_calls_only_methods_of_the_protocol() -> None:
+    """Every ``swictation/…`` method the Lua plugin names is declared in protocol.py."""
+    from swictation_rpc.protocol import METHODS
+
+    used = set()
+    for path in (PLUGIN / "lua").rglob("*.lua"):
+        used |= set(re.findall(r'"(swictation/[A-Za-z]+)"', path.read_text(encoding="utf-8")))
+    assert used, "the plugin names no swictation/ method"
+    assert used <= set(METHODS), f"not in protocol.METHODS: {sorted(used - set(METHODS))}"
+    # The plugin handles every notification the server sends.
+    notifications = {method for method, (_, result) in METHODS.items() if result is None}
+    assert notifications <= used, f"notifications without a handler: {sorted(notifications - used)}"

@@ -203,3 +203,38 @@ it("positions are sent in the client's offset encoding", function()
   eq({ line = 0, character = 4 }, dictation._lsp_position(bufnr, 0, col, "utf-16"))
   eq({ line = 0, character = col }, dictation._lsp_position(bufnr, 0, col, "utf-8"))
 end)
+
+it("a user mapping to a <Plug> mapping works (the documented set-up)", function()
+  swictation.setup({})
+  vim.keymap.set("n", "<F7>", "<Plug>(SwictationModeAccurate)")
+  local seen, stop = t.capture_notify(vim.log.levels.INFO)
+  vim.api.nvim_feedkeys(vim.api.nvim_replace_termcodes("<F7>", true, false, true), "x", false)
+  stop()
+  eq("accurate", swictation.get_mode())
+  vim.keymap.del("n", "<F7>")
+end)
+
+it(":help swictation: the help file has valid tags and every |link| resolves", function()
+  local dir = vim.fn.tempname()
+  vim.fn.mkdir(dir .. "/doc", "p")
+  local src = vim.g.swictation_test_root .. "/doc/swictation.txt"
+  vim.fn.writefile(vim.fn.readfile(src), dir .. "/doc/swictation.txt")
+  vim.cmd("helptags " .. vim.fn.fnameescape(dir .. "/doc")) -- errors on duplicate tags
+  local tags = {}
+  for _, line in ipairs(vim.fn.readfile(dir .. "/doc/tags")) do
+    tags[line:match("^[^\t]+")] = true
+  end
+  for _, want in ipairs({ "swictation", "swictation-options", "swictation-settings", ":SwictationTranscribe",
+    ":SwictationToggle", "swictation-mappings", "swictation-health", "swictation-statusline" }) do
+    t.truthy(tags[want] or want == "swictation" and tags["swictation.txt"], "missing tag " .. want)
+  end
+  local text = table.concat(vim.fn.readfile(src), "\n")
+  for link in text:gmatch("|([^|%s]+)|") do
+    local known = tags[link] or vim.fn.getcompletion(link, "help")[1] == link
+    t.truthy(known, "|" .. link .. "| does not resolve")
+  end
+  vim.opt.runtimepath:append(dir)
+  vim.cmd("help :SwictationTranscribe")
+  contains(vim.api.nvim_get_current_line(), "*:SwictationTranscribe*")
+  vim.cmd("helpclose")
+end)
