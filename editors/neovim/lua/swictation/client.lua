@@ -220,7 +220,14 @@ function M.request(method, params, cb, bufnr)
       cb(err or "the server is not running", nil, nil)
       return
     end
-    local p = type(params) == "function" and params(client) or params
+    local p = params
+    if type(params) == "function" then
+      p = params(client)
+      if p == nil then
+        cb({ message = "the buffer was closed before the request was sent" }, nil, client)
+        return
+      end
+    end
     local handler = function(rpc_err, result)
       cb(rpc_err, result, client)
     end

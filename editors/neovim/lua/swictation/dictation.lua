@@ -272,12 +272,12 @@ local function selection(range)
   return { srow, scol, erow, ecol }
 end
 
---- Where text goes: the cursor (in Normal mode, before the character under it, like `i`), or
---- the visual selection.
+--- Where text goes, taken when the command runs: the cursor (in Normal mode, before the
+--- character under it, like `i`), or the visual selection. The LSP position is computed later
+--- (`prepare`), when the client and its offset encoding are known.
 ---@param range? table command range (line1, line2, range)
----@param encoding string
----@return swictation.Target, table context
-local function capture(range, encoding)
+---@return swictation.Target
+local function capture(range)
   local bufnr = vim.api.nvim_get_current_buf()
   local win = vim.api.nvim_get_current_win()
   local insert_mode = vim.api.nvim_get_mode().mode:sub(1, 1) == "i"
@@ -298,16 +298,34 @@ local function capture(range, encoding)
   end
   local mark = vim.api.nvim_buf_set_extmark(bufnr, M.ns, srow, scol, mark_opts)
   ---@type swictation.Target
-  local target = {
+  return {
     bufnr = bufnr,
     win = win,
     mark = mark,
-    position = lsp_position(bufnr, srow, scol, encoding),
-    encoding = encoding,
     uri = M.uri(bufnr),
     insert_mode = insert_mode,
   }
-  return target, M.context(bufnr, srow, scol, erow, ecol)
+end
+
+--- Fix the target's LSP position (in `encoding`) where its extmark is now; returns the context.
+---@param target swictation.Target
+---@param encoding string
+---@return table? context, nil when the buffer or the mark is gone
+local function prepare(target, encoding)
+  if not vim.api.nvim_buf_is_valid(target.bufnr) then
+    return nil
+  end
+  local m = vim.api.nvim_buf_get_extmark_by_id(target.bufnr, M.ns, target.mark, { details = true })
+  if not m[1] then
+    return nil
+  end
+  local erow, ecol = m[1], m[2]
+  if m[3] and m[3].end_row then
+    erow, ecol = m[3].end_row, m[3].end_col
+  end
+  target.encoding = encoding
+  target.position = lsp_position(target.bufnr, m[1], m[2], encoding)
+  return M.context(target.bufnr, m[1], m[2], erow, ecol)
 end
 
 local function release(target)
@@ -482,14 +500,12 @@ function M.transcribe(file, opts)
     fail(nil, "Transcribe", { message = ("cannot read the audio file %s"):format(path) }, "transcribe")
     return
   end
-  local target
+  local target = capture(opts.range)
+  M.show_interim(target, "…")
   client.request("swictation/transcribe", function(c)
-    local context
-    target, context = capture(opts.range, c.offset_encoding)
-    M.show_interim(target, "…")
-    local prev = status.get().state
-    if prev == "idle" then
-      status.set("transcribing")
+    local context = prepare(target, c.offset_encoding)
+    if not context then
+      return nil
     end
     return {
       textDocument = { uri = target.uri },
@@ -500,9 +516,6 @@ function M.transcribe(file, opts)
       waitForEngine = config.options.wait_for_engine,
     }
   end, function(err, result)
-    if status.get().state == "transcribing" then
-      status.set("idle")
-    end
     if err or not result then
       fail(target, "Transcribe", err or "no result", "transcribe")
       return
@@ -521,11 +534,14 @@ function M.start(opts)
     log.warn("already dictating; :SwictationStop inserts the text, :SwictationCancel drops it")
     return
   end
-  local session = { phase = "starting" }
+  local target = capture(opts.range)
+  local session = { phase = "starting", target = target }
   M.session = session
   client.request("swictation/startDictation", function(c)
-    local target, context = capture(opts.range, c.offset_encoding)
-    session.target = target
+    local context = prepare(target, c.offset_encoding)
+    if not context then
+      return nil
+    end
     return {
       textDocument = { uri = target.uri },
       position = target.position,
@@ -687,7 +703,8 @@ end
 
 --- Insert `text` at the cursor (or over the selection), as dictated text would be.
 function M.insert_text(text, range)
-  local target = capture(range, "utf-8")
+  local target = capture(range)
+  prepare(target, "utf-8")
   M.apply(target, { text = text, edits = {} })
   release(target)
 end
@@ -700,7 +717,12 @@ function M.on_server_exit()
   end
 end
 
-M._capture = capture
+--- Capture a target and prepare it for `encoding` (tests).
+function M._capture(range, encoding)
+  local target = capture(range)
+  prepare(target, encoding)
+  return target
+end
 M._lsp_position = lsp_position
 M._bufnr_of = bufnr_of
 

@@ -286,6 +286,39 @@ it("stopping a session the server does not know clears the interim text and says
   eq(false, swictation.is_listening())
 end)
 
+it("swictation/refined replaces the utterance where it is now, unless it was edited", function()
+  need_server()
+  local c = ready_client()
+  local bufnr = t.buffer({ "one two" })
+  vim.api.nvim_win_set_cursor(0, { 1, 4 })
+  local done = transcribe_done()
+  t.truthy(done.utterance_id, "the result names its utterance")
+  local inserted = between(vim.api.nvim_buf_get_lines(bufnr, 0, 1, false)[1], "one ", "two")
+  -- Text typed before it moves it; the refined text still replaces exactly the utterance.
+  vim.api.nvim_buf_set_text(bufnr, 0, 0, 0, 0, { "zero " })
+  local stale = { start = { line = 0, character = 4 }, ["end"] = { line = 0, character = 4 + #inserted } }
+  c:_notification("swictation/refined", {
+    utteranceId = done.utterance_id,
+    uri = dictation.uri(bufnr),
+    edit = { range = stale, newText = "REFINED words " },
+    text = "REFINED words ",
+  })
+  eq({ "zero one REFINED words two" }, vim.api.nvim_buf_get_lines(bufnr, 0, -1, false))
+  vim.cmd("normal! u")
+  eq({ "zero one " .. inserted .. "two" }, vim.api.nvim_buf_get_lines(bufnr, 0, -1, false), "one undo step")
+  vim.cmd("redo")
+  -- Edited inside since: a later refinement is not applied.
+  vim.api.nvim_buf_set_text(bufnr, 0, 9, 0, 16, { "mine" })
+  local before = vim.api.nvim_buf_get_lines(bufnr, 0, -1, false)
+  c:_notification("swictation/refined", {
+    utteranceId = done.utterance_id,
+    uri = dictation.uri(bufnr),
+    edit = { range = stale, newText = "again " },
+    text = "again ",
+  })
+  eq(before, vim.api.nvim_buf_get_lines(bufnr, 0, -1, false), "the user's edit wins")
+end)
+
 it(":SwictationStart without a usable microphone gives the server's error and remedy once", function()
   need_server()
   setup({ settings = { audio = { inputDevice = "swictation-test-no-such-microphone" } } })
@@ -337,6 +370,52 @@ it("history lists the utterance and :SwictationUndo removes it where it is now",
   eq({ "NEW before after" }, vim.api.nvim_buf_get_lines(bufnr, 0, -1, false))
 end)
 
+it(":SwictationHistory picks an utterance and an action (yank, insert)", function()
+  need_server()
+  if not vim.tbl_contains(methods(), "swictation/history") then
+    t.skip("the server does not offer swictation/history yet")
+  end
+  local bufnr = t.buffer({ "x" })
+  local done = transcribe_done()
+  local orig = vim.ui.select
+  local prompts = {}
+  local function pick(label)
+    vim.ui.select = function(items, opts, on_choice)
+      prompts[#prompts + 1] = opts.prompt
+      if opts.kind == "swictation_history" then
+        contains(opts.format_item(items[1]), items[1].text)
+        on_choice(items[1])
+      else
+        for _, item in ipairs(items) do
+          if opts.format_item(item):find(label, 1, true) then
+            return on_choice(item)
+          end
+        end
+        error("no action " .. label)
+      end
+    end
+  end
+  local ok, err = pcall(function()
+    vim.fn.setreg('"', "")
+    pick("Yank")
+    vim.cmd("SwictationHistory")
+    t.wait(10000, function()
+      return vim.fn.getreg('"') ~= ""
+    end, "nothing was yanked")
+    eq(done.text, vim.fn.getreg('"'))
+    pick("Insert")
+    vim.api.nvim_buf_set_lines(bufnr, 0, -1, false, { "" })
+    vim.cmd("SwictationHistory")
+    t.wait(10000, function()
+      return vim.api.nvim_buf_get_lines(bufnr, 0, 1, false)[1] ~= ""
+    end, "nothing was inserted")
+    eq(done.text, vim.api.nvim_buf_get_lines(bufnr, 0, 1, false)[1])
+  end)
+  vim.ui.select = orig
+  assert(ok, err)
+  eq("Swictation history", prompts[1])
+end)
+
 it(":checkhealth swictation with the server running", function()
   need_server()
   ready_client()
@@ -366,4 +445,29 @@ it(":SwictationRestart replaces the server", function()
   local bufnr = t.buffer({ "" })
   transcribe_done()
   assert_transcript(vim.api.nvim_buf_get_lines(bufnr, 0, -1, false)[1])
+end)
+
+it("with the server not yet started, the target is where the cursor was when the command ran", function()
+  need_server()
+  client.stop(true)
+  t.wait(5000, function()
+    return client.get() == nil
+  end, "stopped")
+  local bufnr = t.buffer({ "keep OLD keep", "elsewhere" })
+  local orig_input = vim.ui.input
+  vim.ui.input = function(_, on_confirm)
+    on_confirm(WAV)
+  end
+  local ok, done = pcall(t.wait_done, 60000, function()
+    vim.api.nvim_win_set_cursor(0, { 1, 5 })
+    vim.api.nvim_feedkeys(vim.api.nvim_replace_termcodes("ve<Plug>(SwictationTranscribe)", true, false, true), "mx", false)
+    -- The server is still starting: move on.
+    vim.api.nvim_win_set_cursor(0, { 2, 3 })
+  end)
+  vim.ui.input = orig_input
+  assert(ok, done)
+  assert(done.ok, tostring(done.error))
+  local lines = vim.api.nvim_buf_get_lines(bufnr, 0, -1, false)
+  eq("elsewhere", lines[2])
+  assert_transcript(between(lines[1], "keep ", " keep"))
 end)
