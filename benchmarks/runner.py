@@ -278,9 +278,11 @@ def _run(config: RunConfig, results: Results, log: Log, workdir: Path) -> Result
     log("Clips: " + ", ".join(f"{c.name} ({c.seconds:.1f} s)" for c in clips)
         + f" — made in {time.perf_counter() - started:.1f} s")
     if results.machine["gpu"] == "no GPU" or not results.machine["cuda_provider"]:
+        gpu = results.machine["gpu"]
         results.notes.append(
-            f"no GPU: {results.machine['gpu']}, onnxruntime providers {results.machine['onnxruntime_providers']}; "
-            "the GPU rows (fast mode on CUDA, GPU vs CPU speed-up, VRAM) are skipped"
+            f"no GPU ({'NVML finds none' if gpu == 'no GPU' else gpu + ' without onnxruntime CUDA'}; onnxruntime "
+            f"providers: {', '.join(results.machine['onnxruntime_providers'])}): the GPU rows (fast mode on CUDA, "
+            "GPU vs CPU speed-up, VRAM) are skipped"
         )
     results.notes.append(
         "tone clips run the synthetic tone-alphabet transducer (a few KB, built by swictation_rpc.testing.synthetic) "
@@ -345,7 +347,9 @@ def _run(config: RunConfig, results: Results, log: Log, workdir: Path) -> Result
                 continue
             probe = run_probe(name, setup, probe_clips)
             if "unavailable" in probe or "error" in probe:
-                results.notes.append(f"no cold-start/memory numbers for {name}: {probe.get('unavailable') or probe.get('error')}")
+                if not any(note.startswith(f"skipped {name}:") for note in results.notes):
+                    results.notes.append(f"no cold-start/memory numbers for {name}: "
+                                         f"{probe.get('unavailable') or probe.get('error')}")
                 log(f"Probe {name}: {probe.get('unavailable') or probe.get('error')}")
                 continue
             add_probe_rows(results, probe, short)
