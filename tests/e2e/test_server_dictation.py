@@ -23,6 +23,9 @@ from .conftest import REPO, RpcClient, RpcError, word_error_rate
 pytestmark = pytest.mark.audio
 
 SPOKEN = "Please add a comment above the main function."
+#: Stopping a PortAudio stream through ALSA's pulse plugin has been seen to take seconds on a
+#: loaded 2-core machine; the tests wait generously (latency is measured in benchmarks, not here).
+SLOW_S = 180.0
 DOCUMENT = {"uri": "file:///tmp/example.py"}
 
 
@@ -81,9 +84,9 @@ def test_spoken_words_arrive_as_partials_then_as_an_edit_at_the_cursor(mic_serve
     session = start["sessionId"]
     assert rpc.request("swictation/status")["sessionId"] == session
     speak(mic_env, spoken_wav)
-    partial = rpc.wait_for("swictation/partial", lambda p: p["sessionId"] == session)
+    partial = rpc.wait_for("swictation/partial", lambda p: p["sessionId"] == session, timeout=SLOW_S)
     assert word_error_rate(SPOKEN, partial["text"]) <= 0.4, partial["text"]
-    result = rpc.request("swictation/stopDictation", {"sessionId": session})
+    result = rpc.request("swictation/stopDictation", {"sessionId": session}, timeout=SLOW_S)
     assert word_error_rate(SPOKEN, result["text"]) <= 0.3, result["text"]
     point = {"line": 3, "character": 4}
     assert result["edits"] == [{"range": {"start": point, "end": point}, "newText": result["text"]}]
@@ -102,7 +105,7 @@ def test_one_session_at_a_time_and_cancel_discards_it(mic_server):
     assert second.value.code == -32005
     assert second.value.data["kind"] == "already-listening"
     assert second.value.data["sessionId"] == first["sessionId"]
-    assert rpc.request("swictation/cancelDictation", {"sessionId": first["sessionId"]}) == {
+    assert rpc.request("swictation/cancelDictation", {"sessionId": first["sessionId"]}, timeout=SLOW_S) == {
         "cancelled": True, "sessionId": first["sessionId"],
     }
     with pytest.raises(RpcError) as stopped:
@@ -111,7 +114,7 @@ def test_one_session_at_a_time_and_cancel_discards_it(mic_server):
     # The microphone is free again.
     again = rpc.request("swictation/startDictation", params)
     assert again["sessionId"] != first["sessionId"]
-    assert rpc.request("swictation/cancelDictation", {})["cancelled"] is True
+    assert rpc.request("swictation/cancelDictation", {}, timeout=SLOW_S)["cancelled"] is True
     assert rpc.shutdown_and_exit() == 0
 
 
@@ -120,7 +123,7 @@ def test_auto_stop_on_silence_applies_the_edit_from_the_server_without_a_stop(mi
     start = rpc.request("swictation/startDictation", {"textDocument": DOCUMENT, "position": {"line": 8, "character": 0}})
     session = start["sessionId"]
     speak(mic_env, spoken_wav)
-    stopped = rpc.wait_for("swictation/stateChanged", lambda p: p.get("reason") == "auto-stop")
+    stopped = rpc.wait_for("swictation/stateChanged", lambda p: p.get("reason") == "auto-stop", timeout=SLOW_S)
     assert stopped["state"] == "idle"
     applied = rpc.wait_for("workspace/applyEdit", requests=True)
     assert applied["label"] == "Swictation: dictation"
