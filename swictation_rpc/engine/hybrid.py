@@ -333,11 +333,11 @@ class HybridEngine:
     def _decode(self, recognizer: Recognizer, audio: np.ndarray, hotwords: list[str] | None) -> str:
         if len(audio) <= LONG_AUDIO_S * SAMPLE_RATE:
             return recognizer.transcribe(audio, hotwords=hotwords).strip()
-        from swictation_rpc.engine.vad import speech_spans
+        from swictation_rpc.engine.vad import speech_chunks
 
         texts = [
             recognizer.transcribe(audio[start:end], hotwords=hotwords).strip()
-            for start, end in speech_spans(audio, self.options.vad)
+            for start, end in speech_chunks(audio, self.options.vad)
         ]
         return " ".join(text for text in texts if text)
 

@@ -28,3 +28,19 @@ def speech_spans(audio: np.ndarray, options: VadOptions, *, max_span_s: float = 
         sampling_rate=SAMPLE_RATE,
     )
     return [(int(s["start"]), int(s["end"])) for s in stamps]
+
+
+def speech_chunks(audio: np.ndarray, options: VadOptions, *, max_chunk_s: float = 25.0) -> list[tuple[int, int]]:
+    """Speech spans merged with their neighbours into chunks of at most ``max_chunk_s``.
+
+    Decoding every pause-delimited span on its own is slow (Whisper pads each to a 30 s window)
+    and loses context; one chunk per ~25 s keeps both the cost and the memory of a pass bounded.
+    """
+    limit = int(max_chunk_s * SAMPLE_RATE)
+    chunks: list[tuple[int, int]] = []
+    for start, end in speech_spans(audio, options, max_span_s=max_chunk_s):
+        if chunks and end - chunks[-1][0] <= limit:
+            chunks[-1] = (chunks[-1][0], end)
+        else:
+            chunks.append((start, end))
+    return chunks

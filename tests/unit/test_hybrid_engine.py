@@ -187,3 +187,19 @@ def test_asking_for_cuda_without_it_falls_back_to_cpu_and_says_so(tone_model):
     fast = engine.status().models[0]
     assert fast.ready and "CUDA is not available" in fast.problem
     engine.close()
+
+
+def test_long_audio_is_cut_into_few_chunks_at_pauses():
+    from swictation_rpc.engine.vad import speech_chunks
+
+    parts = []
+    for sentence in SENTENCES * 4:
+        parts += [synthesize(sentence), silence(0.8)]
+    audio = np.concatenate(parts)
+    chunks = speech_chunks(audio, Options().vad, max_chunk_s=25.0)
+    assert all(end - start <= 25 * 16000 for start, end in chunks)
+    # Twelve sentences, yet only as many chunks as 25 s windows need.
+    assert len(chunks) <= int(len(audio) / 16000 / 25) + 2
+    # Every chunk starts and ends at a pause: no speech is left out between chunks.
+    covered = sum(end - start for start, end in chunks)
+    assert covered >= 0.8 * sum(len(p) for p in parts[::2])
