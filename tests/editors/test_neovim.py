@@ -136,15 +136,28 @@ def test_neovim_spec(spec: Path, nvim: str, tmp_path: Path, request: pytest.Fixt
         warnings.warn(f"{spec.name}: {line}", stacklevel=1)
 
 
-def test_plugin_calls_only_methods_of_the_protocol() -> None:
-    """Every ``swictation/…`` method the Lua plugin names is declared in protocol.py."""
+def test_lua_protocol_module_is_generated_from_protocol_py() -> None:
+    """lua/swictation/protocol.lua (method names, LuaLS annotations) matches protocol.py."""
+    result = subprocess.run(
+        [sys.executable, str(PLUGIN / "scripts" / "gen_protocol.py"), "--check"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_plugin_names_methods_only_through_the_generated_module() -> None:
+    """No hand-written "swictation/..." method strings outside protocol.lua, and every notification is handled."""
     from swictation_rpc.protocol import METHODS
 
-    used = set()
     for path in (PLUGIN / "lua").rglob("*.lua"):
-        used |= set(re.findall(r'"(swictation/[A-Za-z]+)"', path.read_text(encoding="utf-8")))
-    assert used, "the plugin names no swictation/ method"
-    assert used <= set(METHODS), f"not in protocol.METHODS: {sorted(used - set(METHODS))}"
-    # The plugin handles every notification the server sends.
-    notifications = {method for method, (_, result) in METHODS.items() if result is None}
-    assert notifications <= used, f"notifications without a handler: {sorted(notifications - used)}"
+        if path.name == "protocol.lua":
+            continue
+        literals = re.findall(r'"(swictation/[A-Za-z]+)"', path.read_text(encoding="utf-8"))
+        assert not literals, f"{path.relative_to(ROOT)} spells methods by hand: {literals}; use protocol.*"
+    init = (PLUGIN / "lua" / "swictation" / "init.lua").read_text(encoding="utf-8")
+    handled = set(re.findall(r"client\.handlers\[protocol\.([A-Z_]+)\]", init))
+    from swictation_rpc import protocol
+
+    notifications = {name for name, value in vars(protocol).items()
+                     if isinstance(value, str) and value in METHODS and METHODS[value][1] is None}
+    assert notifications <= handled, f"notifications without a handler: {sorted(notifications - handled)}"

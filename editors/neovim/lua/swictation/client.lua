@@ -7,6 +7,7 @@ local config = require("swictation.config")
 local log = require("swictation.log")
 local status = require("swictation.status")
 
+local protocol = require("swictation.protocol")
 local M = {}
 
 M.NAME = "swictation"
@@ -103,6 +104,15 @@ local function wrap(method)
   end
 end
 
+--- A handler for each notification the protocol declares (dispatched to M.handlers).
+local function notification_handlers()
+  local handlers = {}
+  for _, method in ipairs(protocol.notifications) do
+    handlers[method] = wrap(method)
+  end
+  return handlers
+end
+
 ---@return string? error why the server cannot be started, before trying
 local function precheck(cmd)
   local exe = cmd[1]
@@ -139,10 +149,7 @@ function M.start()
     root_dir = vim.fn.getcwd(),
     init_options = settings,
     settings = { swictation = settings },
-    handlers = {
-      ["swictation/stateChanged"] = wrap("swictation/stateChanged"),
-      ["swictation/partial"] = wrap("swictation/partial"),
-      ["swictation/refined"] = wrap("swictation/refined"),
+    handlers = vim.tbl_extend("error", notification_handlers(), {
       ["window/showMessage"] = function(_, params)
         log.from_server(params, true)
         return vim.NIL
@@ -151,7 +158,7 @@ function M.start()
         log.from_server(params, false)
         return vim.NIL
       end,
-    },
+    }),
     on_init = function(client)
       vim.schedule(function()
         if client.id == client_id then

@@ -10,6 +10,7 @@ local config = require("swictation.config")
 local log = require("swictation.log")
 local status = require("swictation.status")
 
+local protocol = require("swictation.protocol")
 local M = {}
 
 M.ns = vim.api.nvim_create_namespace("swictation")
@@ -21,7 +22,6 @@ M.ns = vim.api.nvim_create_namespace("swictation")
 ---@field position lsp.Position where the server was told the text goes
 ---@field encoding string offset encoding `position` is in
 ---@field uri string
----@field insert_mode boolean
 ---@field interim integer? extmark id of the interim virtual text
 
 ---@class swictation.Session
@@ -280,7 +280,6 @@ end
 local function capture(range)
   local bufnr = vim.api.nvim_get_current_buf()
   local win = vim.api.nvim_get_current_win()
-  local insert_mode = vim.api.nvim_get_mode().mode:sub(1, 1) == "i"
   local sel = selection(range)
   local srow, scol, erow, ecol
   if sel then
@@ -303,7 +302,6 @@ local function capture(range)
     win = win,
     mark = mark,
     uri = M.uri(bufnr),
-    insert_mode = insert_mode,
   }
 end
 
@@ -418,10 +416,8 @@ function M.apply(target, result)
   end
   if #edits == 0 then
     if (result.text or "") == "" then
-      if sel_end then
-        -- Nothing was said: the selection stays.
-        log.info("no speech recognised")
-      end
+      -- Nothing was said (a selection stays as it is).
+      log.info("no speech recognised")
       return false
     end
     primary = { range = { start = to, ["end"] = to }, newText = result.text }
@@ -502,7 +498,7 @@ function M.transcribe(file, opts)
   end
   local target = capture(opts.range)
   M.show_interim(target, "…")
-  client.request("swictation/transcribe", function(c)
+  client.request(protocol.TRANSCRIBE, function(c)
     local context = prepare(target, c.offset_encoding)
     if not context then
       return nil
@@ -537,7 +533,7 @@ function M.start(opts)
   local target = capture(opts.range)
   local session = { phase = "starting", target = target }
   M.session = session
-  client.request("swictation/startDictation", function(c)
+  client.request(protocol.START_DICTATION, function(c)
     local context = prepare(target, c.offset_encoding)
     if not context then
       return nil
@@ -583,7 +579,7 @@ function M.stop()
     return
   end
   session.phase = "stopping"
-  client.request("swictation/stopDictation", { sessionId = session.id }, function(err, result)
+  client.request(protocol.STOP_DICTATION, { sessionId = session.id }, function(err, result)
     if M.session == session then
       M.session = nil
     end
@@ -617,7 +613,7 @@ function M.cancel()
   end
   M.session = nil
   release(session.target)
-  client.request("swictation/cancelDictation", { sessionId = session.id }, function(err)
+  client.request(protocol.CANCEL_DICTATION, { sessionId = session.id }, function(err)
     if err then
       log.rpc_error("Cancel dictation", err)
     end

@@ -4,6 +4,7 @@
 --- `swictation-rpc doctor --json` and from a live `swictation/status` (the running server's, or a
 --- short-lived one started just for the check).
 
+local protocol = require("swictation.protocol")
 local M = {}
 
 local config = require("swictation.config")
@@ -294,12 +295,12 @@ function M.check()
       vim.tbl_get(client, "server_info", "name") or "server",
       vim.tbl_get(client, "server_info", "version") or ""
     ))
-    local result, err = request_sync(client, "swictation/status", vim.empty_dict(), STATUS_TIMEOUT_MS)
+    local result, err = request_sync(client, protocol.STATUS, vim.empty_dict(), STATUS_TIMEOUT_MS)
     -- Wait for the engine to load, so "starts" means it can transcribe.
     local deadline = vim.uv.now() + LOAD_TIMEOUT_MS
     while result and result.state == "loading" and vim.uv.now() < deadline do
       vim.wait(250)
-      result, err = request_sync(client, "swictation/status", vim.empty_dict(), STATUS_TIMEOUT_MS)
+      result, err = request_sync(client, protocol.STATUS, vim.empty_dict(), STATUS_TIMEOUT_MS)
     end
     if result then
       report_status(result, running ~= nil)

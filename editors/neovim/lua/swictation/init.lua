@@ -4,6 +4,7 @@
 ---
 --- Every function works without setup() (the defaults are used). The server starts on first use.
 
+local protocol = require("swictation.protocol")
 local M = {}
 
 local client = require("swictation.client")
@@ -15,9 +16,9 @@ local status = require("swictation.status")
 local MODES = { "fast", "accurate", "auto" }
 M.MODES = MODES
 
-client.handlers["swictation/partial"] = dictation.on_partial
-client.handlers["swictation/stateChanged"] = dictation.on_state_changed
-client.handlers["swictation/refined"] = dictation.on_refined
+client.handlers[protocol.PARTIAL] = dictation.on_partial
+client.handlers[protocol.STATE_CHANGED] = dictation.on_state_changed
+client.handlers[protocol.REFINED] = dictation.on_refined
 
 --- Set the options (see `:help swictation-options`). A running server gets the new settings.
 ---@param opts? swictation.Config
@@ -109,7 +110,7 @@ function M.status()
 end
 
 local function remove_utterance(id, uri)
-  client.request("swictation/undoUtterance", { id = id }, function(err, result, c)
+  client.request(protocol.UNDO_UTTERANCE, { id = id }, function(err, result, c)
     if err or not result then
       log.rpc_error("Undo utterance", err or "no result")
       return
@@ -139,7 +140,7 @@ function M.undo(id)
     remove_utterance(id, nil)
     return
   end
-  client.request("swictation/history", { limit = 1 }, function(err, result)
+  client.request(protocol.HISTORY, { limit = 1 }, function(err, result)
     if err or not result then
       log.rpc_error("History", err or "no result")
       return
@@ -166,7 +167,7 @@ local function history_action(item)
       remove_utterance(item.id, item.uri)
     end },
     { label = "Transcribe again (accurate)", run = function()
-      client.request("swictation/retranscribe", { id = item.id, mode = "accurate" }, function(err, result, c)
+      client.request(protocol.RETRANSCRIBE, { id = item.id, mode = "accurate" }, function(err, result, c)
         if err or not result then
           log.rpc_error("Retranscribe", err or "no result")
           return
@@ -198,7 +199,7 @@ end
 function M.history(opts)
   opts = opts or {}
   local limit = opts.limit or config.options.history_limit
-  client.request("swictation/history", { limit = limit }, function(err, result)
+  client.request(protocol.HISTORY, { limit = limit }, function(err, result)
     if err or not result then
       log.rpc_error("History", err or "no result")
       return

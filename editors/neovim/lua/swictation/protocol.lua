@@ -1,0 +1,167 @@
+-- Generated from swictation_rpc/protocol.py by editors/neovim/scripts/gen_protocol.py.
+-- Do not edit: run `python editors/neovim/scripts/gen_protocol.py` after changing the protocol.
+
+local M = {}
+
+-- Requests (client -> server) and notifications (server -> client).
+M.TRANSCRIBE = "swictation/transcribe"
+M.START_DICTATION = "swictation/startDictation"
+M.STOP_DICTATION = "swictation/stopDictation"
+M.CANCEL_DICTATION = "swictation/cancelDictation"
+M.STATUS = "swictation/status"
+M.HISTORY = "swictation/history"
+M.UNDO_UTTERANCE = "swictation/undoUtterance"
+M.RETRANSCRIBE = "swictation/retranscribe"
+M.STATE_CHANGED = "swictation/stateChanged"
+M.PARTIAL = "swictation/partial"
+M.REFINED = "swictation/refined"
+
+--- Notifications the server sends (the plugin handles each).
+M.notifications = {
+  "swictation/stateChanged",
+  "swictation/partial",
+  "swictation/refined",
+}
+
+---@class swictation.TranscribeParams
+---@field textDocument lsp.TextDocumentIdentifier
+---@field position lsp.Position Where the text goes: the edit inserts at this position.
+---@field audio swictation.AudioInput
+---@field mode? "fast"|"accurate"|"auto" ``None`` uses the ``defaultMode`` setting.
+---@field context? swictation.TextContext
+---@field waitForEngine? boolean If false and the engine is still loading, fail at once with ``engine-loading``.
+
+--- Audio to transcribe: a file the server can read, or inline PCM.
+---@class swictation.AudioInput
+---@field path? string A WAV/FLAC/OGG file readable by the server; any sample rate and channel count.
+---@field pcm16? string Base64 of little-endian signed 16-bit samples, channels interleaved.
+---@field sampleRate? integer Sample rate of ``pcm16`` in Hz (required with ``pcm16``).
+---@field channels? integer Channel count of ``pcm16``.
+
+--- What surrounds the cursor, so the text fits in (spacing, casing, identifiers).
+---@class swictation.TextContext
+---@field before? string Text just before the cursor (the client bounds it, e.g. 200 characters).
+---@field after? string Text just after the cursor.
+---@field languageId? string LSP languageId of the document, e.g. ``python``.
+---@field identifiers? string[] Identifiers from the document and workspace, used to bias recognition and spelling.
+
+---@class swictation.TranscribeResult
+---@field text string
+---@field mode "fast"|"accurate"
+---@field model string
+---@field timings swictation.Timings
+---@field edits? lsp.TextEdit[] Edits that put ``text`` in the document: an insertion at the position (zero-width range).
+---@field utteranceId? string Id of the utterance in the history (``swictation/history``, ``undoUtterance``).
+
+---@class swictation.Timings
+---@field audioMs number Length of the audio that was transcribed.
+---@field decodeMs number Time spent in the recognizer.
+---@field totalMs number Time from receiving the audio to having the text (reading, resampling, decoding).
+
+---@class swictation.StartDictationParams
+---@field textDocument lsp.TextDocumentIdentifier
+---@field position lsp.Position
+---@field mode? "fast"|"accurate"|"auto"
+---@field context? swictation.TextContext
+
+---@class swictation.StartDictationResult
+---@field sessionId string
+
+---@class swictation.StopDictationParams
+---@field sessionId? string ``None`` stops the active session.
+
+---@class swictation.CancelDictationParams
+---@field sessionId? string
+
+---@class swictation.CancelDictationResult
+---@field cancelled boolean False when no session was active.
+---@field sessionId? string
+
+---@class swictation.StatusParams
+
+---@class swictation.StatusResult
+---@field state "loading"|"idle"|"listening"|"transcribing"|"error"
+---@field engine swictation.EngineStatus
+---@field metrics? table<string, swictation.ModeMetrics> Rolling latency per mode (``fast``, ``accurate``).
+---@field gpu? swictation.GpuStatus
+---@field rssMb? number
+---@field inputDevices? swictation.InputDevice[]
+---@field config? table<string, any> The configuration in effect, camelCase, as the client would send it.
+---@field sessionId? string
+
+---@class swictation.EngineStatus
+---@field ready boolean
+---@field models? swictation.ModelStatus[]
+---@field providers? string[] Execution providers onnxruntime offers on this machine.
+
+---@class swictation.ModelStatus
+---@field mode "fast"|"accurate"
+---@field name string
+---@field backend string ``sherpa-onnx``, ``onnxruntime`` or ``faster-whisper``.
+---@field provider string The execution provider that actually runs it, e.g. ``CUDAExecutionProvider``, ``cpu``.
+---@field ready boolean
+---@field problem? string Why the model is not usable (not installed, broken, fell back to CPU), if so.
+---@field loadMs? number
+---@field warmupMs? number
+
+---@class swictation.ModeMetrics
+---@field count integer
+---@field p50Ms? number
+---@field p95Ms? number
+---@field rtfP50? number Median real-time factor (decode time / audio time).
+
+---@class swictation.GpuStatus
+---@field name string
+---@field memoryUsedMb number
+---@field memoryTotalMb number
+
+---@class swictation.InputDevice
+---@field index integer
+---@field name string
+---@field default? boolean
+---@field sampleRate? number
+
+---@class swictation.HistoryParams
+---@field limit? integer
+
+---@class swictation.HistoryResult
+---@field items? swictation.HistoryItem[]
+
+---@class swictation.HistoryItem
+---@field id string
+---@field text string
+---@field uri? string
+---@field range? lsp.Range
+---@field mode "fast"|"accurate"
+---@field model string
+---@field timings swictation.Timings
+---@field createdAt string ISO 8601, UTC.
+
+---@class swictation.UndoUtteranceParams
+---@field id? string ``None`` is the last utterance.
+
+---@class swictation.UndoUtteranceResult
+---@field edits? lsp.TextEdit[]
+---@field id? string
+
+---@class swictation.RetranscribeParams
+---@field id string
+---@field mode? "fast"|"accurate"|"auto"
+
+---@class swictation.StateChangedParams
+---@field state "loading"|"idle"|"listening"|"transcribing"|"error"
+---@field sessionId? string
+---@field reason? string Why, for ``error`` (and for ``idle`` after an auto-stop).
+
+---@class swictation.PartialParams
+---@field sessionId string
+---@field text string Interim text of the whole session so far; replaces the previous partial.
+
+--- Sent after two-pass refine found better text for an utterance already inserted.
+---@class swictation.RefinedParams
+---@field utteranceId string
+---@field uri string
+---@field edit lsp.TextEdit
+---@field text string
+
+return M
