@@ -373,7 +373,7 @@ end
 
 --- Apply the server's edits at the target, as one undo block; returns the inserted text.
 ---@param target swictation.Target
----@param result table TranscribeResult
+---@param result swictation.TranscribeResult
 ---@return boolean applied
 function M.apply(target, result)
   local bufnr = target.bufnr
@@ -498,7 +498,7 @@ function M.transcribe(file, opts)
   end
   local target = capture(opts.range)
   M.show_interim(target, "…")
-  client.request(protocol.TRANSCRIBE, function(c)
+  client.request(protocol.TRANSCRIBE, function(c) ---@return swictation.TranscribeParams?
     local context = prepare(target, c.offset_encoding)
     if not context then
       return nil
@@ -533,7 +533,7 @@ function M.start(opts)
   local target = capture(opts.range)
   local session = { phase = "starting", target = target }
   M.session = session
-  client.request(protocol.START_DICTATION, function(c)
+  client.request(protocol.START_DICTATION, function(c) ---@return swictation.StartDictationParams?
     local context = prepare(target, c.offset_encoding)
     if not context then
       return nil
@@ -621,6 +621,7 @@ function M.cancel()
 end
 
 --- swictation/partial: interim text of the whole session so far.
+---@param params swictation.PartialParams
 function M.on_partial(_, params)
   local session = M.session
   if not params or not session or not session.target then
@@ -633,6 +634,7 @@ function M.on_partial(_, params)
 end
 
 --- swictation/stateChanged: the status item, and the end of a session the server ended.
+---@param params swictation.StateChangedParams
 function M.on_state_changed(_, params)
   if not params then
     return
@@ -655,6 +657,7 @@ function M.on_state_changed(_, params)
 end
 
 --- swictation/refined: better text for an utterance already inserted.
+---@param params swictation.RefinedParams
 function M.on_refined(_, params)
   if not params or not params.edit then
     return
