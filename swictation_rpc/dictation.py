@@ -210,6 +210,7 @@ class DictationSession:
             self._stopping = True
             self._set_state("transcribing", None)
             self._finish.set()
+            self._wake_capture()
             self._join()
             try:
                 transcript = self._final_transcript(requested)
@@ -232,6 +233,7 @@ class DictationSession:
                 return
             self._cancelled = True
             self._finish.set()
+            self._wake_capture()
             if self._capture_thread is not None:
                 self._capture_thread.join()
             # A decode in flight cannot be interrupted; its thread drops the result and ends.
@@ -251,7 +253,7 @@ class DictationSession:
                 chunk = source.read(READ_TIMEOUT_S)
                 if chunk is None:
                     break
-                self._take(chunk)
+                self._take(chunk[: max(max_samples - self._recording.samples, 0)])
                 if self._recording.samples >= max_samples:
                     self._request_auto_stop("max-duration")
                     break
@@ -274,12 +276,14 @@ class DictationSession:
 
     def _drain(self, source: AudioSource) -> None:
         """After stop: take what the microphone captured but was not read yet."""
+        room = int(self.options.vad.max_duration_s * SAMPLE_RATE) - self._recording.samples
         try:
-            while not self._cancelled:
+            while not self._cancelled and room > 0:
                 chunk = source.read(0)
                 if chunk is None or not len(chunk):
                     break
-                self._take(chunk)
+                self._take(chunk[:room])
+                room -= len(chunk)
         except Exception as exc:  # noqa: BLE001
             if self.error is None and not isinstance(exc, AudioDeviceError):
                 logger.debug("draining the microphone failed: %s", exc)
@@ -344,6 +348,11 @@ class DictationSession:
                 _quietly(self._on_partial, text)
 
     # -- stopping ----------------------------------------------------------------------------
+
+    def _wake_capture(self) -> None:
+        """Stop the microphone now, so the capture thread's pending read returns at once."""
+        if self._source is not None:
+            _quietly(self._source.stop)
 
     def _join(self) -> None:
         for thread in (self._capture_thread, self._decode_thread):

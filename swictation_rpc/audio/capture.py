@@ -216,6 +216,7 @@ class Microphone:
         self.overflows = 0
         """Blocks PortAudio reported as input overflow (the host lost audio)."""
         self._stream: Any = None
+        self._stream_lock = threading.Lock()
         self._resampler: Any = None
         self._blocks: collections.deque[np.ndarray] = collections.deque()
         self._buffered_frames = 0
@@ -290,9 +291,11 @@ class Microphone:
         (a few ms) is lost.
         """
         with self._cond:
+            already = self._stopping
             self._stopping = True
             self._cond.notify_all()
-        self._abort_stream()
+        if not already:
+            self._abort_stream()
 
     def abort(self) -> None:
         """Stop capturing and discard everything not read yet."""
@@ -306,8 +309,9 @@ class Microphone:
         """Release the device (stops it first if needed)."""
         self.stop()
         global _open_streams
-        with _pa_lock:
+        with self._stream_lock:  # waits for an abort in flight on another thread
             stream, self._stream = self._stream, None
+        with _pa_lock:
             if stream is not None:
                 try:
                     stream.close(ignore_errors=True)
@@ -325,13 +329,16 @@ class Microphone:
         self.close()
 
     def _abort_stream(self) -> None:
-        stream = self._stream
-        if stream is None:
-            return
-        try:
-            stream.abort(ignore_errors=True)
-        except Exception as exc:  # noqa: BLE001 - a lost device may refuse; it is stopped either way
-            logger.debug("aborting the stream failed: %s", exc)
+        # Under the stream lock: PortAudio must never see abort and close of one stream at once
+        # (stop() and close() may come from different threads).
+        with self._stream_lock:
+            stream = self._stream
+            if stream is None:
+                return
+            try:
+                stream.abort(ignore_errors=True)
+            except Exception as exc:  # noqa: BLE001 - a lost device may refuse; it is stopped either way
+                logger.debug("aborting the stream failed: %s", exc)
 
     # -- state -------------------------------------------------------------------------------
 
