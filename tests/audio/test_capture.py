@@ -183,3 +183,30 @@ def test_overflowing_the_ring_buffer_drops_the_oldest_audio_not_memory(virtual_m
         assert mic.buffered_frames <= mic.sample_rate  # bounded (one second at most)
         assert mic.dropped_frames > 0
         assert len(mic.read(0)) <= SAMPLE_RATE
+
+
+def test_stop_and_close_from_two_threads_at_once_neither_hang_nor_crash(virtual_mic):
+    """The session stops the microphone from its caller's thread while its capture thread closes it."""
+    import threading
+
+    from swictation_rpc.audio import capture
+
+    for _ in range(10):
+        mic = Microphone()
+        mic.start()
+        mic.read(0.1)
+        barrier = threading.Barrier(2)
+
+        def close() -> None:
+            barrier.wait()
+            drain(mic)
+            mic.close()
+
+        closer = threading.Thread(target=close)
+        closer.start()
+        barrier.wait()
+        mic.stop()
+        closer.join(5)
+        assert not closer.is_alive()
+        mic.close()
+    assert capture._open_streams == 0
