@@ -1,8 +1,8 @@
 """Real-audio test set-up: a headless PulseAudio virtual microphone, Piper speech, the real engine.
 
-Tests marked ``audio`` need the PulseAudio server that ``scripts/virtual-mic start`` runs (the
-test scripts start it). When it is not running and cannot be started here (no pulseaudio
-installed), they skip with the reason — except in CI (``CI`` set, or SWICTATION_REQUIRE_AUDIO=1),
+Tests marked ``audio`` run their own PulseAudio, started with ``scripts/virtual-mic`` in a private
+directory (so concurrent runs on one machine do not mix their audio). When PulseAudio or PortAudio
+is not installed, they skip with the reason — except in CI (``CI`` set, or SWICTATION_REQUIRE_AUDIO=1),
 where that is a failure, so a broken set-up cannot pass as skipped. Nothing in the audio path is mocked: PortAudio records from
 ALSA's ``default`` device, which is PulseAudio, whose default source is the null sink's monitor;
 speech goes in with ``paplay`` (real time) or through the pipe source's FIFO (faster).
@@ -54,13 +54,6 @@ def _parse_env(text: str) -> dict[str, str]:
     return env
 
 
-def _server_answers(env: dict[str, str]) -> bool:
-    if not shutil.which("pactl"):
-        return False
-    result = subprocess.run(["pactl", "info"], env={**os.environ, **env}, capture_output=True, timeout=10)
-    return result.returncode == 0
-
-
 def start_virtual_mic(directory: str | None = None) -> dict[str, str]:
     """Run ``scripts/virtual-mic start`` (idempotent) and return the variables it prints."""
     env = dict(os.environ)
@@ -81,42 +74,41 @@ def stop_virtual_mic(directory: str | None = None) -> None:
 
 @pytest.fixture(scope="session")
 def virtual_mic() -> Iterator[dict[str, str]]:
-    """The PulseAudio virtual microphone's variables (PULSE_SERVER, ...), exported to this process.
+    """A private PulseAudio virtual microphone for this test run; its variables are exported here.
 
-    Uses the server ``scripts/virtual-mic`` runs; starts it if it is installed but not running.
+    Started with ``scripts/virtual-mic`` in a directory of its own, so concurrent test runs (and
+    the machine-wide instance the test script starts) never hear each other's speech.
     """
     try:
         import sounddevice  # noqa: F401
     except OSError as exc:
         _unavailable(f"PortAudio is not installed ({exc}); apt-get install libportaudio2")
-    expected = _parse_env(subprocess.run([str(VIRTUAL_MIC), "env"], capture_output=True, text=True).stdout)
-    started_here = False
-    if not _server_answers(expected):
-        if not shutil.which("pulseaudio"):
-            _unavailable(
-                "PulseAudio is not running and not installed: apt-get install pulseaudio pulseaudio-utils "
-                "libportaudio2 libasound2-plugins, then eval \"$(scripts/virtual-mic start)\""
-            )
-        try:
-            expected = start_virtual_mic()
-        except RuntimeError as exc:
-            _unavailable(f"the virtual microphone could not be started: {exc}")
-        started_here = True
-    saved = {key: os.environ.get(key) for key in expected}
-    os.environ.update(expected)
-    # PortAudio read its device list at import; the server may have started since.
+    if not (shutil.which("pulseaudio") and shutil.which("pactl") and shutil.which("paplay")):
+        _unavailable(
+            "PulseAudio is not installed: apt-get install pulseaudio pulseaudio-utils libportaudio2 "
+            "libasound2-plugins (scripts/test does)"
+        )
+    directory = tempfile.mkdtemp(prefix="swmic-run-")
+    try:
+        env = start_virtual_mic(directory)
+    except RuntimeError as exc:
+        shutil.rmtree(directory, ignore_errors=True)
+        _unavailable(f"the virtual microphone could not be started: {exc}")
+    saved = {key: os.environ.get(key) for key in (*env, "PULSE_SOURCE")}
+    os.environ.update(env)
+    os.environ.pop("PULSE_SOURCE", None)
+    # PortAudio read its device list at import, before this server existed.
     from swictation_rpc.audio.capture import refresh_devices
 
     refresh_devices()
-    pactl("set-default-source", "vsink.monitor")
-    yield expected
+    yield env
     for key, value in saved.items():
         if value is None:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
-    if started_here:
-        stop_virtual_mic()
+    stop_virtual_mic(directory)
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 def pactl(*args: str, env: dict[str, str] | None = None) -> str:
@@ -231,15 +223,17 @@ class PipeFeeder:
 
 
 @pytest.fixture
-def pipe_mic(virtual_mic: dict[str, str]) -> Iterator[PipeFeeder]:
-    """The pipe source as the default microphone, with a feeder writing to it."""
-    pactl("set-default-source", "vpipe")
+def pipe_mic(virtual_mic: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[PipeFeeder]:
+    """The pipe source as this process's microphone (and its children's), with a feeder writing to it.
+
+    ``PULSE_SOURCE`` picks the source per client, so the server's default stays as it is.
+    """
+    monkeypatch.setenv("PULSE_SOURCE", "vpipe")
     feeder = PipeFeeder(virtual_mic["SWICTATION_VIRTUAL_MIC_FIFO"])
     try:
         yield feeder
     finally:
         feeder.close()
-        pactl("set-default-source", "vsink.monitor")
 
 
 class SecondServer:

@@ -15,7 +15,7 @@ import pytest
 from swictation_rpc.audio.capture import Microphone, list_input_devices
 from swictation_rpc.engine.base import SAMPLE_RATE
 from swictation_rpc.errors import AudioDeviceError, NoInputDeviceError
-from tests.audio.conftest import ROOT, SENTENCES, SecondServer, play, wer
+from tests.audio.conftest import ROOT, SENTENCES, play, wer
 
 pytestmark = pytest.mark.audio
 

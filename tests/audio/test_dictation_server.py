@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from swictation_rpc.engine.base import SAMPLE_RATE
-from tests.audio.conftest import ROOT, SENTENCES, pactl, play, wer, write_artifact
+from tests.audio.conftest import ROOT, SENTENCES, play, wer, write_artifact
 from tests.e2e.conftest import RpcClient, RpcError, server_command
 
 pytestmark = pytest.mark.audio
