@@ -7,8 +7,10 @@ under the user log dir) and, once the client is connected, to ``window/logMessag
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import logging
 import os
+import signal
 import sys
 
 
@@ -39,6 +41,9 @@ def run(args: argparse.Namespace) -> int:
     from swictation_rpc.server import SwictationServer, configure_logging
 
     log_file = configure_logging(args.log_level, args.log_file)
+    if hasattr(signal, "SIGUSR1"):
+        # `kill -USR1 <pid>` prints every thread's stack to stderr: how to see where a hang is.
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     logger = logging.getLogger("swictation_rpc.serve")
     logger.info("swictation-rpc serving on stdio (pid %d, log file %s)", os.getpid(), log_file)
     # Whatever a library prints, from Python or native code, must not corrupt the wire: the wire

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -154,7 +155,7 @@ class RpcClient:
             while msg_id not in self.responses:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or self.closed:
-                    raise TimeoutError(f"no response to {msg_id!r}; stderr:\n{self.stderr_tail()}")
+                    raise TimeoutError(f"no response to {msg_id!r}; stderr:\n{self.dump_stacks()}")
                 self._cond.wait(remaining)
             return self.responses.pop(msg_id)
 
@@ -192,7 +193,9 @@ class RpcClient:
                         return params
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or self.closed:
-                    raise TimeoutError(f"no {method} notification; got {[n for n, _ in seen]}")
+                    raise TimeoutError(
+                        f"no {method} notification; got {[n for n, _ in seen]}; stderr:\n{self.dump_stacks()}"
+                    )
                 self._cond.wait(remaining)
 
     def of(self, method: str) -> list[Any]:
@@ -242,6 +245,13 @@ class RpcClient:
             return self.proc.wait(timeout)
         finally:
             self._stderr.close()
+
+    def dump_stacks(self) -> str:
+        """Ask a live server for every thread's stack (``serve`` registers SIGUSR1), then the stderr tail."""
+        if self.proc.poll() is None and hasattr(signal, "SIGUSR1"):
+            self.proc.send_signal(signal.SIGUSR1)
+            time.sleep(1.0)
+        return self.stderr_tail(12_000)
 
     def stderr_tail(self, chars: int = 4000) -> str:
         try:
