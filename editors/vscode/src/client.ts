@@ -240,7 +240,9 @@ export class SwictationClient implements api.Disposable {
     if (!client || client.state !== ClientState.Running) {
       throw new ServerNotRunningError();
     }
-    return client.sendRequest<RequestMap[M][1]>(method, params, token);
+    // No token argument at all when there is none: an `undefined` one would be sent as a
+    // second by-position parameter.
+    return token ? client.sendRequest<RequestMap[M][1]>(method, params, token) : client.sendRequest<RequestMap[M][1]>(method, params);
   }
 
   /** Push the server's settings tree (only the server's keys) with didChangeConfiguration. */

@@ -85,8 +85,8 @@ export class Dictation implements api.Disposable {
       return undefined;
     }
     const utterance = this.begin(editor);
-    this.inFlight.add(utterance);
-    this.deps.status.update({ state: 'transcribing' });
+    this.track(utterance);
+    const sent = Date.now();
     try {
       const result = await this.deps.client.request(protocol.TRANSCRIBE, {
         textDocument: { uri: utterance.uri },
@@ -94,13 +94,13 @@ export class Dictation implements api.Disposable {
         audio: { path: filePath },
         context: this.context(editor, utterance.anchor),
       });
-      await this.land(utterance, result);
+      await this.land(utterance, result, sent);
       return result;
     } catch (error) {
       this.fail(error);
       return undefined;
     } finally {
-      this.inFlight.delete(utterance);
+      this.untrack(utterance);
     }
   }
 
@@ -229,7 +229,7 @@ export class Dictation implements api.Disposable {
           await api.applyEdits(item.uri, result.edits);
           this.remember(result.utteranceId ?? item.id, item.uri, result.edits);
         }
-        this.showLatency(result);
+        this.showLatency(result, undefined);
       } catch (error) {
         this.fail(error);
       }
@@ -327,14 +327,14 @@ export class Dictation implements api.Disposable {
       return undefined;
     }
     session.stopping = true;
-    this.inFlight.add(session.utterance);
-    this.deps.status.update({ state: 'transcribing' });
+    this.track(session.utterance);
+    const stopped = Date.now();
     try {
       const result = await this.deps.client.request(protocol.STOP_DICTATION, { sessionId: session.id ?? null });
       if (this.session === session) {
         this.endSession();
       }
-      await this.land(session.utterance, result);
+      await this.land(session.utterance, result, stopped);
       return result;
     } catch (error) {
       if (this.session === session) {
@@ -343,7 +343,19 @@ export class Dictation implements api.Disposable {
       this.fail(error);
       return undefined;
     } finally {
-      this.inFlight.delete(session.utterance);
+      this.untrack(session.utterance);
+    }
+  }
+
+  /** The utterance's audio is with the server: track its document, show it as pending. */
+  private track(utterance: Utterance): void {
+    this.inFlight.add(utterance);
+    this.deps.status.update({ pending: this.inFlight.size });
+  }
+
+  private untrack(utterance: Utterance): void {
+    if (this.inFlight.delete(utterance)) {
+      this.deps.status.update({ pending: this.inFlight.size });
     }
   }
 
@@ -354,9 +366,21 @@ export class Dictation implements api.Disposable {
   }
 
   /** Put the result's text where the utterance began. */
-  private async land(utterance: Utterance, result: TranscribeResult): Promise<void> {
-    this.inFlight.delete(utterance);
-    this.showLatency(result);
+  /**
+   * Insert and show the latency the user felt: from the moment the audio was complete (`since`:
+   * the request, or the stop) until the text was in the document.
+   */
+  private async land(utterance: Utterance, result: TranscribeResult, since?: number): Promise<void> {
+    try {
+      await this.insert(utterance, result);
+    } finally {
+      // The status says idle (with the latency) only once the text is in.
+      this.inFlight.delete(utterance);
+      this.showLatency(result, since === undefined ? undefined : Date.now() - since);
+    }
+  }
+
+  private async insert(utterance: Utterance, result: TranscribeResult): Promise<void> {
     if (utterance.tracker.isClosed) {
       this.deps.report({
         kind: 'document-closed',
@@ -401,8 +425,14 @@ export class Dictation implements api.Disposable {
     }
   }
 
-  private showLatency(result: TranscribeResult): void {
-    this.deps.status.update({ lastLatencyMs: result.timings.totalMs, lastMode: result.mode, lastModel: result.model });
+  private showLatency(result: TranscribeResult, elapsedMs: number | undefined): void {
+    this.deps.status.update({
+      lastLatencyMs: elapsedMs ?? this.deps.status.model.lastLatencyMs,
+      lastDecodeMs: result.timings.decodeMs,
+      lastMode: result.mode,
+      lastModel: result.model,
+      pending: this.inFlight.size,
+    });
   }
 
   private fail(error: unknown): void {

@@ -20,13 +20,21 @@ export interface StatusModel {
   /** The configured mode (`swictation.defaultMode`). */
   mode: Mode;
   progress?: Progress;
+  /** From the end of the audio (request sent, or stop) to the text in the document. */
   lastLatencyMs?: number;
+  /** The server's decode time for that utterance. */
+  lastDecodeMs?: number;
   lastMode?: ConcreteMode;
   lastModel?: string;
   /** Why the state is `error` or the server `failed`. */
   reason?: string;
   /** Shown in the tooltip: which command runs the server. */
   serverCommand?: string;
+  /**
+   * Utterances whose text has not landed yet. The server reports idle as soon as it has the
+   * text; until the edit is in the document the item still says transcribing.
+   */
+  pending?: number;
 }
 
 export interface StatusView {
@@ -79,7 +87,7 @@ export function describeStatus(model: StatusModel): StatusView {
       detail = model.reason ?? 'The server could not start.';
       break;
     default:
-      switch (model.state) {
+      switch (model.state === 'idle' && (model.pending ?? 0) > 0 ? 'transcribing' : model.state) {
         case 'loading':
           icon = '$(loading~spin)';
           word = 'loading';
@@ -110,14 +118,18 @@ export function describeStatus(model: StatusModel): StatusView {
           detail = 'Ready. Click to start dictation.';
       }
   }
-  const suffix =
-    model.phase === 'running' && model.state === 'loading' ? percent(model.progress) : model.phase === 'running' ? latency(model) : '';
-  const text = `${icon} ${word === 'idle' ? mode : word}${suffix}`;
+  const suffix = word === 'loading' ? percent(model.progress) : word === 'idle' ? latency(model) : '';
+  // Away from a running server the word alone would not say whose item this is.
+  const name = model.phase === 'running' ? (word === 'idle' ? mode : word) : 'Swictation';
+  const text = `${icon} ${name}${suffix}`;
   const lines = [`Swictation: ${word}`, detail, `Mode: ${mode}`];
   if (model.lastLatencyMs !== undefined) {
-    lines.push(
-      `Last utterance: ${Math.round(model.lastLatencyMs)} ms${model.lastMode ? ` (${model.lastMode}` : ''}${model.lastModel ? `, ${model.lastModel}` : ''}${model.lastMode ? ')' : ''}`,
-    );
+    const details = [
+      model.lastDecodeMs !== undefined ? `decode ${Math.round(model.lastDecodeMs)} ms` : undefined,
+      model.lastMode,
+      model.lastModel,
+    ].filter(Boolean);
+    lines.push(`Last utterance: ${Math.round(model.lastLatencyMs)} ms to the text${details.length ? ` (${details.join(', ')})` : ''}`);
   }
   if (model.serverCommand) {
     lines.push(`Server: ${model.serverCommand}`);

@@ -8,10 +8,10 @@ describe('describeStatus', () => {
 
   test('idle shows the mode and, once known, the last latency', () => {
     assert.equal(describeStatus({ ...running, state: 'idle' }).text, '$(mic) fast');
-    const view = describeStatus({ ...running, state: 'idle', lastLatencyMs: 412.6, lastMode: 'accurate', lastModel: 'whisper-tiny.en' });
+    const view = describeStatus({ ...running, state: 'idle', lastLatencyMs: 412.6, lastDecodeMs: 301, lastMode: 'accurate', lastModel: 'whisper-tiny.en' });
     assert.equal(view.text, '$(mic) fast · 413 ms');
     assert.equal(view.label, 'Swictation: idle · 413 ms');
-    assert.match(view.tooltip, /Last utterance: 413 ms \(accurate, whisper-tiny\.en\)/);
+    assert.match(view.tooltip, /Last utterance: 413 ms to the text \(decode 301 ms, accurate, whisper-tiny\.en\)/);
   });
   test('loading shows its progress', () => {
     const view = describeStatus({ ...running, state: 'loading', progress: { title: 'Loading', message: 'fast model', percentage: 40 } });
@@ -47,4 +47,11 @@ describe('StatusStore', () => {
     store.update({ state: 'idle' });
     assert.deepEqual(seen, ['running/loading', 'stopped/loading']);
   });
+});
+
+test('an utterance still on its way keeps the item at transcribing after the server went idle', () => {
+  const model = { ...initialStatus('auto'), phase: 'running' as const, state: 'idle' as const, lastLatencyMs: 300 };
+  assert.equal(describeStatus({ ...model, pending: 1 }).label, 'Swictation: transcribing');
+  assert.equal(describeStatus({ ...model, pending: 0 }).label, 'Swictation: idle · 300 ms');
+  assert.equal(describeStatus({ ...model, state: 'listening' }).label, 'Swictation: listening');
 });
