@@ -348,6 +348,12 @@ class SwictationProtocol(LanguageServerProtocol):
     def lsp_initialize(self, params: types.InitializeParams) -> Any:
         self.initialize_started = True
         result = yield from super().lsp_initialize(params)
+        # We never read documents (clients send the text around the cursor in `context`), but
+        # pygls advertises openClose because its built-in didOpen handler exists: turn it off, so
+        # editors do not stream every open file to us.
+        result.capabilities.text_document_sync = types.TextDocumentSyncOptions(
+            open_close=False, change=types.TextDocumentSyncKind.None_
+        )
         # Our methods are not LSP features: advertise them where clients may look.
         result.capabilities.experimental = {
             "swictation": {

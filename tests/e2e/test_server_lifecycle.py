@@ -18,6 +18,9 @@ def test_initialize_names_the_server_and_advertises_the_swictation_methods(start
     advertised = result["capabilities"]["experimental"]["swictation"]
     assert "swictation/transcribe" in advertised["methods"]
     assert "swictation/stateChanged" in advertised["notifications"]
+    # Documents are never synchronised: the text around the cursor travels in requests.
+    assert result["capabilities"]["textDocumentSync"]["openClose"] is False
+    assert result["capabilities"]["textDocumentSync"]["change"] == 0
     assert rpc.shutdown_and_exit() == 0
     assert rpc.junk == []
 
