@@ -8,7 +8,7 @@
 #
 # System packages (Debian) it expects, installed by the caller as root:
 #   apt-get install -y chromium chromium-driver libkrb5-dev build-essential python3
-# Prints the cache folder's environment on success (eval-able lines on stdout).
+# On success prints `export SWICTATION_E2E_NODE=… SWICTATION_E2E_CODE_SERVER=…` lines (eval them).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -65,5 +65,5 @@ else
   log "installed in $cache ($want)"
 fi
 
-echo "SWICTATION_E2E_NODE=$node_bin"
-echo "SWICTATION_E2E_CODE_SERVER=$cs_dir"
+printf 'export SWICTATION_E2E_NODE=%q\n' "$node_bin"
+printf 'export SWICTATION_E2E_CODE_SERVER=%q\n' "$cs_dir"

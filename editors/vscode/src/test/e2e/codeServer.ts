@@ -70,6 +70,8 @@ async function freePort(): Promise<number> {
 export interface CodeServer {
   url: string;
   workspace: string;
+  /** `User/settings.json` and `Machine/settings.json` live here; VS Code picks up edits to them. */
+  userData: string;
   dataDir: string;
   logFile: string;
   /** Kill code-server's whole process group (extension host and the Python server with it). */
@@ -206,7 +208,7 @@ export async function startCodeServer(options: CodeServerOptions): Promise<CodeS
     }
     await new Promise((r) => setTimeout(r, 250));
   }
-  return { url, workspace, dataDir, logFile, stop };
+  return { url, workspace, userData, dataDir, logFile, stop };
 }
 
 export function tempRoot(): string {

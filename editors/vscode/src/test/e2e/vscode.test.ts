@@ -215,6 +215,45 @@ describe('Swictation in a real VS Code (code-server, headless Chromium)', { skip
       assert.ok(wordErrorRate(SENTENCE, inserted) <= MAX_WER, `inserted ${JSON.stringify(inserted)}`);
     }));
 
+  test('a wrong interpreter gets one clear message with the fix; fixing it restarts the server; Select Mode reaches it without a restart', async () =>
+    evidence('settings', async () => {
+      const machine = path.join(server.userData, 'Machine', 'settings.json');
+      const user = path.join(server.userData, 'User', 'settings.json');
+      const good = fs.readFileSync(machine, 'utf8');
+      const mark = (await statusHistory(page)).length;
+      fs.writeFileSync(machine, JSON.stringify({ 'swictation.server.interpreter': '/nonexistent/bin/python3' }));
+      await waitForStatus(page, mark, (label) => label === 'Swictation: failed', 60_000);
+      const toast = page.locator('.notifications-toasts .notification-toast', { hasText: 'swictation.server.interpreter' });
+      await toast.first().waitFor({ timeout: 15_000 });
+      assert.equal(await toast.count(), 1, 'one message');
+      const text = await toast.first().innerText();
+      assert.match(text, /\/nonexistent\/bin\/python3/);
+      assert.match(text, /Set it to a Python that has swictation-rpc installed/);
+      assert.match(text, /Open settings/);
+      await page.screenshot({ path: path.join(artifacts, 'vscode-e2e-start-failure.png') });
+
+      const fixed = (await statusHistory(page)).length;
+      fs.writeFileSync(machine, good);
+      await waitForStatus(page, fixed, (label) => label.startsWith('Swictation: idle'), 120_000);
+      await page.keyboard.press('Escape');
+
+      // Select Mode writes the setting; it is pushed to the running server (no restart), which
+      // says what changed.
+      await runCommand(page, 'Swictation: Select Mode');
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Lowest latency' }).waitFor();
+      await quickInputText(page, 'fast');
+      await page.keyboard.press('Enter');
+      await page.locator('.statusbar-item[aria-label^="Swictation:"]', { hasText: 'fast' }).waitFor({ timeout: 30_000 });
+      const deadline = Date.now() + 15_000;
+      while (!/Settings changed \(default_mode\)/.test(extensionLog(root))) {
+        assert.ok(Date.now() < deadline, 'the server reports the new defaultMode');
+        await page.waitForTimeout(250);
+      }
+      assert.match(fs.readFileSync(user, 'utf8'), /"swictation\.defaultMode": "fast"/, 'written to the user settings');
+      const restarts = (extensionLog(root).match(/Starting the server/g) ?? []).length;
+      assert.equal(restarts, 3, 'started at first, with the wrong interpreter, with the right one: not for the mode');
+    }));
+
   test('Toggle Dictation (Ctrl+Alt+D) on the virtual microphone: ghost text while listening, the text where dictation began', async (t) => {
     if (typeof mic === 'string') {
       t.skip(`no virtual microphone: ${mic}`);
