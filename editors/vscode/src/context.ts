@@ -17,6 +17,12 @@ export const IDENTIFIER_SCAN_CHARS = 200_000;
 
 const IDENTIFIER = /[A-Za-z_$][A-Za-z0-9_$]*/g;
 
+/**
+ * Documents of prose: their plain words are just English, which the recognizer knows; only
+ * code-like identifiers (`fooBar`, `max_len`) are worth biasing toward there.
+ */
+export const PROSE_LANGUAGES: ReadonlySet<string> = new Set(['plaintext', 'markdown', 'latex', 'restructuredtext', 'asciidoc', 'git-commit', 'scminput']);
+
 /** Whether an identifier looks like code rather than a plain word (`getUserById`, `max_len`, `x2`). */
 export function isCompound(identifier: string): boolean {
   return (
@@ -32,7 +38,7 @@ export function isCompound(identifier: string): boolean {
  * unaided) before plain words, each group by frequency, ties by first appearance. Words shorter
  * than three characters are skipped.
  */
-export function identifiersIn(text: string, max: number): string[] {
+export function identifiersIn(text: string, max: number, compoundOnly = false): string[] {
   if (max <= 0) {
     return [];
   }
@@ -40,7 +46,7 @@ export function identifiersIn(text: string, max: number): string[] {
   let index = 0;
   for (const match of text.matchAll(IDENTIFIER)) {
     const word = match[0];
-    if (word.length < 3) {
+    if (word.length < 3 || (compoundOnly && !isCompound(word))) {
       continue;
     }
     const seen = counts.get(word);
@@ -89,6 +95,6 @@ export function buildContext(
     before: text.slice(beforeStart, offset),
     after: text.slice(endOffset, afterEnd),
     languageId: languageId ?? null,
-    identifiers: identifiersIn(scanned, limits.maxIdentifiers),
+    identifiers: identifiersIn(scanned, limits.maxIdentifiers, languageId !== undefined && PROSE_LANGUAGES.has(languageId)),
   };
 }

@@ -381,6 +381,9 @@ export class Dictation implements api.Disposable {
   }
 
   private async insert(utterance: Utterance, result: TranscribeResult): Promise<void> {
+    if (result.appliedByServer || !result.edits.length) {
+      return; // the server applied it itself (applyEdits: "server"), or nothing was said
+    }
     if (utterance.tracker.isClosed) {
       this.deps.report({
         kind: 'document-closed',
@@ -390,9 +393,6 @@ export class Dictation implements api.Disposable {
         data: {},
       });
       return;
-    }
-    if (!result.edits.length) {
-      return; // nothing said, or the server applied it itself (applyEdits: "server")
     }
     const edits = placeEdits(result.edits, utterance.anchor, utterance.tracker);
     const editor = api.visibleEditorFor(utterance.uri);

@@ -95,6 +95,8 @@ export interface TranscribeParams {
 export interface TranscribeResult extends Transcript {
   edits: TextEdit[];
   utteranceId?: string | null;
+  /** The server applied the edit itself (`applyEdits: "server"`); `edits` is then empty. */
+  appliedByServer?: boolean;
 }
 
 export interface StartDictationParams {

@@ -29,6 +29,7 @@ export const CLIENT_KEYS = [
   'context.maxChars',
   'context.maxIdentifiers',
   'ghostText',
+  'trace.server',
 ] as const;
 
 /** The settings that change the server command; a change of any of them restarts the server. */

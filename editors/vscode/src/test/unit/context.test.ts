@@ -54,6 +54,13 @@ describe('buildContext', () => {
     assert.equal(ctx.after, ' + 1;');
     assert.ok(ctx.identifiers?.includes('oldValue'));
   });
+  test('in prose only code-like identifiers are sent; in code plain words follow them', () => {
+    const text = 'Call getUserById before the meeting with Alice';
+    const prose = buildContext(text, 0, 'markdown', { maxChars: 10, maxIdentifiers: 10 });
+    assert.deepEqual(prose.identifiers, ['getUserById']);
+    const code = buildContext(text, 0, 'python', { maxChars: 10, maxIdentifiers: 10 });
+    assert.deepEqual(code.identifiers?.slice(0, 2), ['getUserById', 'Call']);
+  });
   test('never cuts a surrogate pair in half', () => {
     const text = '😀x' + 'y'.repeat(10);
     const ctx = buildContext(text, 3, undefined, { maxChars: 2, maxIdentifiers: 0 });
