@@ -10,6 +10,7 @@ from typing import Any
 
 import attrs
 import cattrs
+from cattrs.cols import is_sequence, list_structure_factory
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 from lsprotocol.converters import get_converter
 
@@ -27,8 +28,39 @@ def _renames(cls: type) -> dict[str, Any]:
     return {a.name: override(rename=to_camel(a.name)) for a in attrs.fields(cls)}
 
 
+def _exactly(expected: type | tuple[type, ...], name: str):
+    """A scalar hook that refuses what cattrs would coerce: ``"yes"`` -> True, ``1.7`` -> 1, ``"5"`` -> 5."""
+
+    def structure(value: Any, _type: Any) -> Any:
+        if isinstance(value, bool) and bool not in (expected if isinstance(expected, tuple) else (expected,)):
+            raise TypeError(f"expected {name}, got a boolean")
+        if not isinstance(value, expected):
+            raise TypeError(f"expected {name}, got {type(value).__name__}")
+        return float(value) if name == "number" else value
+
+    return structure
+
+
+def _sequence_factory(type_: Any, conv: cattrs.Converter):
+    items = list_structure_factory(type_, conv)
+
+    def structure(value: Any, _type: Any) -> Any:
+        # cattrs would turn the string "abc" into ["a", "b", "c"].
+        if not isinstance(value, (list, tuple)):
+            raise TypeError(f"expected an array, got {type(value).__name__}")
+        return items(value, _type)
+
+    return structure
+
+
 def _make_converter(*, forbid_extra_keys: bool) -> cattrs.Converter:
     conv = get_converter(cattrs.Converter(forbid_extra_keys=forbid_extra_keys))
+    # JSON has no coercions, and neither do we: a wrong type is an invalid-params error.
+    conv.register_structure_hook(bool, _exactly(bool, "boolean"))
+    conv.register_structure_hook(int, _exactly(int, "integer"))
+    conv.register_structure_hook(float, _exactly((int, float), "number"))
+    conv.register_structure_hook(str, _exactly(str, "string"))
+    conv.register_structure_hook_factory(is_sequence, lambda t: _sequence_factory(t, conv))
     conv.register_structure_hook_factory(
         _is_ours,
         lambda cls: make_dict_structure_fn(

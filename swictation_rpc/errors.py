@@ -1,7 +1,8 @@
 """Typed errors with a JSON-RPC code and a remedy the user can act on.
 
-Each class carries its ``CODE`` (JSON-RPC error code, in the server range -32000..-32099 that
-JSON-RPC reserves for implementation-defined errors) and a default ``MESSAGE``. Raise them
+Each class carries its ``CODE`` and a default ``MESSAGE``. Codes are -33000..-33099: outside
+JSON-RPC's reserved -32768..-32000 (where LSP already uses -32001 and -32002) and LSP's own
+-32899..-32800, so no client mistakes one of ours for a protocol error. Raise them
 anywhere; the server turns them into JSON-RPC error responses (``code``, ``message`` and
 ``data: {"kind", "remedy", ...}``), the CLI prints ``message`` and ``remedy`` and exits non-zero.
 """
@@ -14,7 +15,7 @@ from typing import Any, ClassVar
 class SwictationError(Exception):
     """Base class: every error the user can see has a code, a message and a remedy."""
 
-    CODE: ClassVar[int] = -32000
+    CODE: ClassVar[int] = -33000
     KIND: ClassVar[str] = "internal"
     MESSAGE: ClassVar[str] = "swictation-rpc failed"
 
@@ -33,7 +34,7 @@ class SwictationError(Exception):
 
 
 class ModelNotInstalledError(SwictationError):
-    CODE = -32001
+    CODE = -33001
     KIND = "model-not-installed"
     MESSAGE = "The model is not installed"
 
@@ -41,25 +42,25 @@ class ModelNotInstalledError(SwictationError):
 class ModelBrokenError(SwictationError):
     """A model whose files are present but cannot be used (corrupt, wrong layout, outputs <unk>)."""
 
-    CODE = -32002
+    CODE = -33002
     KIND = "model-broken"
     MESSAGE = "The model is broken"
 
 
 class AudioUnreadableError(SwictationError):
-    CODE = -32003
+    CODE = -33003
     KIND = "audio-unreadable"
     MESSAGE = "The audio cannot be read"
 
 
 class NoInputDeviceError(SwictationError):
-    CODE = -32004
+    CODE = -33004
     KIND = "no-input-device"
     MESSAGE = "No audio input device is available"
 
 
 class AlreadyListeningError(SwictationError):
-    CODE = -32005
+    CODE = -33005
     KIND = "already-listening"
     MESSAGE = "A dictation session is already listening"
 
@@ -67,25 +68,25 @@ class AlreadyListeningError(SwictationError):
 class EngineLoadingError(SwictationError):
     """The engine is still loading and the client asked not to wait for it."""
 
-    CODE = -32006
+    CODE = -33006
     KIND = "engine-loading"
     MESSAGE = "The speech engine is still loading"
 
 
 class NoActiveSessionError(SwictationError):
-    CODE = -32007
+    CODE = -33007
     KIND = "no-active-session"
     MESSAGE = "No dictation session is active"
 
 
 class ModelDownloadError(SwictationError):
-    CODE = -32008
+    CODE = -33008
     KIND = "model-download-failed"
     MESSAGE = "The model download failed"
 
 
 class UtteranceNotFoundError(SwictationError):
-    CODE = -32009
+    CODE = -33009
     KIND = "utterance-not-found"
     MESSAGE = "No such utterance in the history"
 
@@ -93,13 +94,13 @@ class UtteranceNotFoundError(SwictationError):
 class AudioDeviceError(SwictationError):
     """The input device failed: permission denied, busy, or lost mid-session."""
 
-    CODE = -32010
+    CODE = -33010
     KIND = "audio-device-error"
     MESSAGE = "The audio input device failed"
 
 
 class HistoryWriteError(SwictationError):
-    CODE = -32011
+    CODE = -33011
     KIND = "history-write-failed"
     MESSAGE = "The transcript could not be saved to the history"
 

@@ -34,6 +34,7 @@ class SettingValueError(ValueError):
 
     def __init__(self, name: str, message: str):
         self.name = name
+        self.detail = message
         super().__init__(f"{to_camel(name)} {message}")
 
 
@@ -170,7 +171,7 @@ def structure_options(raw: Any) -> tuple[Options, list[str]]:
         try:
             return strict_converter.structure(data, Options), problems
         except (ClassValidationError, IterableValidationError) as exc:
-            problems.extend(error_messages(exc, format_exception=_format))
+            problems.extend(_pinned(m) for m in error_messages(exc, format_exception=_format))
             if not _drop_offenders(data, exc):
                 break
         except Exception as exc:  # noqa: BLE001 - a setting must never stop the server
@@ -206,10 +207,22 @@ def _drop_offenders(data: Any, exc: BaseException) -> bool:
     return dropped
 
 
+_PIN = "\x00"  # separates a validator's message from the setting it names, for _pinned()
+
+
 def _format(exc: BaseException, type_: Any) -> str:
     if isinstance(exc, SettingValueError):
-        return str(exc)
+        return f"{exc.detail}{_PIN}{to_camel(exc.name)}"
     return format_exception(exc, type_)
+
+
+def _pinned(message: str) -> str:
+    """cattrs reports a validator's error at its section (``$.engine``); name the setting too."""
+    text, sep, path = message.rpartition(" @ ")
+    if not sep or _PIN not in text:
+        return message
+    detail, name = text.split(_PIN, 1)
+    return f"{name} {detail} @ {path}.{name}"
 
 
 def unstructure_options(options: Options) -> dict[str, Any]:

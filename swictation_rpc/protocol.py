@@ -105,6 +105,9 @@ class TranscribeResult(Transcript):
     """Edits that put ``text`` in the document: an insertion at the position (zero-width range)."""
     utterance_id: str | None = None
     """Id of the utterance in the history (``swictation/history``, ``undoUtterance``)."""
+    applied_by_server: bool = False
+    """True when the server already applied the edit with ``workspace/applyEdit`` (``applyEdits:
+    "server"``); ``edits`` is then empty so no client inserts the text twice."""
 
 
 @define
@@ -209,7 +212,7 @@ class StateChangedParams:
     state: State
     session_id: str | None = None
     reason: str | None = None
-    """Why, for ``error`` (and for ``idle`` after an auto-stop)."""
+    """Why: the error's message for ``error``; ``auto-stop`` or ``cancelled`` for ``idle``."""
 
 
 @define

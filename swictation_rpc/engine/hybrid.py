@@ -315,15 +315,23 @@ class HybridEngine:
             ),
         )
 
-    def _recognizer_for(self, mode: ConcreteMode) -> tuple[Recognizer, threading.Lock]:
+    def _serving(self, mode: ConcreteMode) -> tuple[Recognizer, threading.Lock] | None:
+        """Who decodes ``mode``: its own model, else the other mode's, else the bundled Whisper."""
         other: ConcreteMode = "accurate" if mode == "fast" else "fast"
         for candidate in (mode, other):
             slot = self._slots.get(candidate)
             if slot is not None and slot.recognizer is not None:
                 return slot.recognizer, slot.lock
-        bundled = self._bundled_recognizer()
-        if bundled is not None:
-            return bundled, self._bundled_decode_lock
+        if self._bundled is not None:
+            return self._bundled, self._bundled_decode_lock
+        return None
+
+    def _recognizer_for(self, mode: ConcreteMode) -> tuple[Recognizer, threading.Lock]:
+        serving = self._serving(mode)
+        if serving is None and self._bundled_recognizer() is not None:
+            serving = self._serving(mode)
+        if serving is not None:
+            return serving
         problems = "; ".join(s.problem or "" for s in self._slots.values() if s.problem)
         raise ModelNotInstalledError(
             f"No speech model can run: {problems or self._bundled_problem}",
@@ -352,7 +360,8 @@ class HybridEngine:
                                           backend="", provider="", ready=False, problem="not loaded yet"))
                 continue
             recognizer = slot.recognizer
-            served_by = recognizer or self._bundled
+            serving = self._serving(mode)
+            served_by = serving[0] if serving else None
             problem = slot.problem
             if recognizer is None and served_by is not None:
                 problem = f"{problem} — serving {mode} mode with {served_by.name}"

@@ -193,7 +193,7 @@ async def deliver(
         result.utterance_id = await _record(ls, result, audio, uri, position)
     if edits and ls.options.apply_edits == "server" and client_can_apply_edit(ls):
         if await apply_edit(ls, uri, edits):
-            result.edits = []
+            result.edits, result.applied_by_server = [], True
     return result
 
 

@@ -126,7 +126,7 @@ def test_cancel_discards_the_session(start_server, pipe_mic, speech):
     assert len(rpc.of("swictation/partial")) == after_cancel
     with pytest.raises(RpcError) as error:
         rpc.request("swictation/stopDictation", {"sessionId": session_id})
-    assert error.value.code == -32007
+    assert error.value.code == -33007
     assert rpc.request("swictation/status")["state"] == "idle"
 
 

@@ -102,7 +102,7 @@ def test_one_session_at_a_time_and_cancel_discards_it(mic_server):
     first = rpc.request("swictation/startDictation", params)
     with pytest.raises(RpcError) as second:
         rpc.request("swictation/startDictation", params)
-    assert second.value.code == -32005
+    assert second.value.code == -33005
     assert second.value.data["kind"] == "already-listening"
     assert second.value.data["sessionId"] == first["sessionId"]
     assert rpc.request("swictation/cancelDictation", {"sessionId": first["sessionId"]}, timeout=SLOW_S) == {
@@ -110,7 +110,7 @@ def test_one_session_at_a_time_and_cancel_discards_it(mic_server):
     }
     with pytest.raises(RpcError) as stopped:
         rpc.request("swictation/stopDictation", {"sessionId": first["sessionId"]})
-    assert stopped.value.code == -32007
+    assert stopped.value.code == -33007
     # The microphone is free again.
     again = rpc.request("swictation/startDictation", params)
     assert again["sessionId"] != first["sessionId"]
@@ -135,5 +135,5 @@ def test_auto_stop_on_silence_applies_the_edit_from_the_server_without_a_stop(mi
     assert result["text"] == edit["newText"] and result["edits"] == []
     with pytest.raises(RpcError) as twice:
         rpc.request("swictation/stopDictation", {"sessionId": session})
-    assert twice.value.code == -32007
+    assert twice.value.code == -33007
     assert rpc.shutdown_and_exit() == 0

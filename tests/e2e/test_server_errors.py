@@ -129,7 +129,7 @@ def test_a_missing_audio_file_is_audio_unreadable_naming_the_file(shared_client:
     missing = tmp_path / "no-such-recording.wav"
     with pytest.raises(RpcError) as error:
         shared_client.request("swictation/transcribe", transcribe_params(missing))
-    assert error.value.code == -32003
+    assert error.value.code == -33003
     assert str(missing) in error.value.message
     assert error.value.data["kind"] == "audio-unreadable"
     assert error.value.data["remedy"]
@@ -141,7 +141,7 @@ def test_a_file_that_is_not_audio_is_audio_unreadable_naming_the_file(shared_cli
     bogus.write_text("these are notes, not audio\n")
     with pytest.raises(RpcError) as error:
         shared_client.request("swictation/transcribe", transcribe_params(bogus))
-    assert error.value.code == -32003
+    assert error.value.code == -33003
     assert str(bogus) in error.value.message
     still_answers(shared_client)
 
@@ -150,19 +150,19 @@ def test_inline_pcm_that_is_not_base64_is_audio_unreadable(shared_client: RpcCli
     params = transcribe_params("/unused") | {"audio": {"pcm16": "not base64!!", "sampleRate": 16000}}
     with pytest.raises(RpcError) as error:
         shared_client.request("swictation/transcribe", params)
-    assert error.value.code == -32003
+    assert error.value.code == -33003
     assert "base64" in error.value.message
     odd = base64.b64encode(b"\x01\x02\x03").decode()  # 3 bytes: not whole 16-bit samples
     with pytest.raises(RpcError) as error:
         shared_client.request("swictation/transcribe", params | {"audio": {"pcm16": odd, "sampleRate": 16000}})
-    assert error.value.code == -32003
+    assert error.value.code == -33003
     still_answers(shared_client)
 
 
 def test_stopping_without_a_session_is_no_active_session_and_cancel_is_a_no_op(shared_client: RpcClient):
     with pytest.raises(RpcError) as error:
         shared_client.request("swictation/stopDictation", {})
-    assert error.value.code == -32007
+    assert error.value.code == -33007
     assert error.value.data["kind"] == "no-active-session"
     assert shared_client.request("swictation/cancelDictation", {}) == {"cancelled": False, "sessionId": None}
     still_answers(shared_client)
@@ -175,7 +175,7 @@ def test_start_dictation_without_an_input_device_is_no_input_device(start_server
         rpc.request("swictation/startDictation", {
             "textDocument": {"uri": "file:///tmp/example.py"}, "position": {"line": 0, "character": 0},
         })
-    assert error.value.code == -32004
+    assert error.value.code == -33004
     assert error.value.data["kind"] == "no-input-device"
     assert error.value.data["remedy"]
     status = rpc.request("swictation/status")
@@ -190,7 +190,7 @@ def test_wait_for_engine_false_fails_at_once_while_the_engine_loads(start_server
     patient = rpc.request_async("swictation/transcribe", transcribe_params(sentence_wav))
     rpc.result(init_id)
     error = error_of(rpc, impatient)
-    assert error["code"] == -32006
+    assert error["code"] == -33006
     assert error["data"]["kind"] == "engine-loading"
     assert "waitForEngine" in error["data"]["remedy"]
     assert rpc.result(patient)["text"]
@@ -211,7 +211,7 @@ def test_no_usable_model_is_model_not_installed_with_a_remedy(start_server, tmp_
     rpc.initialize()
     with pytest.raises(RpcError) as error:
         rpc.request("swictation/transcribe", transcribe_params(sentence_wav))
-    assert error.value.code == -32001
+    assert error.value.code == -33001
     assert error.value.data["kind"] == "model-not-installed"
     assert "models download" in error.value.data["remedy"]
     status = rpc.request("swictation/status")

@@ -105,10 +105,12 @@ def test_server_applied_edits_are_sent_as_one_labelled_workspace_edit(start_serv
     point = {"line": 6, "character": 2}
     assert request["edit"]["changes"] == {uri: [{"range": {"start": point, "end": point}, "newText": result["text"]}]}
     assert result["edits"] == []  # applied by the server: the client must not insert it again
+    assert result["appliedByServer"] is True
     # A client that refuses the edit gets the edits back to apply itself.
     rpc.handlers["workspace/applyEdit"] = lambda params: {"applied": False, "failureReason": "read-only"}
     refused = rpc.request("swictation/transcribe", transcribe_params(sentence_wav, 7, 0))
     assert_inserted_at(refused, 7, 0)
+    assert refused["appliedByServer"] is False
     assert rpc.shutdown_and_exit() == 0
 
 

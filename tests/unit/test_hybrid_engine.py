@@ -203,3 +203,14 @@ def test_long_audio_is_cut_into_few_chunks_at_pauses():
     # Every chunk starts and ends at a pause: no speech is left out between chunks.
     covered = sum(end - start for start, end in chunks)
     assert covered >= 0.8 * sum(len(p) for p in parts[::2])
+
+
+def test_status_names_the_model_that_really_serves_a_mode(tmp_path, tone_model):
+    from swictation_rpc.testing.synthetic import tone_audio
+
+    engine = _tone_engine(str(tone_model(kind="tdt")), str(tmp_path / "missing-accurate"))
+    accurate = engine.status().models[1]
+    served = engine.transcribe(tone_audio(TONE_TEXT), "accurate")
+    assert accurate.name == served.model == tone_model(kind="tdt").name
+    assert "serving accurate mode with" in accurate.problem
+    engine.close()

@@ -61,3 +61,20 @@ def test_a_section_of_the_wrong_type_is_replaced_by_its_defaults():
 def test_settings_that_are_not_an_object_give_defaults_and_a_message():
     options, problems = structure_options(["not", "an", "object"])
     assert options == Options() and problems
+
+
+def test_json_types_are_not_coerced():
+    # cattrs alone would read "yes" as True, 1.7 as 1 and "abc" as ["a", "b", "c"].
+    options, problems = structure_options(
+        {"engine": {"warmup": "yes"}, "vad": {"minSilenceDurationMs": 1.7, "threshold": 1}, "history": {"maxItems": "5"}}
+    )
+    assert options.engine.warmup is True and options.vad.min_silence_duration_ms == 500
+    assert options.vad.threshold == 1.0 and options.history.max_items == 1000
+    text = "\n".join(problems)
+    for path in ("$.engine.warmup", "$.vad.minSilenceDurationMs", "$.history.maxItems"):
+        assert path in text, problems
+
+
+def test_out_of_range_values_are_reported_at_their_own_path():
+    _, problems = structure_options({"engine": {"numThreads": 0}})
+    assert problems == ["numThreads must be > 0, got 0 @ $.engine.numThreads"]

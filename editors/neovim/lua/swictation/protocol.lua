@@ -52,6 +52,7 @@ M.notifications = {
 ---@field timings swictation.Timings
 ---@field edits? lsp.TextEdit[] Edits that put ``text`` in the document: an insertion at the position (zero-width range).
 ---@field utteranceId? string Id of the utterance in the history (``swictation/history``, ``undoUtterance``).
+---@field appliedByServer? boolean True when the server already applied the edit with ``workspace/applyEdit`` (``applyEdits: "server"``); ``edits`` is then empty so no client inserts the text twice.
 
 ---@class swictation.Timings
 ---@field audioMs number Length of the audio that was transcribed.
@@ -151,7 +152,7 @@ M.notifications = {
 ---@class swictation.StateChangedParams
 ---@field state "loading"|"idle"|"listening"|"transcribing"|"error"
 ---@field sessionId? string
----@field reason? string Why, for ``error`` (and for ``idle`` after an auto-stop).
+---@field reason? string Why: the error's message for ``error``; ``auto-stop`` or ``cancelled`` for ``idle``.
 
 ---@class swictation.PartialParams
 ---@field sessionId string
