@@ -29,6 +29,7 @@ const FILES = {
   'notes.txt': 'Dictated: | end of line\n',
   'selection.md': '# Title\n\nSay PLACEHOLDER here.\n',
   'todo.txt': 'Spoken: | tail\n',
+  'cancel.txt': 'Nothing: | here\n',
 };
 
 const artifacts = process.env.SWICTATION_TEST_ARTIFACTS ?? path.join(repoRoot, 'test-artifacts');
@@ -177,6 +178,11 @@ describe('Swictation in a real VS Code (code-server, headless Chromium)', { skip
       const file = path.join(server.workspace, 'notes.txt');
       await openFile(page, 'notes.txt');
       await waitForStatus(page, 0, (label) => label.startsWith('Swictation: idle'), 120_000);
+      const startup = await statusHistory(page);
+      if (!startup[0].startsWith('Swictation: idle')) {
+        // Seen from before the engine was ready: it went through loading first.
+        assert.ok(startup.slice(0, startup.findIndex((l) => l.startsWith('Swictation: idle'))).some((l) => l.startsWith('Swictation: loading')), JSON.stringify(startup));
+      }
       await goTo(page, 1, 'Dictated: '.length + 1);
 
       const mark = (await statusHistory(page)).length;
@@ -304,6 +310,31 @@ describe('Swictation in a real VS Code (code-server, headless Chromium)', { skip
       const seen = (await statusHistory(page)).slice(stopMark);
       assert.ok(seen.includes('Swictation: transcribing'), `the status showed transcribing: ${JSON.stringify(seen)}`);
       await page.screenshot({ path: path.join(artifacts, 'vscode-e2e-dictation.png') });
+    });
+  });
+
+  test('Escape while listening cancels: nothing is inserted and the item goes back to idle', async (t) => {
+    if (typeof mic === 'string') {
+      t.skip(`no virtual microphone: ${mic}`);
+      return;
+    }
+    const env = mic.env;
+    await evidence('cancel', async () => {
+      const file = path.join(server.workspace, 'cancel.txt');
+      await openFile(page, 'cancel.txt');
+      await goTo(page, 1, 'Nothing: '.length + 1);
+      const mark = (await statusHistory(page)).length;
+      await page.keyboard.press('Control+Alt+D');
+      await waitForStatus(page, mark, (label) => label === 'Swictation: listening', 60_000);
+      await play(sentenceWav, env);
+      const cancelMark = (await statusHistory(page)).length;
+      await page.keyboard.press('Escape');
+      await waitForStatus(page, cancelMark, (label) => label.startsWith('Swictation: idle'), 30_000);
+      // Whatever was heard is dropped: the document is untouched (not even dirty) and no ghost text is left.
+      assert.equal(await page.locator('.tab.active.dirty').count(), 0);
+      assert.equal(fs.readFileSync(file, 'utf8'), FILES['cancel.txt']);
+      assert.deepEqual(await ghostTexts(page), []);
+      assert.ok(!(await statusHistory(page)).slice(cancelMark).includes('Swictation: transcribing'));
     });
   });
 });
