@@ -137,7 +137,7 @@ class HybridEngine:
                 with old.lock:  # let a decode in flight finish first
                     old.recognizer.close()
 
-    def _load_slot(self, mode: ConcreteMode, requested: str) -> _Slot:
+    def _load_slot(self, mode: ConcreteMode, requested: str, *, force_cpu: bool = False) -> _Slot:
         slot = _Slot(mode=mode, requested=requested)
         if requested in BUNDLED_ALIASES:
             slot.recognizer = self._bundled_recognizer()
@@ -145,7 +145,7 @@ class HybridEngine:
             return slot
         started = time.perf_counter()
         try:
-            slot.recognizer, slot.problem = self._build(mode, requested)
+            slot.recognizer, slot.problem = self._build(mode, requested, force_cpu=force_cpu)
             slot.load_ms = round((time.perf_counter() - started) * 1000, 1)
             logger.info(
                 "%s model %s loaded in %.0f ms (%s, %s)",
@@ -162,7 +162,7 @@ class HybridEngine:
             logger.exception("%s model %s failed to load", mode, requested)
         return slot
 
-    def _build(self, mode: ConcreteMode, requested: str) -> tuple[Recognizer, str | None]:
+    def _build(self, mode: ConcreteMode, requested: str, *, force_cpu: bool = False) -> tuple[Recognizer, str | None]:
         """A recognizer for ``requested`` on the right runtime, and a note if it is not ideal."""
         path = self._resolve(requested)
         from swictation_rpc.engine.layout import inspect_model_dir
@@ -172,14 +172,14 @@ class HybridEngine:
         threads = self.options.engine.num_threads
         note = None
         # Fast mode goes to the GPU when asked or able; accurate (int8) is faster on the CPU.
-        want_gpu = mode == "fast" and self.options.engine.device != "cpu"
+        want_gpu = mode == "fast" and self.options.engine.device != "cpu" and not force_cpu
         if want_gpu and gpu.cuda_available():
             from swictation_rpc.engine.onnxruntime_tdt import OnnxruntimeTransducer
 
             return OnnxruntimeTransducer.from_files(
                 files, name=name, providers=[gpu.CUDA, gpu.CPU], num_threads=threads
             ), None
-        if want_gpu and self.options.engine.device == "cuda":
+        if want_gpu and self.options.engine.device == "cuda" and not force_cpu:
             note = "CUDA is not available (install onnxruntime-gpu and a CUDA driver); fast mode runs on the CPU"
             logger.warning(note)
         if files.layout == "nemo":
@@ -300,8 +300,16 @@ class HybridEngine:
         concrete = self.choose_mode(mode, audio_ms / 1000.0, final=final)
         recognizer, lock = self._recognizer_for(concrete)
         decode_started = time.perf_counter()
-        with lock:
-            text = self._decode(recognizer, audio, hotwords)
+        try:
+            with lock:
+                text = self._decode(recognizer, audio, hotwords)
+        except SwictationError:
+            raise
+        except Exception as exc:  # a runtime failure (CUDA out of memory, a lost GPU, a bad graph)
+            recognizer, lock = self._recover(concrete, recognizer, exc)
+            decode_started = time.perf_counter()
+            with lock:
+                text = self._decode(recognizer, audio, hotwords)
         decode_ms = (time.perf_counter() - decode_started) * 1000
         self._metrics.record(concrete, decode_ms, audio_ms)
         return Transcript(
@@ -314,6 +322,26 @@ class HybridEngine:
                 total_ms=round((time.perf_counter() - started) * 1000, 2),
             ),
         )
+
+    def _recover(
+        self, mode: ConcreteMode, failed: Recognizer, exc: Exception
+    ) -> tuple[Recognizer, threading.Lock]:
+        """After a decode failed: rebuild a GPU model on the CPU, or retire the model; say so once."""
+        slot = next((s for s in self._slots.values() if s.recognizer is failed), None)
+        if slot is None:  # the bundled model itself failed: nothing left to fall back to
+            raise SwictationError(f"Decoding failed in {failed.name}: {exc}", remedy="See the server log.") from exc
+        with self._load_lock:
+            if slot.recognizer is failed:
+                if failed.provider == gpu.CUDA:
+                    logger.error("%s failed on the GPU (%s); reloading it on the CPU", failed.name, exc)
+                    replacement = self._load_slot(slot.mode, slot.requested, force_cpu=True)
+                    if replacement.recognizer is not None:
+                        replacement.problem = f"The GPU failed at runtime ({exc}); {slot.mode} mode now runs on the CPU"
+                    self._replace_slot(replacement)
+                else:
+                    self._mark_broken(slot, f"Model {failed.name} failed while decoding: {exc}")
+                self._ensure_something_serves()
+        return self._recognizer_for(mode)
 
     def _serving(self, mode: ConcreteMode) -> tuple[Recognizer, threading.Lock] | None:
         """Who decodes ``mode``: its own model, else the other mode's, else the bundled Whisper."""

@@ -214,3 +214,40 @@ def test_status_names_the_model_that_really_serves_a_mode(tmp_path, tone_model):
     assert accurate.name == served.model == tone_model(kind="tdt").name
     assert "serving accurate mode with" in accurate.problem
     engine.close()
+
+
+def test_a_model_failing_at_runtime_is_retired_and_the_request_still_answered(tone_model):
+    from swictation_rpc.testing.synthetic import expected_text, tone_audio
+
+    engine = _tone_engine(str(tone_model(kind="tdt")), str(tone_model(kind="rnnt")))
+    fast = engine._slots["fast"].recognizer
+
+    def explode(audio, *, hotwords=None):
+        raise RuntimeError("CUDA error: an illegal memory access was encountered")
+
+    fast.transcribe = explode
+    result = engine.transcribe(tone_audio(TONE_TEXT), "fast")
+    assert result.text == expected_text(TONE_TEXT)
+    assert result.model == tone_model(kind="rnnt").name
+    assert "failed while decoding" in engine.status().models[0].problem
+    engine.close()
+
+
+def test_a_gpu_failure_at_runtime_reloads_fast_mode_on_the_cpu(tone_model):
+    from swictation_rpc.engine import gpu
+    from swictation_rpc.testing.synthetic import expected_text, tone_audio
+
+    engine = _tone_engine(str(tone_model(kind="tdt")), str(tone_model(kind="rnnt")))
+    fast = engine._slots["fast"].recognizer
+    fast.provider = gpu.CUDA  # stands for a model that was placed on the GPU
+
+    def explode(audio, *, hotwords=None):
+        raise RuntimeError("CUDA failure 999: unknown error")
+
+    fast.transcribe = explode
+    result = engine.transcribe(tone_audio(TONE_TEXT), "fast")
+    assert result.text == expected_text(TONE_TEXT)
+    assert result.model == tone_model(kind="tdt").name  # the same model, now on the CPU
+    status = engine.status().models[0]
+    assert status.provider != gpu.CUDA and "GPU failed at runtime" in status.problem
+    engine.close()
