@@ -369,12 +369,10 @@ class HybridEngine:
     def _decode(self, recognizer: Recognizer, audio: np.ndarray, hotwords: list[str] | None) -> str:
         if len(audio) <= LONG_AUDIO_S * SAMPLE_RATE:
             return recognizer.transcribe(audio, hotwords=hotwords).strip()
-        from swictation_rpc.engine.vad import speech_chunks
+        from swictation_rpc.engine.vad import fixed_chunks, speech_chunks
 
-        texts = [
-            recognizer.transcribe(audio[start:end], hotwords=hotwords).strip()
-            for start, end in speech_chunks(audio, self.options.vad)
-        ]
+        chunks = speech_chunks(audio, self.options.vad) if self.options.vad.enabled else fixed_chunks(audio)
+        texts = [recognizer.transcribe(audio[start:end], hotwords=hotwords).strip() for start, end in chunks]
         return " ".join(text for text in texts if text)
 
     # -- reporting -------------------------------------------------------------------------

@@ -44,3 +44,9 @@ def speech_chunks(audio: np.ndarray, options: VadOptions, *, max_chunk_s: float 
         else:
             chunks.append((start, end))
     return chunks
+
+
+def fixed_chunks(audio: np.ndarray, *, chunk_s: float = 25.0) -> list[tuple[int, int]]:
+    """Equal windows, for when VAD is turned off (words at a boundary may be cut)."""
+    step = int(chunk_s * SAMPLE_RATE)
+    return [(start, min(start + step, len(audio))) for start in range(0, len(audio), step)]
