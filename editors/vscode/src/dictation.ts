@@ -254,9 +254,13 @@ export class Dictation implements api.Disposable {
     if (session && params.reason === 'auto-stop' && !session.stopping) {
       // The server stopped on silence (or the length limit) and keeps the text for us.
       this.deps.log.info(`Dictation session ${session.id} stopped on its own`);
+      void this.finishSession(session, true);
+    } else if (session && params.state === 'error' && !session.stopping && (!params.sessionId || params.sessionId === session.id)) {
+      // The microphone failed mid-session: say why, and keep what was heard before it did.
+      this.deps.report({
+        ...problemFromError({ message: `Dictation stopped: ${params.reason ?? 'the audio input failed'}`, data: { kind: 'audio-device-error' } }),
+      });
       void this.finishSession(session);
-    } else if (session && params.state === 'error' && !params.sessionId) {
-      this.endSession();
     }
   }
 
@@ -322,7 +326,8 @@ export class Dictation implements api.Disposable {
     );
   }
 
-  private async finishSession(session: Session): Promise<TranscribeResult | undefined> {
+  /** Stop the session and land its text; `quietIfGone`: the server may have ended it already. */
+  private async finishSession(session: Session, quietIfGone = false): Promise<TranscribeResult | undefined> {
     if (session.stopping) {
       return undefined;
     }
@@ -340,7 +345,9 @@ export class Dictation implements api.Disposable {
       if (this.session === session) {
         this.endSession();
       }
-      this.fail(error);
+      if (!(quietIfGone && problemFromError(error).kind === 'no-active-session')) {
+        this.fail(error);
+      }
       return undefined;
     } finally {
       this.untrack(session.utterance);

@@ -128,6 +128,9 @@ describe('Swictation in a real VS Code (code-server, headless Chromium)', { skip
     if (log) {
       fs.writeFileSync(path.join(artifacts, 'vscode-e2e-extension.log'), log);
     }
+    if (root && process.env.SWICTATION_E2E_KEEP !== '1') {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
   });
 
   /** On failure: a screenshot and the extension's log, so a red run explains itself. */
