@@ -28,13 +28,16 @@ import contextvars
 import importlib
 import importlib.util
 import json
+import os
+import re
+import signal
 import logging
 import logging.handlers
 import sys
 import threading
 import traceback
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -86,6 +89,16 @@ STANDARD_ERROR_KINDS = {
     -32002: "server-not-initialized",
     -32800: "request-cancelled",
 }
+
+#: Default for ``serve --max-message-bytes``: far above any real request (64 MiB holds 25 minutes of
+#: inline 16 kHz audio), far below what would hurt the machine.
+DEFAULT_MAX_MESSAGE_BYTES = 64 << 20
+#: A header line longer than this is not a header: it is skipped without being kept.
+MAX_HEADER_LINE_BYTES = 8192
+_DISCARD_CHUNK_BYTES = 1 << 16
+_CONTENT_LENGTH = re.compile(rb"[0-9]{1,18}")
+#: How long a dictation left running by a vanished client may take to be transcribed and saved.
+ORPHAN_SAVE_TIMEOUT_S = 120.0
 
 #: Requests a client may send before ``initialize`` has been answered.
 _BEFORE_INITIALIZE = {types.INITIALIZE, types.SHUTDOWN}
@@ -396,6 +409,19 @@ class LspLogHandler(logging.Handler):
             self._busy.on = False
 
 
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """The log file (and each one started by a rotation) is the user's only, whatever the umask:
+    logs quote what the user dictated."""
+
+    def _open(self) -> IO[str]:  # type: ignore[override]
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.fchmod(fd, 0o600)  # a file left by an older version keeps no looser mode
+        except OSError:
+            pass
+        return open(fd, "a", encoding=self.encoding, errors=self.errors)
+
+
 def configure_logging(level: str | None, log_file: str | Path | None = None) -> Path | None:
     """stderr plus a log file (stdout is the wire, so nothing may log there).
 
@@ -414,7 +440,7 @@ def configure_logging(level: str | None, log_file: str | Path | None = None) -> 
     path: Path | None = Path(log_file) if log_file else paths.log_dir() / "server.log"
     try:
         paths.ensure_private_dir(path.parent)
-        file_handler = logging.handlers.RotatingFileHandler(path, maxBytes=2_000_000, backupCount=3, encoding="utf-8")
+        file_handler = PrivateRotatingFileHandler(path, maxBytes=2_000_000, backupCount=3, encoding="utf-8")
         file_handler.setLevel(min(numeric, logging.INFO))
         file_handler.setFormatter(formatter)
         root.addHandler(file_handler)
@@ -442,6 +468,7 @@ class SwictationServer(LanguageServer):
         engine_factory: Callable[[Options], Any] | None = None,
         session_factory: Callable[..., Any] | None = None,
         log_level: LogLevel | None = None,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     ):
         from pygls.protocol import default_converter
 
@@ -457,6 +484,8 @@ class SwictationServer(LanguageServer):
         self.session_factory = session_factory or _default_session_factory
         #: ``--log-level`` pins the level; otherwise the ``logLevel`` setting decides.
         self.cli_log_level = log_level
+        #: A message whose Content-Length is above this is discarded unread and answered -32600.
+        self.max_message_bytes = max_message_bytes
         self.engine: Any = None
         #: Done when the engine has loaded and the last settings change has been applied.
         self.engine_job: concurrent.futures.Future[None] = concurrent.futures.Future()
@@ -587,11 +616,59 @@ class SwictationServer(LanguageServer):
     async def _serve(self, stdin: IO[bytes]) -> None:
         self.loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
+        try:
+            # A polite kill (service managers, `kill PID`) ends like a closed stdin: nothing lost.
+            self.loop.add_signal_handler(signal.SIGTERM, self._on_sigterm)
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or Windows
+            pass
         reader = threading.Thread(target=_read_frames, args=(stdin, self), name="stdin-reader", daemon=True)
         reader.start()
         await self._stop.wait()
         if self.protocol.exit_code is None:
             logger.info("stdin closed: stopping")
+        await self.save_unfinished_dictation()
+
+    def _on_sigterm(self) -> None:
+        logger.info("SIGTERM received: stopping")
+        if self._stop is not None:
+            self._stop.set()
+
+    async def save_unfinished_dictation(self, timeout_s: float = ORPHAN_SAVE_TIMEOUT_S) -> None:
+        """A session still listening when the client goes: transcribe it and keep it in the history.
+
+        The user's words must survive the editor crashing mid-sentence: the session is stopped
+        as ``stopDictation`` would stop it and its text and audio are saved to the history
+        (``swictation/history`` in the next session shows them). Nothing is applied to a
+        document: there is no client left to apply it to.
+        """
+        active = self.dictation
+        if active is None:
+            return
+        from swictation_rpc.handlers.dictation import _finishing
+
+        logger.warning("The client left while dictation session %s was running: saving it to the history", active.id)
+        # Nobody is left to answer a workspace/applyEdit: the utterance goes to the history only.
+        self.options = attrs.evolve(self.options, apply_edits="client")
+        try:
+            result = await asyncio.wait_for(asyncio.shield(_finishing(self, active)), timeout_s)
+        except Exception:  # noqa: BLE001 - exiting regardless; the log says why
+            logger.exception("Saving dictation session %s failed", active.id)
+            return
+        logger.info(
+            "Dictation session %s saved to the history as utterance %s (%d characters)",
+            active.id, result.utterance_id, len(result.text),
+        )
+
+    def on_oversized(self, frame: Oversized) -> None:
+        """A message above ``max_message_bytes`` was discarded unread: say so (its id is unknown)."""
+        self.protocol._reply_error(
+            None,
+            JsonRpcInvalidRequest(
+                f"Invalid Request: a message of {frame.length} bytes is larger than the limit of "
+                f"{frame.limit} bytes (serve --max-message-bytes); it was discarded",
+                data={"kind": "message-too-large", "contentLength": frame.length, "maxMessageBytes": frame.limit},
+            ),
+        )
 
     def on_frame(self, body: bytes) -> None:
         """One frame's body, on the event loop."""
@@ -628,44 +705,119 @@ class SwictationServer(LanguageServer):
             self._thread_pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _read_frames(stdin: IO[bytes], server: SwictationServer) -> None:
-    """Read LSP frames (``Content-Length`` headers, blank line, body) and hand bodies to the loop.
+@attrs.frozen
+class Oversized:
+    """A frame whose Content-Length is above the limit: its body was discarded, never kept."""
 
-    Runs on its own thread so a busy handler pool never stops the server from reading ``exit``.
-    Header names are case-insensitive and a bare ``\\n`` line end is tolerated; a header block
+    length: int
+    limit: int
+
+
+class FrameReader:
+    """LSP frames (``Content-Length`` headers, blank line, body) from a byte stream, bounded.
+
+    Nothing a client sends can make it hold more than ``max_message_bytes`` plus one header
+    line (:data:`MAX_HEADER_LINE_BYTES`): a longer header line is skipped in pieces, and a body
+    above the limit is read and thrown away in chunks (the stream stays in step) and reported
+    as :class:`Oversized`. Header names are case-insensitive, a bare ``\\n`` line end is
+    tolerated, and a ``Content-Length`` header glued to the junk left by a frame whose length
+    was too short is still found, so the frame after a broken one is read. A header block
     without a usable ``Content-Length`` is skipped (there is no body boundary to recover).
     """
-    try:
+
+    def __init__(self, stream: IO[bytes], max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES):
+        self._stream = stream
+        self.max_message_bytes = max_message_bytes
+
+    def __iter__(self) -> Iterator[bytes | Oversized]:
         while True:
-            length: int | None = None
-            saw_header = False
-            while True:
-                line = stdin.readline()
-                if not line:
-                    return
-                stripped = line.strip()
-                if not stripped:
-                    if saw_header:
-                        break
-                    continue
-                saw_header = True
-                name, sep, value = stripped.partition(b":")
-                if not sep:
-                    logger.warning("Ignoring a line that is not a header: %r", stripped[:80])
-                    saw_header = False
-                    continue
-                if name.strip().lower() == b"content-length":
-                    try:
-                        length = int(value.strip())
-                    except ValueError:
-                        length = None
-            if length is None or length < 0:
+            try:
+                length = self._header_block()
+            except EOFError:
+                return
+            if length is None:
                 logger.warning("Skipping a frame without a valid Content-Length header")
                 continue
-            body = stdin.read(length) if length else b""
+            if length > self.max_message_bytes:
+                logger.warning(
+                    "Discarding a message of %d bytes: the limit is %d (--max-message-bytes)",
+                    length, self.max_message_bytes,
+                )
+                yield Oversized(length, self.max_message_bytes)
+                if not self._discard(length):
+                    return
+                continue
+            body = self._stream.read(length) if length else b""
             if len(body) < length:
+                logger.info("stdin closed in the middle of a %d-byte frame", length)
                 return
-            server.call_soon(server.on_frame, body)
+            yield body
+
+    def _line(self) -> bytes:
+        line = self._stream.readline(MAX_HEADER_LINE_BYTES)
+        if not line:
+            raise EOFError
+        if len(line) >= MAX_HEADER_LINE_BYTES and not line.endswith(b"\n"):
+            # Not a header: drop the rest of the line without keeping it.
+            while True:
+                more = self._stream.readline(MAX_HEADER_LINE_BYTES)
+                if not more:
+                    raise EOFError
+                if more.endswith(b"\n"):
+                    break
+            logger.warning("Ignoring a line longer than %d bytes", MAX_HEADER_LINE_BYTES)
+            return b"\x00overlong\n"
+        return line
+
+    def _header_block(self) -> int | None:
+        """The Content-Length of the next header block (``None`` if it has no valid one)."""
+        length: int | None = None
+        saw_header = False
+        while True:
+            stripped = self._line().strip()
+            if not stripped:
+                if saw_header:
+                    return length
+                continue
+            saw_header = True
+            at = stripped.lower().rfind(b"content-length:")
+            if at > 0:
+                # What a frame whose Content-Length was too short left behind, then the next
+                # frame's header: resynchronise on the header.
+                logger.warning("Ignoring %d bytes of junk before a Content-Length header", at)
+                stripped = stripped[at:]
+            name, sep, value = stripped.partition(b":")
+            if not sep:
+                logger.warning("Ignoring a line that is not a header: %r", stripped[:80])
+                saw_header = False
+                continue
+            if name.strip().lower() == b"content-length":
+                digits = value.strip()
+                # Strictly ASCII digits: int() would also take "+5", "1_0" and other scripts' digits.
+                length = int(digits) if _CONTENT_LENGTH.fullmatch(digits) else None
+
+    def _discard(self, length: int) -> bool:
+        """Read and drop ``length`` bytes in chunks; False at end of input."""
+        remaining = length
+        while remaining > 0:
+            chunk = self._stream.read(min(remaining, _DISCARD_CHUNK_BYTES))
+            if not chunk:
+                return False
+            remaining -= len(chunk)
+        return True
+
+
+def _read_frames(stdin: IO[bytes], server: SwictationServer) -> None:
+    """Hand each frame to the event loop; runs on its own thread.
+
+    A dedicated thread, so a busy handler pool never stops the server from reading ``exit``.
+    """
+    try:
+        for frame in FrameReader(stdin, server.max_message_bytes):
+            if isinstance(frame, Oversized):
+                server.call_soon(server.on_oversized, frame)
+            else:
+                server.call_soon(server.on_frame, frame)
     except (OSError, ValueError):
         logger.info("stdin is no longer readable")
     finally:

@@ -12,6 +12,8 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
+from typing import Any
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -34,11 +36,30 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--log-level", choices=("error", "warning", "info", "debug"), default=None,
         help="log level for stderr, the log file and window/logMessage (default: the logLevel setting, info)",
     )
+    parser.add_argument(
+        "--max-message-bytes", type=_positive_int, default=None, metavar="N",
+        help="largest JSON-RPC message accepted, in bytes; a larger one is discarded unread and answered "
+        "with an error (default: 64 MiB, about 25 minutes of inline 16 kHz audio)",
+    )
     parser.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from swictation_rpc.server import SwictationServer, configure_logging
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
+def run(args: argparse.Namespace, *, engine_factory: Callable[[Any], Any] | None = None) -> int:
+    """Serve until ``exit`` or end of input, then end the process with the exit code.
+
+    ``engine_factory(options)`` replaces the hybrid engine (fault-injection tests wrap it).
+    """
+    from swictation_rpc.server import DEFAULT_MAX_MESSAGE_BYTES, SwictationServer, configure_logging
 
     log_file = configure_logging(args.log_level, args.log_file)
     if hasattr(signal, "SIGUSR1"):
@@ -52,7 +73,11 @@ def run(args: argparse.Namespace) -> int:
     wire_out = os.fdopen(os.dup(1), "wb", buffering=0)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    server = SwictationServer(log_level=args.log_level)
+    server = SwictationServer(
+        log_level=args.log_level,
+        engine_factory=engine_factory,
+        max_message_bytes=getattr(args, "max_message_bytes", None) or DEFAULT_MAX_MESSAGE_BYTES,
+    )
     code = server.run_stdio(sys.stdin.buffer, wire_out)
     logger.info("swictation-rpc exiting with code %d", code)
     logging.shutdown()
@@ -61,10 +86,10 @@ def run(args: argparse.Namespace) -> int:
     os._exit(code)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, engine_factory: Callable[[Any], Any] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="swictation-rpc serve")
     configure(parser)
-    return run(parser.parse_args(argv))
+    return run(parser.parse_args(argv), engine_factory=engine_factory)
 
 
 if __name__ == "__main__":

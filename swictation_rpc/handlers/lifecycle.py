@@ -80,14 +80,13 @@ def did_change_configuration(ls: SwictationServer, params: types.DidChangeConfig
         logger.info("didChangeConfiguration without %r settings and no workspace/configuration: ignored", SECTION)
 
 
-def shutdown(ls: SwictationServer, *args: Any) -> None:
-    dictation, ls.dictation = ls.dictation, None
-    if dictation is not None:
-        logger.info("shutdown: cancelling dictation session %s", dictation.id)
-        try:
-            dictation.session.cancel()
-        except Exception:  # noqa: BLE001 - shutting down regardless
-            logger.exception("Cancelling the dictation session failed")
+async def shutdown(ls: SwictationServer, *args: Any) -> None:
+    """A session still listening is stopped and saved to the history, never thrown away.
+
+    The editor is closing (the user quit mid-sentence): there is no document left to insert
+    into, but the words are kept (``swictation/history`` shows them next time).
+    """
+    await ls.save_unfinished_dictation()
 
 
 # -- settings -------------------------------------------------------------------------------------
