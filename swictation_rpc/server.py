@@ -50,6 +50,7 @@ from pygls.exceptions import (
     JsonRpcInternalError,
     JsonRpcInvalidParams,
     JsonRpcInvalidRequest,
+    JsonRpcMethodNotFound,
     JsonRpcParseError,
     JsonRpcRequestCancelled,
     JsonRpcServerNotInitialized,
@@ -123,6 +124,14 @@ def _format_problem(exc: BaseException, type_: Any) -> str:
     if isinstance(exc, ValueError) and detail and detail not in base:
         return f"{base} ({detail})"
     return base
+
+
+def _is_notification(method: str) -> bool:
+    """LSP's notifications (``initialized``, ``$/cancelRequest``, ``textDocument/didOpen``…) and ours."""
+    if method in METHODS:
+        return METHODS[method][1] is None
+    entry = types.METHOD_TO_TYPES.get(method)
+    return entry is not None and entry[1] is None and entry[0].__name__.endswith("Notification")
 
 
 def _valid_id(value: Any) -> bool:
@@ -220,6 +229,13 @@ class SwictationProtocol(LanguageServerProtocol):
             return
         if method == types.INITIALIZE and self.initialize_started:
             self._reply_error(msg_id, JsonRpcInvalidRequest("Invalid Request: initialize was already received"))
+            return
+        if _is_notification(method):
+            # A request must be answered, and a notification method has no answer to give: refuse
+            # it rather than run it silently (``exit`` with an id would end the server unanswered).
+            self._reply_error(
+                msg_id, JsonRpcMethodNotFound(f"Method Not Found: {method} is a notification; send it without an id")
+            )
             return
 
         if method in METHODS and method in self.fm.features:
@@ -758,15 +774,17 @@ class FrameReader:
         if not line:
             raise EOFError
         if len(line) >= MAX_HEADER_LINE_BYTES and not line.endswith(b"\n"):
-            # Not a header: drop the rest of the line without keeping it.
+            # Not a header: drop the line piece by piece, keeping only its end, where the next
+            # frame's Content-Length may be glued to the junk.
+            logger.warning("Ignoring a line longer than %d bytes", MAX_HEADER_LINE_BYTES)
+            tail = line[-64:]
             while True:
                 more = self._stream.readline(MAX_HEADER_LINE_BYTES)
                 if not more:
                     raise EOFError
                 if more.endswith(b"\n"):
-                    break
-            logger.warning("Ignoring a line longer than %d bytes", MAX_HEADER_LINE_BYTES)
-            return b"\x00overlong\n"
+                    return (tail + more)[-MAX_HEADER_LINE_BYTES:]
+                tail = more[-64:]
         return line
 
     def _header_block(self) -> int | None:

@@ -19,6 +19,10 @@ from swictation_rpc.protocol import AudioInput
 
 #: Refuse absurd inputs before allocating for them (an hour of 16-bit stereo 48 kHz is ~660 MB).
 MAX_AUDIO_SECONDS = 4 * 3600
+#: Sample rates accepted: below telephony's 8 kHz a few bytes would stand for hours of audio
+#: (28 KB of pcm16 at 1 Hz is 3 hours: 690 MB once resampled to 16 kHz).
+MIN_SAMPLE_RATE_HZ = 8000
+MAX_SAMPLE_RATE_HZ = 384_000
 
 
 def load_audio(path: str | os.PathLike[str]) -> np.ndarray:
@@ -41,6 +45,7 @@ def load_audio(path: str | os.PathLike[str]) -> np.ndarray:
         )
     try:
         info = soundfile.info(str(path))
+        _check_rate(info.samplerate, f"Audio file {path}", path=str(path))
         if info.frames / max(info.samplerate, 1) > MAX_AUDIO_SECONDS:
             raise AudioUnreadableError(
                 f"Audio file {path} is longer than {MAX_AUDIO_SECONDS // 3600} hours",
@@ -63,6 +68,7 @@ def decode_pcm16(data_b64: str, sample_rate: int, channels: int = 1) -> np.ndarr
     """Inline audio from a client: base64 of little-endian int16 samples, channels interleaved."""
     if not sample_rate or sample_rate <= 0:
         raise AudioUnreadableError("pcm16 audio needs a positive sampleRate", remedy="Set audio.sampleRate.")
+    _check_rate(sample_rate, "audio.pcm16")
     if channels <= 0:
         raise AudioUnreadableError("pcm16 audio needs channels >= 1", remedy="Set audio.channels.")
     try:
@@ -78,6 +84,16 @@ def decode_pcm16(data_b64: str, sample_rate: int, channels: int = 1) -> np.ndarr
         raise AudioUnreadableError("audio.pcm16 is too long", remedy="Send at most 4 hours at once.")
     samples = np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0
     return resample_to_16k(samples.reshape(-1, channels).mean(axis=1), sample_rate)
+
+
+def _check_rate(sample_rate: int, what: str, **data: str) -> None:
+    if not MIN_SAMPLE_RATE_HZ <= sample_rate <= MAX_SAMPLE_RATE_HZ:
+        raise AudioUnreadableError(
+            f"{what} has a sample rate of {sample_rate} Hz; "
+            f"{MIN_SAMPLE_RATE_HZ}..{MAX_SAMPLE_RATE_HZ} Hz is supported",
+            remedy="Record or resample the audio at 16000 Hz.",
+            **data,
+        )
 
 
 def audio_from_input(audio: AudioInput) -> np.ndarray:
