@@ -278,16 +278,31 @@ class HistoryStore:
             log.warning("Could not tidy %s: %s", self.audio_dir, exc)
 
     def update_text_and_range(
-        self, utterance_id: str, text: str, range: Range | None, *, document_version: int | None = None
+        self,
+        utterance_id: str,
+        text: str,
+        range: Range | None,
+        *,
+        document_version: int | None = None,
+        mode: ConcreteMode | None = None,
+        model: str | None = None,
+        timings: Timings | None = None,
     ) -> None:
-        """After refine or retranscribe replaced the utterance's text (and so its range)."""
+        """After refine or retranscribe replaced the utterance's text (and so its range).
+
+        ``mode``, ``model`` and ``timings`` describe the decode that produced the new text.
+        """
         r = range
+        t = timings
         self._update(
             utterance_id,
             "text = ?, start_line = ?, start_character = ?, end_line = ?, end_character = ?, "
-            "document_version = COALESCE(?, document_version)",
+            "document_version = COALESCE(?, document_version), mode = COALESCE(?, mode), "
+            "model = COALESCE(?, model), audio_ms = COALESCE(?, audio_ms), decode_ms = COALESCE(?, decode_ms), "
+            "total_ms = COALESCE(?, total_ms)",
             (text, r.start.line if r else None, r.start.character if r else None,
-             r.end.line if r else None, r.end.character if r else None, document_version),
+             r.end.line if r else None, r.end.character if r else None, document_version, mode, model,
+             t.audio_ms if t else None, t.decode_ms if t else None, t.total_ms if t else None),
         )
 
     def update_range(self, utterance_id: str, range: Range | None, *, document_version: int | None = None) -> None:
@@ -300,6 +315,33 @@ class HistoryStore:
             (r.start.line if r else None, r.start.character if r else None,
              r.end.line if r else None, r.end.character if r else None, document_version),
         )
+
+    def update_ranges(self, rows: list[tuple[str, Range | None, int | None]]) -> int:
+        """Save several moved ranges ``(id, range, document_version)`` in one transaction.
+
+        Ids no longer in the history (rotated out) are skipped; returns how many rows changed.
+        """
+        if not rows:
+            return 0
+        values = [
+            (r.start.line if r else None, r.start.character if r else None,
+             r.end.line if r else None, r.end.character if r else None, version, utterance_id)
+            for utterance_id, r, version in rows
+        ]
+        with self._lock:
+            conn = self._connect(create=False)
+            if conn is None:
+                return 0
+            try:
+                with self._transaction(conn):
+                    cur = conn.executemany(
+                        "UPDATE utterances SET start_line = ?, start_character = ?, end_line = ?, end_character = ?, "
+                        "document_version = COALESCE(?, document_version) WHERE id = ?",
+                        values,
+                    )
+            except sqlite3.Error as exc:
+                raise self._write_error("The history could not be updated", exc) from exc
+            return cur.rowcount
 
     def mark_removed(self, utterance_id: str) -> None:
         """The utterance was undone: it no longer shows in :meth:`list` or :meth:`last`."""

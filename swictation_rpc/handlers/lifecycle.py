@@ -53,6 +53,10 @@ def initialize(ls: SwictationServer, params: types.InitializeParams) -> None:
 
 async def initialized(ls: SwictationServer, params: types.InitializedParams) -> None:
     ls.publish_state()  # "loading" (or "idle" if the engine was quicker than the client)
+    # Document sync lets undo/refine find utterances after edits (client/registerCapability).
+    from swictation_rpc.handlers.documents import request_sync
+
+    asyncio.ensure_future(request_sync(ls))
     reporter = ls.progress_reporter
     if reporter is not None:
         await reporter.activate()
