@@ -79,6 +79,12 @@ class EditorDocument:
             changes.append({"range": edit["range"], "text": edit["newText"]})
         self._changed(changes)
 
+    def changes(self, changes: list[dict[str, Any]]) -> None:
+        """Several changes in one ``didChange``, each relative to the text the previous one left."""
+        for change in changes:
+            self.text = apply_edit(self.text, _range(change["range"]), change["newText"])
+        self._changed([{"range": c["range"], "text": c["newText"]} for c in changes])
+
     def type(self, line: int, character: int, text: str, end: tuple[int, int] | None = None) -> None:
         """The user replaces (line, character)..end (default: nothing) with ``text``."""
         start = pos(line, character)
