@@ -328,7 +328,9 @@ class HybridEngine:
     ) -> tuple[Recognizer, threading.Lock]:
         """After a decode failed: rebuild a GPU model on the CPU, or retire the model; say so once."""
         slot = next((s for s in self._slots.values() if s.recognizer is failed), None)
-        if slot is None:  # the bundled model itself failed: nothing left to fall back to
+        if slot is None or failed is self._bundled:
+            # The bundled model is the last resort: this request fails, the model stays (retiring
+            # it would close it under both modes and fail every request after this one).
             raise SwictationError(f"Decoding failed in {failed.name}: {exc}", remedy="See the server log.") from exc
         with self._load_lock:
             if slot.recognizer is failed:

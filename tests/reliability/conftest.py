@@ -271,3 +271,11 @@ def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 
             return True
         time.sleep(interval)
     return predicate()
+
+
+@pytest.fixture(scope="session")
+def sentence_wav(speech_wav: Callable[..., Path]) -> Path:
+    """Piper (real speech synthesis) saying the e2e suite's sentence, 16 kHz mono WAV."""
+    from tests.e2e.conftest import SENTENCE
+
+    return speech_wav(SENTENCE)

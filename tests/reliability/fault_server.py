@@ -1,0 +1,87 @@
+"""``swictation-rpc serve`` whose engine a test can make fail at runtime, for fault-injection tests.
+
+The engine is the real :class:`~swictation_rpc.engine.hybrid.HybridEngine` with real models; only
+the failure is injected, through files in ``$SWICTATION_FAULT_DIR`` that a test creates and
+removes while the server runs:
+
+- ``gpu``: the fast model is treated as placed on the GPU (its provider reads
+  ``CUDAExecutionProvider``, as on a CUDA machine) — this machine has no GPU to lose;
+- ``gpu-fails``: while present, a decode on that "GPU" model raises the error CUDA raises when the
+  device is lost, so the engine must rebuild the model on the CPU;
+- ``decode-raises``: holds a count; that many decodes raise inside the worker thread, whatever
+  model runs them (the bundled Whisper included: there is nothing left to fall back to).
+
+Everything else — the server, the handlers, the transport — is the shipped code.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from swictation_rpc.commands import serve
+from swictation_rpc.engine import gpu
+from swictation_rpc.engine.base import Recognizer
+from swictation_rpc.engine.hybrid import HybridEngine
+from swictation_rpc.options import Options
+
+FAULTS = Path(os.environ.get("SWICTATION_FAULT_DIR", "/nonexistent-fault-dir"))
+_count_lock = threading.Lock()
+
+
+def _take_one(name: str) -> bool:
+    """Consume one injected failure from the counter file ``name``; True if one was left."""
+    path = FAULTS / name
+    with _count_lock:
+        try:
+            left = int(path.read_text().strip() or "0")
+        except (OSError, ValueError):
+            return False
+        if left <= 0:
+            return False
+        path.write_text(str(left - 1))
+        return True
+
+
+class FaultyEngine(HybridEngine):
+    def load(self, progress: Any = None) -> None:
+        super().load(progress)
+        self._arm_gpu()
+
+    def reconfigure(self, options: Options) -> None:
+        super().reconfigure(options)
+        self._arm_gpu()
+
+    def _arm_gpu(self) -> None:
+        slot = self._slots.get("fast")
+        if not (FAULTS / "gpu").exists() or slot is None or slot.recognizer is None:
+            return
+        recognizer = slot.recognizer
+        if recognizer is self._bundled or getattr(recognizer, "_fault_armed", False):
+            return
+        recognizer.provider = gpu.CUDA  # type: ignore[misc]
+        decode = recognizer.transcribe
+
+        def transcribe(audio: np.ndarray, *, hotwords: list[str] | None = None) -> str:
+            if (FAULTS / "gpu-fails").exists():
+                raise RuntimeError(
+                    "[ONNXRuntimeError] : 1 : FAIL : CUDA failure 999: unknown error ; GPU=0 (injected)"
+                )
+            return decode(audio, hotwords=hotwords)
+
+        recognizer.transcribe = transcribe  # type: ignore[method-assign]
+        recognizer._fault_armed = True  # type: ignore[attr-defined]
+
+    def _decode(self, recognizer: Recognizer, audio: np.ndarray, hotwords: list[str] | None) -> str:
+        if _take_one("decode-raises"):
+            raise RuntimeError(f"injected failure while decoding with {recognizer.name}")
+        return super()._decode(recognizer, audio, hotwords)
+
+
+if __name__ == "__main__":
+    sys.exit(serve.main(sys.argv[1:], engine_factory=FaultyEngine))
