@@ -11,7 +11,10 @@ biases recognition through sherpa-onnx's per-stream hotwords (context graph). Wo
 into model tokens with sherpa-onnx's SentencePiece-compatible encoder, fed a ``bpe.vocab`` derived
 from tokens.txt (piece ``i`` scored ``-i``, the usual order of a BPE vocabulary) unless the folder
 ships its own. With greedy search hotwords are ignored (sherpa-onnx supports them only in beam
-search) and a debug line says so.
+search) and an info line says so, once per model. The engine does not switch to beam search by
+itself when hotwords arrive: the decoding method is fixed when sherpa-onnx builds the recognizer,
+so switching per request would mean a second recognizer (twice the memory), and beam search for
+every request costs every request; ``engine.decodingMethod`` is the user's choice.
 """
 
 from __future__ import annotations
@@ -134,7 +137,14 @@ class SherpaTransducer:
                 stream = self._recognizer.create_stream()
         else:
             if hotwords and not self._warned_hotwords:
-                logger.debug("%s: hotwords need modified_beam_search; ignored with %s", self.name, self.decoding_method)
+                # Said once per model: biasing needs beam search, which is an explicit choice
+                # (a second recognizer per model would double its memory; beam search for every
+                # request slows every request). Identifiers are still spelled exactly.
+                logger.info(
+                    "%s: the editor's identifiers do not bias recognition with %s; set "
+                    "swictation.engine.decodingMethod to modified_beam_search for that "
+                    "(they are still spelled exactly)", self.name, self.decoding_method,
+                )
                 self._warned_hotwords = True
             stream = self._recognizer.create_stream()
         stream.accept_waveform(SAMPLE_RATE, samples)
