@@ -35,7 +35,7 @@ from attrs import define
 from lsprotocol.types import Position, Range
 
 from swictation_rpc.protocol import TextContext
-from swictation_rpc.text.ranges import _key, char_units, follow_edit, inserted_range
+from swictation_rpc.text.ranges import _key, char_units, follow_edit, inserted_range, units
 
 #: Documents whose utterances are followed; the least recently dictated into is dropped first.
 MAX_DOCUMENTS = 64
@@ -322,9 +322,30 @@ class UtteranceTracker:
             utterance.expect = None
         if not touched or utterance.gone:
             return
-        if doc is not None and doc.text_in(utterance.range) == utterance.text:
-            return  # a change touched its boundary, but its text is intact
+        if doc is not None:
+            intact = self._intact(utterance, doc)
+            if intact is not None:  # a change touched its boundary, but its text is still there
+                if intact != utterance.range:
+                    utterance.range = intact
+                    utterance.dirty = True
+                return
         utterance.edited = True
+
+    def _intact(self, utterance: Utterance, doc: DocumentText) -> Range | None:
+        """Where the utterance's text still reads as written, anchored at its start or its end.
+
+        A diff that rewrote a boundary character with the same character (Neovim trims what old
+        and new text share) leaves the text intact while the range arithmetic shrank it.
+        """
+        text, rng = utterance.text, utterance.range
+        candidates = [rng, inserted_range(rng.start, text, self.encoding)]
+        width = units(text, self.encoding)
+        if "\n" not in text and "\r" not in text and rng.end.character >= width:
+            candidates.append(Range(start=Position(line=rng.end.line, character=rng.end.character - width), end=rng.end))
+        for candidate in candidates:
+            if doc.text_in(candidate) == text:
+                return candidate
+        return None
 
     def _applied(self, utterance: Utterance, rng: Range) -> None:
         if utterance.expect is not None:
