@@ -29,6 +29,7 @@ import soundfile as sf
 from attrs import define
 from lsprotocol.types import Position, Range
 
+from swictation_rpc import paths
 from swictation_rpc.engine.base import SAMPLE_RATE
 from swictation_rpc.errors import HistoryWriteError, UtteranceNotFoundError
 from swictation_rpc.options import ConcreteMode, HistoryOptions
@@ -137,7 +138,7 @@ class HistoryStore:
 
     @staticmethod
     def _make_private_dir(path: Path) -> None:
-        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        paths.ensure_private_dir(path)  # missing parents (the data folder) private too
         if path.stat().st_mode & 0o077:
             os.chmod(path, 0o700)
 

@@ -38,6 +38,17 @@ def log_dir() -> Path:
 
 
 def ensure_private_dir(path: Path) -> Path:
-    """Create ``path`` readable by the user only: it holds what the user said."""
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    """Create ``path`` readable by the user only: it holds what the user said.
+
+    Missing parents are created 0700 too (as the XDG spec asks), whatever the umask: with
+    ``mkdir(parents=True)`` they would get 0777 minus the umask, e.g. a world-writable
+    ``~/.local/share/swictation-rpc`` under umask 0. Folders that already exist are left as they are.
+    """
+    missing = []
+    folder = Path(path)
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    for folder in reversed(missing):
+        folder.mkdir(mode=0o700, exist_ok=True)
     return path

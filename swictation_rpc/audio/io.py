@@ -44,15 +44,33 @@ def load_audio(path: str | os.PathLike[str]) -> np.ndarray:
             path=str(path),
         )
     try:
-        info = soundfile.info(str(path))
-        _check_rate(info.samplerate, f"Audio file {path}", path=str(path))
-        if info.frames / max(info.samplerate, 1) > MAX_AUDIO_SECONDS:
-            raise AudioUnreadableError(
-                f"Audio file {path} is longer than {MAX_AUDIO_SECONDS // 3600} hours",
-                remedy="Split it into shorter files.",
-                path=str(path),
-            )
-        data, sample_rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+        # Opened once, without blocking, and checked again on the descriptor: a path swapped for
+        # a FIFO after the stat above would otherwise block a worker thread in open() for good.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    except OSError as exc:
+        raise AudioUnreadableError(
+            f"Cannot read audio file {path}: {exc.strerror or exc}",
+            remedy="Check the path; it must be readable by the server process.",
+            path=str(path),
+        ) from exc
+    try:
+        with os.fdopen(fd, "rb") as file:
+            if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+                raise AudioUnreadableError(
+                    f"Audio path {path} is not a regular file",
+                    remedy="Pass a WAV, FLAC or OGG file.",
+                    path=str(path),
+                )
+            info = soundfile.info(file)
+            _check_rate(info.samplerate, f"Audio file {path}", path=str(path))
+            if info.frames / max(info.samplerate, 1) > MAX_AUDIO_SECONDS:
+                raise AudioUnreadableError(
+                    f"Audio file {path} is longer than {MAX_AUDIO_SECONDS // 3600} hours",
+                    remedy="Split it into shorter files.",
+                    path=str(path),
+                )
+            file.seek(0)
+            data, sample_rate = soundfile.read(file, dtype="float32", always_2d=True)
     except AudioUnreadableError:
         raise
     except (soundfile.LibsndfileError, RuntimeError, ValueError, OSError) as exc:
