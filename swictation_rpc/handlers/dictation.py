@@ -295,10 +295,10 @@ async def previous_utterance(ls: SwictationServer, uri: str) -> tuple[str, Range
         return None
     items = await run_blocking(ls, ls.history.list, 50)
     for item in items:
-        if item.uri == uri:
-            if tracking is not None and item.id in tracking.tracker:
-                return None  # followed, and its text is gone: nothing left to scratch
-            return (item.id, item.range) if item.range is not None else None
+        if item.uri != uri or (tracking is not None and item.id in tracking.tracker):
+            continue  # followed ones were considered above (gone, or not inserted yet)
+        # Not followed (older than the tracker keeps, or from before a restart): where it was saved.
+        return (item.id, item.range) if item.range is not None else None
     return None
 
 

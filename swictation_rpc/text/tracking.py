@@ -380,9 +380,12 @@ class UtteranceTracker:
         return utterance.range
 
     def latest(self, uri: str) -> Utterance | None:
-        """The newest utterance of the document whose text is still there."""
+        """The newest utterance of the document whose text is still there.
+
+        An insertion the editor has not applied (in a document it syncs) is not there yet: skipped.
+        """
         for utterance in reversed(self._utterances(uri)):
-            if not utterance.gone:
+            if not utterance.gone and not (utterance.expect is not None and utterance._is_insertion):
                 return utterance
         return None
 
