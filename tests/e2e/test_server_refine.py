@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import RpcClient
+from .test_server_dictation import mic_env  # noqa: F401 - the private virtual microphone fixture
 from .documents import ACCURATE_TOKENS, EditorDocument, pos, transcribe, write_clip, write_model
 
 URI = "file:///tmp/swictation-e2e/refine.py"
@@ -145,4 +146,31 @@ def test_auto_refine_needs_two_different_models_and_off_never_refines(serve, ton
     for _ in range(3):
         rpc.request("swictation/status")
     assert rpc.of("swictation/refined") == []
+    assert rpc.shutdown_and_exit() == 0
+
+
+@pytest.mark.audio
+def test_a_microphone_session_is_refined_after_stop(start_server, tones, tmp_path, request):
+    """stopDictation's fast text, then its accurate refinement, through real PortAudio capture."""
+    from .test_server_dictation import speak
+
+    mic_env = request.getfixturevalue("mic_env")
+    rpc = start_server(env_extra={**mic_env, "SWICTATION_DATA_DIR": str(tmp_path / "data"),
+                                  "SWICTATION_CHECK_CLIP": str(tones["hello"])})
+    # Tones are no speech to the VAD: the session decodes its whole recording at stop.
+    rpc.initialize({"models": {"fast": str(tones["fast"]), "accurate": str(tones["accurate"])},
+                    "text": {"refine": "auto"}, "vad": {"enabled": False}})
+    if not rpc.request("swictation/status")["inputDevices"]:
+        pytest.skip("PortAudio sees no input device through PulseAudio (libasound2-plugins missing?)")
+    doc = EditorDocument(rpc, URI, "# \n")
+    rpc.request("swictation/startDictation", {"textDocument": {"uri": URI}, "position": pos(0, 2),
+                                              "context": doc.context(0, 2)})
+    speak(mic_env, tones["hello"])
+    result = rpc.request("swictation/stopDictation", {}, timeout=180)
+    assert (result["text"], result["mode"]) == (FAST_TEXT, "fast")
+    doc.apply(result["edits"])
+    refined = rpc.wait_for("swictation/refined", timeout=60)
+    assert refined["utteranceId"] == result["utteranceId"] and refined["text"] == ACCURATE_TEXT
+    doc.apply([refined["edit"]])
+    assert doc.text == "# Print hello planet\n"
     assert rpc.shutdown_and_exit() == 0
