@@ -126,8 +126,10 @@ class DictationSession:
         on_state: Callable[[State, str | None], None],
         on_auto_stop: Callable[[], None] | None = None,
         source_factory: Callable[[], AudioSource] | None = None,
+        hotwords: list[str] | None = None,
     ):
         self.id = uuid.uuid4().hex
+        self.hotwords = hotwords  # spoken forms of identifiers near the cursor, to bias recognition
         self.engine = engine
         self.options = options
         self.mode: Mode = mode
@@ -332,7 +334,7 @@ class DictationSession:
                 continue
             tail = segment.closed_by == "flush"
             try:
-                part = self.engine.transcribe(segment.audio, "fast", final=False)
+                part = self.engine.transcribe(segment.audio, "fast", final=False, hotwords=self.hotwords)
             except Exception as exc:  # noqa: BLE001 - one bad segment must not end the session
                 logger.error("Dictation %s: decoding a segment failed: %s", self.id[:8], exc)
                 continue
@@ -365,11 +367,13 @@ class DictationSession:
             parts = list(self._parts)
         if self._segmenter is None and self._recording.samples:
             # No VAD: nothing was decoded while listening; decode the recording once.
-            return self.engine.transcribe(self._recording.array(), self.mode, final=True)
+            return self.engine.transcribe(self._recording.array(), self.mode, final=True, hotwords=self.hotwords)
         if self._wants_accurate_redecode():
             assert self._speech_span is not None
             start, stop = self._speech_span
-            return self.engine.transcribe(self._recording.array(start, stop), "accurate", final=True)
+            return self.engine.transcribe(
+                self._recording.array(start, stop), "accurate", final=True, hotwords=self.hotwords
+            )
         decode_ms = round(sum(part.timings.decode_ms for part in parts), 2)
         model = parts[-1].model if parts else (self._model_name("fast") or "")
         return Transcript(

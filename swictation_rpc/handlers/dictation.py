@@ -521,7 +521,8 @@ async def start_dictation(ls: SwictationServer, params: StartDictationParams) ->
 
     mode, refine = refine_plan(ls, engine, params.mode or ls.options.default_mode)
     session = ls.session_factory(
-        engine, ls.options, mode=mode, on_partial=on_partial, on_state=on_state, on_auto_stop=on_auto_stop
+        engine, ls.options, mode=mode, on_partial=on_partial, on_state=on_state, on_auto_stop=on_auto_stop,
+        hotwords=hotwords_for_context(params.context),
     )
     active = ActiveDictation(
         session=session, uri=params.text_document.uri, position=params.position, mode=mode, context=params.context,
