@@ -53,6 +53,18 @@ def _sequence_factory(type_: Any, conv: cattrs.Converter):
     return structure
 
 
+def _object_factory(cls: type, conv: cattrs.Converter, forbid_extra_keys: bool):
+    fields = make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=forbid_extra_keys, **_renames(cls))
+
+    def structure(value: Any, _type: Any) -> Any:
+        # Without this, "" or [] would pass as an object whose fields all take their defaults.
+        if not isinstance(value, dict):
+            raise TypeError(f"expected an object, got {type(value).__name__}")
+        return fields(value, _type)
+
+    return structure
+
+
 def _make_converter(*, forbid_extra_keys: bool) -> cattrs.Converter:
     conv = get_converter(cattrs.Converter(forbid_extra_keys=forbid_extra_keys))
     # JSON has no coercions, and neither do we: a wrong type is an invalid-params error.
@@ -61,12 +73,7 @@ def _make_converter(*, forbid_extra_keys: bool) -> cattrs.Converter:
     conv.register_structure_hook(float, _exactly((int, float), "number"))
     conv.register_structure_hook(str, _exactly(str, "string"))
     conv.register_structure_hook_factory(is_sequence, lambda t: _sequence_factory(t, conv))
-    conv.register_structure_hook_factory(
-        _is_ours,
-        lambda cls: make_dict_structure_fn(
-            cls, conv, _cattrs_forbid_extra_keys=forbid_extra_keys, **_renames(cls)
-        ),
-    )
+    conv.register_structure_hook_factory(_is_ours, lambda cls: _object_factory(cls, conv, forbid_extra_keys))
     conv.register_unstructure_hook_factory(
         _is_ours,
         lambda cls: make_dict_unstructure_fn(cls, conv, **_renames(cls)),
