@@ -377,12 +377,20 @@ class SwictationProtocol(LanguageServerProtocol):
     def lsp_initialize(self, params: types.InitializeParams) -> Any:
         self.initialize_started = True
         result = yield from super().lsp_initialize(params)
-        # We never read documents (clients send the text around the cursor in `context`), but
-        # pygls advertises openClose because its built-in didOpen handler exists: turn it off, so
-        # editors do not stream every open file to us.
-        result.capabilities.text_document_sync = types.TextDocumentSyncOptions(
-            open_close=False, change=types.TextDocumentSyncKind.None_
-        )
+        # Documents are synced only to follow where dictated utterances move (undo, refine).
+        # Clients that can register sync dynamically are asked after `initialized`, for the
+        # documents they dictate into (VS Code applies a static capability only to the extension's
+        # own document selector); the others (Neovim 0.11) get it statically.
+        text_document = getattr(params.capabilities, "text_document", None)
+        synchronization = getattr(text_document, "synchronization", None)
+        if synchronization is not None and synchronization.dynamic_registration:
+            result.capabilities.text_document_sync = types.TextDocumentSyncOptions(
+                open_close=False, change=types.TextDocumentSyncKind.None_
+            )
+        else:
+            result.capabilities.text_document_sync = types.TextDocumentSyncOptions(
+                open_close=True, change=types.TextDocumentSyncKind.Incremental
+            )
         # Our methods are not LSP features: advertise them where clients may look.
         result.capabilities.experimental = {
             "swictation": {
@@ -491,7 +499,7 @@ class SwictationServer(LanguageServer):
         super().__init__(
             SERVER_NAME,
             __version__,
-            text_document_sync_kind=types.TextDocumentSyncKind.None_,
+            text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
             protocol_cls=SwictationProtocol,
             converter_factory=default_converter,
         )

@@ -107,10 +107,6 @@ class Utterances:
 
 def register(server: SwictationServer) -> None:
     server.utterances = Utterances(server)  # type: ignore[attr-defined]
-    # pygls' own didChange handler runs before ours and keeps its workspace copy of the document:
-    # with the server built for no sync it logs an error for every incremental change. Ask pygls
-    # for incremental documents (this does not change what the server advertises).
-    server._text_document_sync_kind = types.TextDocumentSyncKind.Incremental
     server.feature(types.TEXT_DOCUMENT_DID_OPEN)(did_open)
     server.feature(types.TEXT_DOCUMENT_DID_CHANGE)(did_change)
     server.feature(types.TEXT_DOCUMENT_DID_CLOSE)(did_close)

@@ -18,11 +18,22 @@ def test_initialize_names_the_server_and_advertises_the_swictation_methods(start
     advertised = result["capabilities"]["experimental"]["swictation"]
     assert "swictation/transcribe" in advertised["methods"]
     assert "swictation/stateChanged" in advertised["notifications"]
-    # Documents are never synchronised: the text around the cursor travels in requests.
-    assert result["capabilities"]["textDocumentSync"]["openClose"] is False
-    assert result["capabilities"]["textDocumentSync"]["change"] == 0
     assert rpc.shutdown_and_exit() == 0
     assert rpc.junk == []
+
+
+@pytest.mark.parametrize("dynamic", [True, False])
+def test_document_sync_is_static_only_for_clients_that_cannot_register_it(start_server, dynamic):
+    # Sync only serves to follow dictated utterances; clients that can register it dynamically are
+    # asked for it after `initialized` (scoped to the documents they dictate into).
+    rpc = start_server()
+    capabilities = {"textDocument": {"synchronization": {"dynamicRegistration": dynamic}}, "workspace": {}}
+    sync = rpc.initialize(capabilities=capabilities)["capabilities"]["textDocumentSync"]
+    if dynamic:
+        assert sync["openClose"] is False and sync["change"] == 0
+    else:
+        assert sync["openClose"] is True and sync["change"] == 2  # Incremental
+    assert rpc.shutdown_and_exit() == 0
 
 
 def test_engine_loads_in_the_background_with_work_done_progress_including_warmup(start_server):
