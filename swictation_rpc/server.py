@@ -5,7 +5,7 @@ one converter, results unstructured by it, :class:`~swictation_rpc.errors.Swicta
 into JSON-RPC errors); :class:`SwictationServer` holds the session state (options, engine, the
 dictation session) and the transport; ``swictation_rpc.handlers`` hold the thin method handlers.
 
-Where pygls 2.1.1 falls short and this module steps in (see ``_read_frames`` and
+Where pygls 2.1.1 falls short and this module steps in (see :class:`FrameReader` and
 ``SwictationProtocol.handle_raw``):
 
 - a body that is not JSON is only logged by pygls; we answer ``-32700`` (id ``null``);
@@ -17,7 +17,15 @@ Where pygls 2.1.1 falls short and this module steps in (see ``_read_frames`` and
   (0 after ``shutdown``, 1 without) and return it from :meth:`SwictationServer.run_stdio`;
 - pygls reads stdin on its handler thread pool, so busy handlers could starve the reader; we read
   on a dedicated thread;
-- pygls writes frames from whichever thread finished a handler, unlocked; our writer is locked.
+- pygls writes frames from whichever thread finished a handler, unlocked; our writer is locked;
+- pygls reads whatever ``Content-Length`` says into memory; we discard a body above
+  ``--max-message-bytes`` unread (answering ``-32600``), cap header lines, and find the next frame
+  after one whose length was wrong;
+- a request for a notification method (``initialized`` with an id) gets no answer from pygls;
+  JSON-RPC wants one: ``-32601``.
+
+A dictation still running when the client goes (stdin closed, ``exit``, ``shutdown``, SIGTERM) is
+stopped and saved to the history before the process ends: :meth:`SwictationServer.save_unfinished_dictation`.
 """
 
 from __future__ import annotations
