@@ -676,13 +676,13 @@ class SwictationServer(LanguageServer):
         active = self.dictation
         if active is None:
             return
-        from swictation_rpc.handlers.dictation import _finishing
+        from swictation_rpc.handlers.dictation import finish_session
 
         logger.warning("The client left while dictation session %s was running: saving it to the history", active.id)
         # Nobody is left to answer a workspace/applyEdit: the utterance goes to the history only.
         self.options = attrs.evolve(self.options, apply_edits="client")
         try:
-            result = await asyncio.wait_for(asyncio.shield(_finishing(self, active)), timeout_s)
+            result = await asyncio.wait_for(asyncio.shield(finish_session(self, active)), timeout_s)
         except Exception:  # noqa: BLE001 - exiting regardless; the log says why
             logger.exception("Saving dictation session %s failed", active.id)
             return

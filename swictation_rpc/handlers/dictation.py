@@ -556,7 +556,7 @@ async def stop_dictation(ls: SwictationServer, params: StopDictationParams) -> T
             f"No dictation session {params.session_id} is active" if params.session_id else None,
             remedy="Start one with swictation/startDictation.",
         )
-    result = await asyncio.shield(_finishing(ls, active))
+    result = await asyncio.shield(finish_session(ls, active))
     ls.finished_sessions.pop(active.id, None)  # collected here: never hand it out twice
     return result
 
@@ -574,7 +574,7 @@ async def cancel_dictation(ls: SwictationServer, params: CancelDictationParams) 
     return CancelDictationResult(cancelled=True, session_id=active.id)
 
 
-def _finishing(ls: SwictationServer, active: ActiveDictation, *, auto: bool = False) -> asyncio.Task[TranscribeResult]:
+def finish_session(ls: SwictationServer, active: ActiveDictation, *, auto: bool = False) -> asyncio.Task[TranscribeResult]:
     """One stop per session, however many ask (stopDictation twice, or auto-stop then stop)."""
     if active.finishing is None:
         active.finishing = asyncio.ensure_future(_finish(ls, active, auto=auto))
@@ -625,4 +625,4 @@ def _session_state(ls: SwictationServer, holder: list[ActiveDictation], state: S
 def _auto_stop(ls: SwictationServer, holder: list[ActiveDictation]) -> None:
     """The session stopped itself (silence or maximum length): finish it and keep the result."""
     if holder and ls.dictation is holder[0]:
-        _finishing(ls, holder[0], auto=True)
+        finish_session(ls, holder[0], auto=True)
