@@ -286,18 +286,6 @@ def engine():
     engine.close()
 
 
-def wer(expected: str, actual: str) -> float:
-    """Word error rate after lower-casing and dropping punctuation."""
-    import re
-
-    import jiwer
-
-    def norm(text: str) -> str:
-        return " ".join(re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split())
-
-    return jiwer.wer(norm(expected), norm(actual))
-
-
 def write_artifact(name: str, text: str) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / name

@@ -14,7 +14,8 @@ from swictation_rpc.dictation import DictationSession, _Recording
 from swictation_rpc.engine.base import SAMPLE_RATE
 from swictation_rpc.errors import NoInputDeviceError, SwictationError
 from swictation_rpc.options import AudioOptions, Options, VadOptions
-from tests.audio.conftest import SENTENCES, play, wer, write_artifact
+from swictation_rpc.testing.speech import word_error_rate as wer
+from tests.audio.conftest import SENTENCES, play, write_artifact
 
 
 def silence(seconds: float) -> np.ndarray:

@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 from swictation_rpc.engine.base import SAMPLE_RATE
-from tests.audio.conftest import ROOT, SENTENCES, play, wer, write_artifact
+from swictation_rpc.testing.speech import word_error_rate as wer
+from tests.audio.conftest import ROOT, SENTENCES, play, write_artifact
 from tests.e2e.conftest import RpcClient, RpcError, server_command
 
 pytestmark = pytest.mark.audio

@@ -9,7 +9,8 @@ import pytest
 from swictation_rpc.audio.segmenter import WINDOW, SileroStream, StreamingSegmenter
 from swictation_rpc.engine.base import SAMPLE_RATE
 from swictation_rpc.options import VadOptions
-from tests.audio.conftest import SENTENCES, wer
+from swictation_rpc.testing.speech import word_error_rate as wer
+from tests.audio.conftest import SENTENCES
 
 
 def silence(seconds: float) -> np.ndarray:

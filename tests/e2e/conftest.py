@@ -325,15 +325,6 @@ def sentence_wav(speech_wav: Callable[..., Path]) -> Path:
     return speech_wav(SENTENCE)
 
 
-def word_error_rate(reference: str, hypothesis: str) -> float:
-    import jiwer
-
-    def norm(text: str) -> str:
-        return " ".join("".join(c.lower() if c.isalnum() or c.isspace() else " " for c in text).split())
-
-    return jiwer.wer(norm(reference), norm(hypothesis))
-
-
 def transcribe_params(path: Path | str, line: int = 0, character: int = 0, **extra: Any) -> dict[str, Any]:
     params: dict[str, Any] = {
         "textDocument": {"uri": "file:///tmp/example.py"},

@@ -7,7 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .conftest import REPO, SENTENCE, word_error_rate
+from swictation_rpc.testing.speech import word_error_rate
+
+from .conftest import REPO, SENTENCE
 
 
 def test_the_example_client_transcribes_a_wav_into_an_edit_and_shuts_down(server_env, sentence_wav: Path):

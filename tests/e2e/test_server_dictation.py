@@ -18,7 +18,9 @@ import numpy as np
 import pytest
 import soundfile
 
-from .conftest import REPO, RpcClient, RpcError, word_error_rate
+from swictation_rpc.testing.speech import word_error_rate
+
+from .conftest import REPO, RpcClient, RpcError
 
 pytestmark = pytest.mark.audio
 

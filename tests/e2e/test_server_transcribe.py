@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 import soundfile
 
-from .conftest import SENTENCE, RpcClient, transcribe_params, word_error_rate
+from swictation_rpc.testing.speech import word_error_rate
+
+from .conftest import SENTENCE, RpcClient, transcribe_params
 
 #: Whisper tiny.en on Piper's voice gets this sentence nearly right; the bound leaves room for a word or two.
 MAX_WER = 0.3

@@ -19,7 +19,8 @@ import pytest
 import soundfile
 
 from .conftest import Server, add_figure, server_env
-from tests.e2e.conftest import CLIENT_CAPABILITIES, SENTENCE, server_command, transcribe_params, word_error_rate
+from swictation_rpc.testing.speech import word_error_rate
+from tests.e2e.conftest import CLIENT_CAPABILITIES, SENTENCE, server_command, transcribe_params
 
 TONE_TEXT = "hello world"
 
