@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 from swictation_rpc.engine.base import SAMPLE_RATE
-from tests.audio.conftest import SENTENCES, play, wer
+from swictation_rpc.testing.speech import word_error_rate as wer
+from tests.audio.conftest import SENTENCES, play
 
 from .conftest import Server, add_figure
 
