@@ -17,7 +17,7 @@ import numpy as np
 import soundfile
 from attrs import define
 
-from swictation_rpc.engine.base import SAMPLE_RATE
+from swictation_rpc.audio import SAMPLE_RATE
 
 ClipKind = Literal["speech", "tone"]
 

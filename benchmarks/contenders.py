@@ -311,7 +311,7 @@ def _require_cuda() -> None:
 def installed_models() -> dict[str, str]:
     """Parakeet (or other) models installed in the model store: name -> folder."""
     try:
-        from swictation_rpc.engine.models import ModelStore
+        from swictation_rpc.models.store import ModelStore
 
         return {model.name: str(model.path) for model in ModelStore().installed()}
     except Exception:  # a store that cannot be read just means "no real models" here

@@ -30,7 +30,7 @@ from attrs import define
 from lsprotocol.types import Position, Range
 
 from swictation_rpc import paths
-from swictation_rpc.engine.base import SAMPLE_RATE
+from swictation_rpc.audio import SAMPLE_RATE
 from swictation_rpc.errors import HistoryWriteError, UtteranceNotFoundError
 from swictation_rpc.options import ConcreteMode, HistoryOptions
 from swictation_rpc.protocol import HistoryItem, Timings

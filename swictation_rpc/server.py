@@ -865,9 +865,9 @@ def _default_engine_factory(options: Options) -> Any:
 
 
 def _default_session_factory(engine: Any, options: Options, **kwargs: Any) -> Any:
-    """The microphone session; ``swictation_rpc.dictation`` when installed."""
-    if importlib.util.find_spec("swictation_rpc.dictation") is not None:
-        from swictation_rpc.dictation import DictationSession
+    """The microphone session; ``swictation_rpc.audio.session`` when installed."""
+    if importlib.util.find_spec("swictation_rpc.audio.session") is not None:
+        from swictation_rpc.audio.session import DictationSession
 
         return DictationSession(engine, options, **kwargs)
     from swictation_rpc.handlers.dictation import UnavailableSession

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from swictation_rpc.engine.base import SAMPLE_RATE
+from swictation_rpc.audio import SAMPLE_RATE
 from swictation_rpc.errors import AudioDeviceError, NoInputDeviceError
 from swictation_rpc.protocol import InputDevice
 

@@ -13,7 +13,7 @@ import numpy as np
 import soundfile
 import soxr
 
-from swictation_rpc.engine.base import SAMPLE_RATE
+from swictation_rpc.audio import SAMPLE_RATE
 from swictation_rpc.errors import AudioUnreadableError
 from swictation_rpc.protocol import AudioInput
 

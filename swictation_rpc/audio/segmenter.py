@@ -20,7 +20,7 @@ from typing import Any, Literal
 import numpy as np
 from attrs import define
 
-from swictation_rpc.engine.base import SAMPLE_RATE
+from swictation_rpc.audio import SAMPLE_RATE
 from swictation_rpc.options import VadOptions
 
 WINDOW = 512

@@ -78,7 +78,7 @@ def _models(models_dir: str | None, problems: list[str]) -> list[dict[str, Any]]
 
     found: list[dict[str, Any]] = []
     try:
-        from swictation_rpc.engine.models import ModelStore
+        from swictation_rpc.models.store import ModelStore
 
         store = ModelStore(paths.models_dir(models_dir))
         installed = store.installed()

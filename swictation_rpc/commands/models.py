@@ -69,7 +69,7 @@ def _configure(parser: argparse.ArgumentParser) -> None:
 
 def _store(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from swictation_rpc import paths
-    from swictation_rpc.engine.models import ModelStore
+    from swictation_rpc.models.store import ModelStore
 
     models_dir = getattr(args, "models_dir", None)
     if models_dir is not None:
@@ -185,7 +185,7 @@ class _Bars:
 
 
 def _download(store, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
-    from swictation_rpc.engine.catalogue import get_entry
+    from swictation_rpc.models.catalogue import get_entry
 
     entry = get_entry(args.name, store.catalogue)
     existing = store.get(args.name)

@@ -6,10 +6,6 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-#: All engines take 16 kHz mono float32 in [-1, 1]; audio is converted once, on the way in.
-SAMPLE_RATE = 16_000
-
-
 @runtime_checkable
 class Recognizer(Protocol):
     """One loaded model, ready to turn audio into text.

@@ -14,7 +14,7 @@ import functools
 
 import numpy as np
 
-from swictation_rpc.engine.base import SAMPLE_RATE
+from swictation_rpc.audio import SAMPLE_RATE
 
 N_FFT = 512
 WIN_LENGTH = 400

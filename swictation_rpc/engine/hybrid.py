@@ -24,7 +24,8 @@ from attrs import define, field
 
 from swictation_rpc import paths
 from swictation_rpc.engine import gpu
-from swictation_rpc.engine.base import SAMPLE_RATE, Recognizer
+from swictation_rpc.audio import SAMPLE_RATE
+from swictation_rpc.engine.base import Recognizer
 from swictation_rpc.engine.metrics import LatencyMetrics
 from swictation_rpc.engine.whisper import BundledWhisper
 from swictation_rpc.errors import ModelBrokenError, ModelNotInstalledError, SwictationError
@@ -165,7 +166,7 @@ class HybridEngine:
     def _build(self, mode: ConcreteMode, requested: str, *, force_cpu: bool = False) -> tuple[Recognizer, str | None]:
         """A recognizer for ``requested`` on the right runtime, and a note if it is not ideal."""
         path = self._resolve(requested)
-        from swictation_rpc.engine.layout import inspect_model_dir
+        from swictation_rpc.models.layout import inspect_model_dir
 
         files = inspect_model_dir(path)
         name = Path(requested).name if os.sep in requested else requested
@@ -199,7 +200,7 @@ class HybridEngine:
             return candidate
         root = paths.models_dir(self.options.models.models_dir)
         try:
-            from swictation_rpc.engine.models import ModelStore
+            from swictation_rpc.models.store import ModelStore
         except ImportError:
             installed = root / requested
             if installed.is_dir():

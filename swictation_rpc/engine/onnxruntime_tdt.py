@@ -27,7 +27,7 @@ import logging
 import numpy as np
 
 from swictation_rpc.engine import features
-from swictation_rpc.engine.layout import ModelFiles
+from swictation_rpc.models.layout import ModelFiles
 from swictation_rpc.errors import ModelBrokenError
 
 logger = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from typing import Literal
 
 import attrs
 
-from swictation_rpc.engine.layout import ModelFiles
+from swictation_rpc.models.layout import ModelFiles
 from swictation_rpc.errors import ModelBrokenError
 
 Backend = Literal["auto", "sherpa", "onnxruntime"]

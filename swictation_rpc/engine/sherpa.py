@@ -3,7 +3,7 @@
 Only the sherpa-onnx layout (encoder/decoder/joiner + tokens.txt, metadata on the encoder) can be
 loaded here; the engine routes NeMo/onnx-asr-layout folders to
 :class:`swictation_rpc.engine.onnxruntime_tdt.OnnxruntimeTransducer` instead. Always build from a
-:class:`~swictation_rpc.engine.layout.ModelFiles` that ``inspect_model_dir`` returned: sherpa-onnx
+:class:`~swictation_rpc.models.layout.ModelFiles` that ``inspect_model_dir`` returned: sherpa-onnx
 aborts the process (no exception) on the malformed files that inspection rejects.
 
 Hotwords: with ``decoding_method="modified_beam_search"``, ``transcribe(audio, hotwords=[...])``
@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from swictation_rpc.engine.base import SAMPLE_RATE
+from swictation_rpc.audio import SAMPLE_RATE
 from swictation_rpc.engine.features import pad_short
-from swictation_rpc.engine.layout import BLANK, ModelFiles
+from swictation_rpc.models.layout import BLANK, ModelFiles
 from swictation_rpc.errors import ModelBrokenError
 
 logger = logging.getLogger(__name__)

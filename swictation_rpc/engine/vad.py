@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from swictation_rpc.engine.base import SAMPLE_RATE
+from swictation_rpc.audio import SAMPLE_RATE
 from swictation_rpc.options import VadOptions
 
 

@@ -99,7 +99,7 @@ class ActiveDictation:
 
 
 class UnavailableSession:
-    """Stands in while microphone dictation (``swictation_rpc.dictation``) is not installed."""
+    """Stands in while microphone dictation (``swictation_rpc.audio.session``) is not installed."""
 
     id = "unavailable"
 

@@ -17,7 +17,7 @@ import numpy as np
 import soundfile
 
 from swictation_rpc.audio.io import resample_to_16k
-from swictation_rpc.engine.base import SAMPLE_RATE
+from swictation_rpc.audio import SAMPLE_RATE
 
 
 @functools.lru_cache(maxsize=1)

@@ -37,7 +37,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from swictation_rpc.engine.base import SAMPLE_RATE
+from swictation_rpc.audio import SAMPLE_RATE
 from swictation_rpc.engine.features import hz_to_mel, mel_centers, mel_to_hz
 
 Kind = Literal["tdt", "rnnt"]

@@ -23,7 +23,7 @@ from typing import Callable, Iterator
 import numpy as np
 import pytest
 
-from swictation_rpc.engine.base import SAMPLE_RATE
+from swictation_rpc.audio import SAMPLE_RATE
 
 ROOT = Path(__file__).resolve().parents[2]
 VIRTUAL_MIC = ROOT / "scripts" / "virtual-mic"

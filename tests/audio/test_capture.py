@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from swictation_rpc.audio.capture import Microphone, list_input_devices
-from swictation_rpc.engine.base import SAMPLE_RATE
+from swictation_rpc.audio import SAMPLE_RATE
 from swictation_rpc.errors import AudioDeviceError, NoInputDeviceError
 from swictation_rpc.testing.speech import word_error_rate as wer
 from tests.audio.conftest import ROOT, SENTENCES, play

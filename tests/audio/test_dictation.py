@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from swictation_rpc.audio import capture
-from swictation_rpc.dictation import DictationSession, _Recording
-from swictation_rpc.engine.base import SAMPLE_RATE
+from swictation_rpc.audio.session import DictationSession, _Recording
+from swictation_rpc.audio import SAMPLE_RATE
 from swictation_rpc.errors import NoInputDeviceError, SwictationError
 from swictation_rpc.options import AudioOptions, Options, VadOptions
 from swictation_rpc.testing.speech import word_error_rate as wer

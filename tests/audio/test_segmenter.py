@@ -7,7 +7,7 @@ import psutil
 import pytest
 
 from swictation_rpc.audio.segmenter import WINDOW, SileroStream, StreamingSegmenter
-from swictation_rpc.engine.base import SAMPLE_RATE
+from swictation_rpc.audio import SAMPLE_RATE
 from swictation_rpc.options import VadOptions
 from swictation_rpc.testing.speech import word_error_rate as wer
 from tests.audio.conftest import SENTENCES

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from swictation_rpc.engine.base import SAMPLE_RATE
+from swictation_rpc.audio import SAMPLE_RATE
 from swictation_rpc.testing.speech import word_error_rate as wer
 from tests.audio.conftest import SENTENCES, play
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from swictation_rpc.engine.catalogue import check_url
-from swictation_rpc.engine.download import (
+from swictation_rpc.models.catalogue import check_url
+from swictation_rpc.models.download import (
     Progress,
     UnsafeArchiveError,
     fetch,

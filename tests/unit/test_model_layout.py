@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from swictation_rpc.engine.layout import ModelFiles, inspect_model_dir, read_onnx_summary
+from swictation_rpc.models.layout import ModelFiles, inspect_model_dir, read_onnx_summary
 from swictation_rpc.engine.probe import ABORT_EXIT_CODE, probe_load
 from swictation_rpc.errors import ModelBrokenError, ModelNotInstalledError
 from swictation_rpc.testing import synthetic as s

@@ -20,15 +20,15 @@ from pathlib import Path
 
 import pytest
 
-from swictation_rpc.engine import download as download_mod
-from swictation_rpc.engine.catalogue import (
+from swictation_rpc.models import download as download_mod
+from swictation_rpc.models.catalogue import (
     BUILTIN,
     CATALOGUE_ENV,
     CatalogueError,
     load_catalogue,
 )
-from swictation_rpc.engine.download import UnsafeArchiveError
-from swictation_rpc.engine.models import MANIFEST_NAME, ModelStore
+from swictation_rpc.models.download import UnsafeArchiveError
+from swictation_rpc.models.store import MANIFEST_NAME, ModelStore
 from swictation_rpc.errors import ModelDownloadError, ModelNotInstalledError
 from swictation_rpc.options import Options
 from swictation_rpc.testing.model_server import ModelServer
@@ -273,7 +273,7 @@ def test_an_exception_mid_extraction_leaves_no_installed_model(server, catalogue
 
 _KILL_SCRIPT = r"""
 import pathlib, sys, time
-import swictation_rpc.engine.download as d
+import swictation_rpc.models.download as d
 real = d._write_member
 n = [0]
 def slow(*a, **k):
@@ -284,7 +284,7 @@ def slow(*a, **k):
         time.sleep(120)
     return r
 d._write_member = slow
-from swictation_rpc.engine.models import ModelStore
+from swictation_rpc.models.store import ModelStore
 ModelStore(pathlib.Path(sys.argv[1])).download(sys.argv[3])
 """
 
@@ -566,7 +566,7 @@ def test_unreadable_catalogue_override_is_reported(tmp_path, monkeypatch):
 
 
 def test_a_second_install_of_the_same_model_at_once_is_refused(server, catalogue, store, archive_bytes):
-    from swictation_rpc.engine.models import _locked
+    from swictation_rpc.models.store import _locked
 
     catalogue(archive_entry("tone", server.add("tone.tar.bz2", archive_bytes), archive_bytes))
     with _locked(store.root / ".downloads" / "tone.lock"):

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 import soxr
 
-from swictation_rpc.engine.base import SAMPLE_RATE, Recognizer
-from swictation_rpc.engine.layout import inspect_model_dir
+from swictation_rpc.audio import SAMPLE_RATE
+from swictation_rpc.engine.base import Recognizer
+from swictation_rpc.models.layout import inspect_model_dir
 from swictation_rpc.engine.onnxruntime_tdt import OnnxruntimeTransducer, tokens_to_text
 from swictation_rpc.engine.sherpa import SherpaTransducer
 from swictation_rpc.testing import synthetic as s

@@ -31,13 +31,13 @@ import attrs
 
 from swictation_rpc import paths
 from swictation_rpc.converter import converter
-from swictation_rpc.engine.catalogue import (
+from swictation_rpc.models.catalogue import (
     CatalogueEntry,
     check_model_name,
     get_entry,
     load_catalogue,
 )
-from swictation_rpc.engine.download import (
+from swictation_rpc.models.download import (
     CorruptArchiveError,
     FileRecord,
     ProgressCallback,
@@ -146,9 +146,9 @@ def _basic_structure(folder: Path, entry: CatalogueEntry | None) -> tuple[str | 
 
 
 def _layout_check(folder: Path) -> tuple[str | None, list[str]] | None:
-    """The engine's own structural check (swictation_rpc.engine.layout), when it is there."""
+    """The engine's own structural check (swictation_rpc.models.layout), when it is there."""
     try:
-        from swictation_rpc.engine import layout as layout_mod  # noqa: PLC0415 - optional
+        from swictation_rpc.models import layout as layout_mod  # noqa: PLC0415 - optional
     except ImportError:
         return None
     inspect = getattr(layout_mod, "inspect_model_dir", None)

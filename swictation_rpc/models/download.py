@@ -1,6 +1,6 @@
 """Fetch model files over HTTPS and unpack archives without trusting their contents.
 
-Two verbs, used by :class:`swictation_rpc.engine.models.ModelStore`:
+Two verbs, used by :class:`swictation_rpc.models.store.ModelStore`:
 
 - :func:`fetch` streams one URL into ``DEST.part`` (resuming it with a Range request when it is
   already there), checks the byte count against the server's Content-Length and the catalogue's
@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from swictation_rpc.engine.catalogue import check_url
+from swictation_rpc.models.catalogue import check_url
 from swictation_rpc.errors import ModelDownloadError
 
 log = logging.getLogger(__name__)

@@ -43,7 +43,7 @@ import numpy as np
 
 from swictation_rpc.audio.capture import Microphone
 from swictation_rpc.audio.segmenter import SpeechSegment, StreamingSegmenter
-from swictation_rpc.engine.base import SAMPLE_RATE
+from swictation_rpc.audio import SAMPLE_RATE
 from swictation_rpc.errors import AudioDeviceError, SwictationError
 from swictation_rpc.options import ConcreteMode, Mode, Options
 from swictation_rpc.protocol import State, Timings, Transcript
