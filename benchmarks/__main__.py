@@ -17,14 +17,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--quick", action="store_true", help="short speech only, few repetitions (well under a minute)")
     parser.add_argument("--json", metavar="OUT", type=Path, help="write the results as JSON to OUT")
-    parser.add_argument("--baseline", metavar="FILE", type=Path,
-                        help="compare with a saved --json result and list metrics that got > 20%% slower")
+    parser.add_argument(
+        "--baseline",
+        metavar="FILE",
+        type=Path,
+        help="compare with a saved --json result and list metrics that got > 20%% slower",
+    )
     parser.add_argument("--threshold", type=float, default=0.20, help="regression threshold (default 0.20 = 20%%)")
     parser.add_argument("--fail-on-regression", action="store_true", help="exit with code 1 when --baseline finds any")
-    parser.add_argument("--from-json", metavar="FILE", type=Path,
-                        help="measure nothing: print (and compare) a saved result instead")
-    parser.add_argument("--only", metavar="NAMES", help="comma-separated contenders to run (e.g. faster-whisper,"
-                        "swictation-whisper,server-path); the default runs all that this machine can")
+    parser.add_argument(
+        "--from-json", metavar="FILE", type=Path, help="measure nothing: print (and compare) a saved result instead"
+    )
+    parser.add_argument(
+        "--only",
+        metavar="NAMES",
+        help="comma-separated contenders to run (e.g. faster-whisper,"
+        "swictation-whisper,server-path); the default runs all that this machine can",
+    )
     parser.add_argument("--reps", type=int, help="rounds per clip for every clip (overrides the defaults)")
     parser.add_argument("--threads", type=int, help="CPU threads per model (default 2)")
     parser.add_argument("--no-probes", action="store_true", help="skip the fresh-process cold start and memory probes")
@@ -49,12 +58,19 @@ def main(argv: list[str] | None = None) -> int:
     else:
         from benchmarks.runner import RunConfig, run
 
-        overrides = {"num_threads": args.threads, "server": False if args.no_server else None,
-                     "probes": False if args.no_probes else None,
-                     "only": tuple(n.strip() for n in args.only.split(",") if n.strip()) if args.only else None}
+        overrides = {
+            "num_threads": args.threads,
+            "server": False if args.no_server else None,
+            "probes": False if args.no_probes else None,
+            "only": tuple(n.strip() for n in args.only.split(",") if n.strip()) if args.only else None,
+        }
         if args.reps:
-            overrides.update(reps_speech_short=args.reps, reps_speech_long=args.reps, reps_tone_short=args.reps,
-                             reps_tone_long=args.reps)
+            overrides.update(
+                reps_speech_short=args.reps,
+                reps_speech_long=args.reps,
+                reps_tone_short=args.reps,
+                reps_tone_long=args.reps,
+            )
         results = run(RunConfig.make(args.quick, **overrides), log)
     print(render(results))
     if args.json and not args.from_json:
@@ -69,8 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     for difference in machine_differences(results, baseline):
         print(f"Note: the baseline came from another setup ({difference})")
     if regressions:
-        print(f"Regressions against {args.baseline} (> {args.threshold:.0%} worse; changes under 0.5 ms ignored): "
-              f"{len(regressions)}")
+        print(
+            f"Regressions against {args.baseline} (> {args.threshold:.0%} worse; changes under 0.5 ms ignored): "
+            f"{len(regressions)}"
+        )
         for regression in regressions:
             print(f"  {regression}")
     else:

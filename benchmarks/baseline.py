@@ -32,15 +32,23 @@ class Regression:
 
     def __str__(self) -> str:
         spec = _SPECS.get(self.unit, ".2f")
-        return (f"{self.contender} {self.clip} {self.metric}: {self.baseline:{spec}} -> {self.current:{spec}} "
-                f"{self.unit} ({self.change:+.0%}, {self.kind})")
+        return (
+            f"{self.contender} {self.clip} {self.metric}: {self.baseline:{spec}} -> {self.current:{spec}} "
+            f"{self.unit} ({self.change:+.0%}, {self.kind})"
+        )
 
 
 _SPECS = {MS: ".2f", RTF: ".4f", MB: ".0f", "x": ".3f"}
 
 
-def compare(current: Results, baseline: Results, *, threshold: float = 0.20, min_delta_ms: float = 0.5,
-            include_memory: bool = True) -> list[Regression]:
+def compare(
+    current: Results,
+    baseline: Results,
+    *,
+    threshold: float = 0.20,
+    min_delta_ms: float = 0.5,
+    include_memory: bool = True,
+) -> list[Regression]:
     """Metrics more than ``threshold`` worse than the baseline.
 
     ``min_delta_ms`` ignores sub-millisecond wobble of the tiny tone model's decodes (a 0.3 ms
@@ -72,8 +80,11 @@ def compare(current: Results, baseline: Results, *, threshold: float = 0.20, min
 def machine_differences(current: Results, baseline: Results) -> list[str]:
     """What differs between the two machines (numbers from different machines do not compare)."""
     keys = ("cpu", "usable_cores", "gpu", "python", "versions", "onnxruntime_providers")
-    found = [f"{key}: {baseline.machine.get(key)!r} -> {current.machine.get(key)!r}"
-             for key in keys if baseline.machine.get(key) != current.machine.get(key)]
+    found = [
+        f"{key}: {baseline.machine.get(key)!r} -> {current.machine.get(key)!r}"
+        for key in keys
+        if baseline.machine.get(key) != current.machine.get(key)
+    ]
     for key in ("quick", "reps", "num_threads"):  # fewer rounds give noisier medians
         if baseline.settings.get(key) != current.settings.get(key):
             found.append(f"{key}: {baseline.settings.get(key)!r} -> {current.settings.get(key)!r}")

@@ -64,7 +64,7 @@ class Clip:
 
 
 def _silence(seconds: float) -> np.ndarray:
-    return np.zeros(int(round(seconds * SAMPLE_RATE)), dtype=np.float32)
+    return np.zeros(round(seconds * SAMPLE_RATE), dtype=np.float32)
 
 
 def _finish(name: str, kind: ClipKind, audio: np.ndarray, text: str, directory: Path) -> Clip:
@@ -75,7 +75,7 @@ def _finish(name: str, kind: ClipKind, audio: np.ndarray, text: str, directory: 
 
 
 def _pad_to(audio: np.ndarray, seconds: float, lead_s: float = 0.15) -> np.ndarray:
-    missing = int(round(seconds * SAMPLE_RATE)) - len(audio)
+    missing = round(seconds * SAMPLE_RATE) - len(audio)
     if missing <= 0:
         return audio
     lead = min(int(lead_s * SAMPLE_RATE), missing)
@@ -137,7 +137,7 @@ def tone_clips(directory: Path) -> list[Clip]:
         count = int((seconds - GAP_S) // (TONE_S + GAP_S))
         ids = _tone_ids(count)
         audio = tone_audio(ids)
-        target = int(round(seconds * SAMPLE_RATE))
+        target = round(seconds * SAMPLE_RATE)
         audio = np.concatenate([audio, np.zeros(max(0, target - len(audio)), np.float32)])[:target]
         clips.append(_finish(name, "tone", audio, expected_text(ids), directory))
     return clips

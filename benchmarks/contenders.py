@@ -83,7 +83,11 @@ class FasterWhisperRaw:
 
     def decode(self, clip: Clip) -> str:
         segments, _info = self._model.transcribe(
-            clip.audio, language="en", beam_size=1, vad_filter=False, condition_on_previous_text=False,
+            clip.audio,
+            language="en",
+            beam_size=1,
+            vad_filter=False,
+            condition_on_previous_text=False,
             without_timestamps=True,
         )
         return " ".join(segment.text.strip() for segment in segments).strip()
@@ -100,8 +104,13 @@ class SherpaRaw:
 
     modules = ("sherpa_onnx", "onnx")
 
-    def __init__(self, setup: Setup, name: str = "sherpa-onnx", folder: str | None = None,
-                 clip_kinds: tuple[ClipKind, ...] = ("tone",)):
+    def __init__(
+        self,
+        setup: Setup,
+        name: str = "sherpa-onnx",
+        folder: str | None = None,
+        clip_kinds: tuple[ClipKind, ...] = ("tone",),
+    ):
         self.name = name
         self.clip_kinds = clip_kinds
         self._folder = Path(folder or setup.tone_sherpa_dir)
@@ -145,8 +154,10 @@ class SherpaRaw:
         return stream.result.text.strip()
 
     def describe(self) -> str:
-        return (f"sherpa-onnx OfflineRecognizer (nemo_transducer, greedy, cpu, {self._threads} threads) "
-                f"on {self._folder.name}")
+        return (
+            f"sherpa-onnx OfflineRecognizer (nemo_transducer, greedy, cpu, {self._threads} threads) "
+            f"on {self._folder.name}"
+        )
 
     def close(self) -> None:
         self._recognizer = None
@@ -218,8 +229,13 @@ class EngineContender:
                     f"{self.name}: {mode} mode runs on {got[0] or 'nothing'}/{got[1] or '-'}, not "
                     f"{'|'.join(backends)}/{provider or 'any'} ({problem})"
                 )
-            self.load_report[mode] = {"load_ms": model.load_ms, "warmup_ms": model.warmup_ms,
-                                      "backend": model.backend, "provider": model.provider, "name": model.name}
+            self.load_report[mode] = {
+                "load_ms": model.load_ms,
+                "warmup_ms": model.warmup_ms,
+                "backend": model.backend,
+                "provider": model.provider,
+                "name": model.name,
+            }
 
     def decode(self, clip: Clip) -> str:
         return self.engine.transcribe(clip.audio, self._modes[clip.kind]).text  # type: ignore[arg-type]
@@ -263,24 +279,58 @@ def build(name: str, setup: Setup) -> Contender:
         return SherpaRaw(setup)
     if name == "swictation-whisper":
         # Both modes on the bundled model: what a fresh install runs (no Parakeet downloaded).
-        return EngineContender(name, setup, fast="bundled", accurate="bundled", device="cpu",
-                               modes={"speech": "fast"}, expect={"fast": (("faster-whisper",), None)})
+        return EngineContender(
+            name,
+            setup,
+            fast="bundled",
+            accurate="bundled",
+            device="cpu",
+            modes={"speech": "fast"},
+            expect={"fast": (("faster-whisper",), None)},
+        )
     if name == "swictation-sherpa":
-        return EngineContender(name, setup, fast=setup.tone_sherpa_dir, accurate=setup.tone_sherpa_dir,
-                               device="cpu", modes={"tone": "fast"}, expect={"fast": (("sherpa-onnx",), None)})
+        return EngineContender(
+            name,
+            setup,
+            fast=setup.tone_sherpa_dir,
+            accurate=setup.tone_sherpa_dir,
+            device="cpu",
+            modes={"tone": "fast"},
+            expect={"fast": (("sherpa-onnx",), None)},
+        )
     if name == "swictation-ort-cpu":
         # The NeMo layout is run by swictation's own TDT decoder over onnxruntime sessions.
-        return EngineContender(name, setup, fast=setup.tone_nemo_dir, accurate=setup.tone_nemo_dir,
-                               device="cpu", modes={"tone": "fast"}, expect={"fast": (("onnxruntime",), CPU)})
+        return EngineContender(
+            name,
+            setup,
+            fast=setup.tone_nemo_dir,
+            accurate=setup.tone_nemo_dir,
+            device="cpu",
+            modes={"tone": "fast"},
+            expect={"fast": (("onnxruntime",), CPU)},
+        )
     if name == "swictation-ort-cuda":
         _require_cuda()
-        return EngineContender(name, setup, fast=setup.tone_sherpa_dir, accurate=setup.tone_sherpa_dir,
-                               device="cuda", modes={"tone": "fast"}, expect={"fast": (("onnxruntime",), CUDA)})
+        return EngineContender(
+            name,
+            setup,
+            fast=setup.tone_sherpa_dir,
+            accurate=setup.tone_sherpa_dir,
+            device="cuda",
+            modes={"tone": "fast"},
+            expect={"fast": (("onnxruntime",), CUDA)},
+        )
     if name == "swictation-both":
         # The hybrid engine's two models at once (memory): tones in fast mode, speech in accurate.
-        return EngineContender(name, setup, fast=setup.tone_sherpa_dir, accurate="bundled",
-                               device="auto", modes={"tone": "fast", "speech": "accurate"},
-                               expect={"fast": (ANY_TRANSDUCER, None), "accurate": (("faster-whisper",), None)})
+        return EngineContender(
+            name,
+            setup,
+            fast=setup.tone_sherpa_dir,
+            accurate="bundled",
+            device="auto",
+            modes={"tone": "fast", "speech": "accurate"},
+            expect={"fast": (ANY_TRANSDUCER, None), "accurate": (("faster-whisper",), None)},
+        )
     for model, folder in setup.models.items():
         # Real models installed with `swictation-rpc models download`, on real speech.
         if name == f"sherpa-onnx-{model}":
@@ -289,9 +339,16 @@ def build(name: str, setup: Setup) -> Contender:
             if name == f"swictation-{model}-{device}":
                 if device == "cuda":
                     _require_cuda()
-                return EngineContender(name, setup, fast=folder, accurate=folder, device=device,
-                                       modes={"speech": "fast"}, check_clip=None,
-                                       expect={"fast": (ANY_TRANSDUCER, CUDA if device == "cuda" else None)})
+                return EngineContender(
+                    name,
+                    setup,
+                    fast=folder,
+                    accurate=folder,
+                    device=device,
+                    modes={"speech": "fast"},
+                    check_clip=None,
+                    expect={"fast": (ANY_TRANSDUCER, CUDA if device == "cuda" else None)},
+                )
     raise ValueError(f"unknown contender {name!r}")
 
 
@@ -305,7 +362,9 @@ def _has_cuda() -> bool:
 
 def _require_cuda() -> None:
     if not _has_cuda():
-        raise Unavailable("no GPU: onnxruntime offers no CUDAExecutionProvider (install onnxruntime-gpu on an NVIDIA machine)")
+        raise Unavailable(
+            "no GPU: onnxruntime offers no CUDAExecutionProvider (install onnxruntime-gpu on an NVIDIA machine)"
+        )
 
 
 def installed_models() -> dict[str, str]:
@@ -324,17 +383,31 @@ def _is_sherpa_layout(folder: str) -> bool:
 
 def lineup(setup: Setup) -> tuple[list[str], list[str], list[Pairing]]:
     """(contenders decoded in this process, contenders probed in a fresh process, ratios to report)."""
-    in_process = ["faster-whisper", "swictation-whisper", "sherpa-onnx", "swictation-sherpa", "swictation-ort-cpu",
-                  "swictation-ort-cuda"]
+    in_process = [
+        "faster-whisper",
+        "swictation-whisper",
+        "sherpa-onnx",
+        "swictation-sherpa",
+        "swictation-ort-cpu",
+        "swictation-ort-cuda",
+    ]
     probed = [*in_process, "swictation-both"]
     pairings = [
         Pairing("swictation-whisper", "faster-whisper", target=1.05),
         Pairing("swictation-sherpa", "sherpa-onnx", target=1.05),
         Pairing("swictation-ort-cpu", "sherpa-onnx", note="informative: another runtime on the same model"),
-        Pairing("swictation-ort-cuda", "swictation-ort-cpu", speedup=True,
-                note="synthetic tone model: a tiny graph, so GPU launch costs dominate"),
-        Pairing("swictation-ort-cuda", "swictation-sherpa", speedup=True,
-                note="synthetic tone model: a tiny graph, so GPU launch costs dominate"),
+        Pairing(
+            "swictation-ort-cuda",
+            "swictation-ort-cpu",
+            speedup=True,
+            note="synthetic tone model: a tiny graph, so GPU launch costs dominate",
+        ),
+        Pairing(
+            "swictation-ort-cuda",
+            "swictation-sherpa",
+            speedup=True,
+            note="synthetic tone model: a tiny graph, so GPU launch costs dominate",
+        ),
     ]
     for model, folder in setup.models.items():
         names = [f"swictation-{model}-cpu", f"swictation-{model}-cuda"]

@@ -24,8 +24,9 @@ class ServerError(Exception):
 
 class LspClient:
     def __init__(self, command: list[str], *, env: dict[str, str], cwd: Path, stderr: IO[bytes]):
-        self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
-                                     env=env, cwd=cwd)
+        self.proc = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env=env, cwd=cwd
+        )
         self._ids = itertools.count(1)
         self._write_lock = threading.Lock()
         self._cond = threading.Condition()

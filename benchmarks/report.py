@@ -17,7 +17,9 @@ def _table(headers: list[str], rows: list[list[str]], *, left: int = 2) -> list[
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
 
     def line(cells: list[str]) -> str:
-        return "  ".join(c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+        return "  ".join(
+            c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=False))
+        ).rstrip()
 
     return [line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)]
 
@@ -37,15 +39,26 @@ def render(results: Results) -> str:
         value = lambda metric: results.value(contender, clip, metric)  # noqa: E731
         ratio = ratio_of.get((clip, contender))
         if ratio is not None and ratio.peer == "engine decode":
-            ratio = next((r for r in results.ratios if (r.clip, r.contender) == (clip, contender)
-                          and r.peer != "engine decode"), ratio)
+            ratio = next(
+                (r for r in results.ratios if (r.clip, r.contender) == (clip, contender) and r.peer != "engine decode"),
+                ratio,
+            )
         vs = "-"
         if ratio is not None:
             mark = {True: " ok", False: " !", None: ""}[ratio.meets_target]
             vs = f"{ratio.value:.3f}x {ratio.peer}{mark}"
         label = f"{clip} ({seconds.get(clip, '?')} s)"
-        rows.append([label, contender, _fmt(value("decode_p50"), ".2f"), _fmt(value("decode_p95"), ".2f"),
-                     _fmt(value("rtf"), ".4f"), _fmt(value("wer"), ".2f"), vs])
+        rows.append(
+            [
+                label,
+                contender,
+                _fmt(value("decode_p50"), ".2f"),
+                _fmt(value("decode_p95"), ".2f"),
+                _fmt(value("rtf"), ".4f"),
+                _fmt(value("wer"), ".2f"),
+                vs,
+            ]
+        )
     out.append("Warm decode latency (same clips, contenders interleaved)")
     out += _table(["clip", "contender", "p50 ms", "p95 ms", "RTF", "WER", "vs peer"], rows)
 
@@ -65,8 +78,10 @@ def render(results: Results) -> str:
     out += _table(["ratio", "of", "clip", "value", "target", ""], ratio_rows, left=3)
     out += [f"  [{i}] {note}" for i, note in enumerate(footnotes, 1)]
     overhead = results.server_overhead_ratio
-    out.append(f"server_overhead_ratio (speech-2.8s, worse of path/pcm16, round trip / the engine's decode of the "
-               f"same request): {_fmt(overhead, '.3f')}x (target <= 1.05)")
+    out.append(
+        f"server_overhead_ratio (speech-2.8s, worse of path/pcm16, round trip / the engine's decode of the "
+        f"same request): {_fmt(overhead, '.3f')}x (target <= 1.05)"
+    )
 
     # Where the server's time goes, per request (paired within each request).
     server_rows = []
@@ -76,13 +91,23 @@ def render(results: Results) -> str:
         value = lambda metric: results.value(contender, clip, metric)  # noqa: E731
         if value("overhead_vs_own_decode") is None:
             continue
-        server_rows.append([clip, contender, _fmt(value("decode_p50"), ".2f"), _fmt(value("server_decode_ms_p50"), ".2f"),
-                            _fmt(value("overhead_vs_own_decode"), ".2f"), _fmt(value("overhead_audio_read"), ".2f"),
-                            _fmt(value("overhead_outside_handler"), ".2f")])
+        server_rows.append(
+            [
+                clip,
+                contender,
+                _fmt(value("decode_p50"), ".2f"),
+                _fmt(value("server_decode_ms_p50"), ".2f"),
+                _fmt(value("overhead_vs_own_decode"), ".2f"),
+                _fmt(value("overhead_audio_read"), ".2f"),
+                _fmt(value("overhead_outside_handler"), ".2f"),
+            ]
+        )
     if server_rows:
         out += ["", "Server overhead per request (stop->edit round trip minus the engine's decode of that request)"]
-        out += _table(["clip", "contender", "round trip ms", "engine decode ms", "overhead ms", "audio read ms",
-                       "rest ms"], server_rows)
+        out += _table(
+            ["clip", "contender", "round trip ms", "engine decode ms", "overhead ms", "audio read ms", "rest ms"],
+            server_rows,
+        )
 
     # Cold start and memory (fresh process per contender).
     names = list(OrderedDict.fromkeys(r.contender for r in results.rows if r.metric in ("cold_load", "rss")))
@@ -92,19 +117,29 @@ def render(results: Results) -> str:
         for name in names:
             first = [r for r in results.rows if r.contender == name and r.metric == "first_decode"]
             warmups = [r for r in results.rows if r.contender == name and r.metric.startswith("engine_warmup_")]
-            mem_rows.append([
-                name, _fmt(results.value(name, "-", "import")), _fmt(results.value(name, "-", "cold_load")),
-                ", ".join(f"{r.value:.1f} ({r.clip})" for r in first) or "-",
-                ", ".join(f"{r.metric.removeprefix('engine_warmup_')} {r.value:.1f}" for r in warmups) or "-",
-                _fmt(results.value(name, "-", "rss"), ".0f"), _fmt(results.value(name, "-", "rss_added"), ".0f"),
-                _fmt(results.value(name, "-", "gpu_memory"), ".0f"),
-            ])
-        out += _table(["contender", "import ms", "load ms", "first decode ms", "engine warmup ms", "RSS MB",
-                       "+RSS MB", "GPU MB"], mem_rows, left=1)
+            mem_rows.append(
+                [
+                    name,
+                    _fmt(results.value(name, "-", "import")),
+                    _fmt(results.value(name, "-", "cold_load")),
+                    ", ".join(f"{r.value:.1f} ({r.clip})" for r in first) or "-",
+                    ", ".join(f"{r.metric.removeprefix('engine_warmup_')} {r.value:.1f}" for r in warmups) or "-",
+                    _fmt(results.value(name, "-", "rss"), ".0f"),
+                    _fmt(results.value(name, "-", "rss_added"), ".0f"),
+                    _fmt(results.value(name, "-", "gpu_memory"), ".0f"),
+                ]
+            )
+        out += _table(
+            ["contender", "import ms", "load ms", "first decode ms", "engine warmup ms", "RSS MB", "+RSS MB", "GPU MB"],
+            mem_rows,
+            left=1,
+        )
     ready = results.value("server", "-", "ready")
     if ready is not None:
-        out.append(f"Server: initialize answered in {_fmt(results.value('server', '-', 'initialize'), '.0f')} ms, "
-                   f"engine ready {ready:.0f} ms after spawn")
+        out.append(
+            f"Server: initialize answered in {_fmt(results.value('server', '-', 'initialize'), '.0f')} ms, "
+            f"engine ready {ready:.0f} ms after spawn"
+        )
     if results.notes:
         out += ["", "Notes"] + [f"- {note}" for note in results.notes]
     return "\n".join(out)

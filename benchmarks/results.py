@@ -109,7 +109,7 @@ def paired_ratio(mine: list[float], theirs: list[float]) -> float | None:
     Both ran back to back in each round, so a burst of load elsewhere on the machine hits both
     and cancels out; the ratio of two medians would keep it.
     """
-    pairs = [a / b for a, b in zip(mine, theirs) if b > 0]
+    pairs = [a / b for a, b in zip(mine, theirs, strict=False) if b > 0]
     if not pairs or len(mine) != len(theirs):
         return None
     return float(np.median(pairs))

@@ -54,8 +54,14 @@ class RunConfig:
     @classmethod
     def make(cls, quick: bool, **overrides: Any) -> RunConfig:
         if quick:
-            base = cls(quick=True, reps_speech_short=3, reps_speech_long=1, reps_tone_short=10, reps_tone_long=3,
-                       long_speech=False)
+            base = cls(
+                quick=True,
+                reps_speech_short=3,
+                reps_speech_long=1,
+                reps_tone_short=10,
+                reps_tone_long=3,
+                long_speech=False,
+            )
         else:
             base = cls()
         for key, value in overrides.items():
@@ -105,8 +111,9 @@ def measure_clip(clip: Clip, active: list[Any], reps: int, results: Results, log
             try:
                 seconds, texts[contender.name] = _timed(contender, clip)
             except Exception as exc:
-                results.notes.append(f"{contender.name} failed on {clip.name} in round {rep + 1}: "
-                                     f"{type(exc).__name__}: {exc}")
+                results.notes.append(
+                    f"{contender.name} failed on {clip.name} in round {rep + 1}: {type(exc).__name__}: {exc}"
+                )
                 log(f"  {contender.name} failed on {clip.name}: {exc}")
                 ready.remove(contender)
                 continue
@@ -123,19 +130,39 @@ def measure_clip(clip: Clip, active: list[Any], reps: int, results: Results, log
         side = getattr(contender, "side_samples", {}).get(clip.name, {})
         for metric, values in side.items():
             results.add(contender.name, clip.name, f"{metric}_p50", p50(values), MS)
-        own = side.get("server_decode_ms", [])[-len(ms):]
-        total = side.get("server_total_ms", [])[-len(ms):]
+        own = side.get("server_decode_ms", [])[-len(ms) :]
+        total = side.get("server_total_ms", [])[-len(ms) :]
         if len(own) == len(ms):
             # Within each request: everything the server added beyond its engine's own decode ...
-            results.add(contender.name, clip.name, "overhead_vs_own_decode", p50([a - b for a, b in zip(ms, own)]), MS)
+            results.add(
+                contender.name,
+                clip.name,
+                "overhead_vs_own_decode",
+                p50([a - b for a, b in zip(ms, own, strict=False)]),
+                MS,
+            )
             results.add(contender.name, clip.name, "ratio_vs_own_decode", paired_ratio(ms, own), RATIO)
         if len(own) == len(ms) == len(total):
             # ... split into reading the audio (inside the handler's timings) and the rest (JSON,
             # dispatch, thread hops, text formatting, history, the pipe).
-            results.add(contender.name, clip.name, "overhead_audio_read", p50([t - d for t, d in zip(total, own)]), MS)
-            results.add(contender.name, clip.name, "overhead_outside_handler", p50([a - t for a, t in zip(ms, total)]), MS)
-        log(f"  {contender.name:<20} p50 {p50(ms):9.2f} ms  p95 {p95(ms):9.2f} ms  "
-            f"WER {_wer(clip.text, texts[contender.name]):.2f}  ({len(ms)} runs)")
+            results.add(
+                contender.name,
+                clip.name,
+                "overhead_audio_read",
+                p50([t - d for t, d in zip(total, own, strict=False)]),
+                MS,
+            )
+            results.add(
+                contender.name,
+                clip.name,
+                "overhead_outside_handler",
+                p50([a - t for a, t in zip(ms, total, strict=False)]),
+                MS,
+            )
+        log(
+            f"  {contender.name:<20} p50 {p50(ms):9.2f} ms  p95 {p95(ms):9.2f} ms  "
+            f"WER {_wer(clip.text, texts[contender.name]):.2f}  ({len(ms)} runs)"
+        )
     return samples
 
 
@@ -146,11 +173,15 @@ def run_probe(name: str, setup: Setup, clips: list[Clip], timeout_s: float = 300
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks.probe", name, setup.to_json(), clips_json],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout_s,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
     )
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith(MARKER):
-            return json.loads(line[len(MARKER):])
+            return json.loads(line[len(MARKER) :])
     tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
     return {"contender": name, "error": f"exit code {proc.returncode}: {' | '.join(tail)}"}
 
@@ -172,8 +203,17 @@ def add_probe_rows(results: Results, probe: dict[str, Any], short_clips: dict[st
     results.add(name, "-", "gpu_memory", probe.get("gpu_mem_mb"), MB)
 
 
-def _ratio(results: Results, name: str, contender: str, peer: str, clip: str, *, target: float | None = None,
-           invert: bool = False, note: str = "") -> Ratio | None:
+def _ratio(
+    results: Results,
+    name: str,
+    contender: str,
+    peer: str,
+    clip: str,
+    *,
+    target: float | None = None,
+    invert: bool = False,
+    note: str = "",
+) -> Ratio | None:
     """``contender / peer`` decode latency (``invert``: peer / contender, a speed-up).
 
     The median of per-round ratios when both ran the same rounds, else the ratio of the medians.
@@ -187,8 +227,17 @@ def _ratio(results: Results, name: str, contender: str, peer: str, clip: str, *,
         return None
     if invert:
         value = 1 / value
-    ratio = Ratio(name=name, contender=contender, peer=peer, clip=clip, metric="decode", value=round(value, 4),
-                  target=target, higher_is_better=invert, note=note)
+    ratio = Ratio(
+        name=name,
+        contender=contender,
+        peer=peer,
+        clip=clip,
+        metric="decode",
+        value=round(value, 4),
+        target=target,
+        higher_is_better=invert,
+        note=note,
+    )
     results.ratios.append(ratio)
     results.add(contender, clip, f"{'speedup' if invert else 'ratio'}_vs_{peer}", value, RATIO)
     return ratio
@@ -197,50 +246,92 @@ def _ratio(results: Results, name: str, contender: str, peer: str, clip: str, *,
 def derive_ratios(results: Results, clips: list[Clip], pairings: list[Pairing]) -> None:
     for clip in clips:
         for pair in pairings:
-            label = f"GPU speed-up over CPU (reference {GPU_REFERENCE_SPEEDUP}x)" if pair.speedup else "overhead vs raw library"
+            label = (
+                f"GPU speed-up over CPU (reference {GPU_REFERENCE_SPEEDUP}x)"
+                if pair.speedup
+                else "overhead vs raw library"
+            )
             note = pair.note
             if clip.kind == "speech" and clip.seconds > LONG_AUDIO_S and pair.contender.startswith("swictation-"):
-                note = (f"over {LONG_AUDIO_S:g} s the engine splits the audio at pauses (Silero VAD) and decodes span "
-                        f"by span; the raw library decodes it whole{' (30 s windows)' if 'whisper' in pair.peer else ''}")
-            _ratio(results, label, pair.contender, pair.peer, clip.name, target=pair.target, invert=pair.speedup,
-                   note=note)
+                note = (
+                    f"over {LONG_AUDIO_S:g} s the engine splits the audio at pauses (Silero VAD) and decodes span "
+                    f"by span; the raw library decodes it whole{' (30 s windows)' if 'whisper' in pair.peer else ''}"
+                )
+            _ratio(
+                results, label, pair.contender, pair.peer, clip.name, target=pair.target, invert=pair.speedup, note=note
+            )
         engine = ENGINE_PEER[clip.kind]
         speech = clip.kind == "speech"
         tone_note = "" if speech else "the tone model decodes in a few ms, so a request's fixed cost dominates"
         for server in ("server-path", "server-pcm16"):
             own = results.value(server, clip.name, "ratio_vs_own_decode")
             if own is not None:
-                results.ratios.append(Ratio(
-                    name="server round trip vs its engine's decode (same request)", contender=server,
-                    peer="engine decode", clip=clip.name, metric="decode", value=round(own, 4),
-                    target=SERVER_TARGET if speech else None,
-                    note=tone_note or "request written -> response with edits parsed, over the decode time the "
-                    "engine reported for that request",
-                ))
-            ratio = _ratio(results, "server round trip vs in-process engine", server, engine, clip.name,
-                           target=SERVER_TARGET if speech else None, note=tone_note or "cross-check (other process)")
+                results.ratios.append(
+                    Ratio(
+                        name="server round trip vs its engine's decode (same request)",
+                        contender=server,
+                        peer="engine decode",
+                        clip=clip.name,
+                        metric="decode",
+                        value=round(own, 4),
+                        target=SERVER_TARGET if speech else None,
+                        note=tone_note
+                        or "request written -> response with edits parsed, over the decode time the "
+                        "engine reported for that request",
+                    )
+                )
+            ratio = _ratio(
+                results,
+                "server round trip vs in-process engine",
+                server,
+                engine,
+                clip.name,
+                target=SERVER_TARGET if speech else None,
+                note=tone_note or "cross-check (other process)",
+            )
             if ratio is not None:
-                mine, theirs = results.value(server, clip.name, "decode_p50"), results.value(engine, clip.name, "decode_p50")
+                mine, theirs = (
+                    results.value(server, clip.name, "decode_p50"),
+                    results.value(engine, clip.name, "decode_p50"),
+                )
                 results.add(server, clip.name, "overhead_vs_engine", (mine or 0) - (theirs or 0), MS)
     # GPU fast mode on 2.8 s against the production reference (Parakeet TDT 110M: 13 ms).
-    for row in [r for r in results.rows if r.metric == "decode_p50" and r.contender.endswith("cuda")
-                and r.clip in ("tone-2.8s", "speech-2.8s")]:
+    for row in [
+        r
+        for r in results.rows
+        if r.metric == "decode_p50" and r.contender.endswith("cuda") and r.clip in ("tone-2.8s", "speech-2.8s")
+    ]:
         synthetic = row.clip.startswith("tone")
-        results.ratios.append(Ratio(
-            name="GPU fast mode on 2.8 s vs the 13 ms reference", contender=row.contender,
-            peer=f"{GPU_REFERENCE_MS:g} ms", clip=row.clip, metric="decode", value=round(row.value / GPU_REFERENCE_MS, 4),
-            note="synthetic tone model, not Parakeet 110M: the code path is the real one, the model is a few KB"
-            if synthetic else "reference: Parakeet TDT 110M fp32 after a ~97 ms warmup",
-        ))
+        results.ratios.append(
+            Ratio(
+                name="GPU fast mode on 2.8 s vs the 13 ms reference",
+                contender=row.contender,
+                peer=f"{GPU_REFERENCE_MS:g} ms",
+                clip=row.clip,
+                metric="decode",
+                value=round(row.value / GPU_REFERENCE_MS, 4),
+                note="synthetic tone model, not Parakeet 110M: the code path is the real one, the model is a few KB"
+                if synthetic
+                else "reference: Parakeet TDT 110M fp32 after a ~97 ms warmup",
+            )
+        )
     for row in [r for r in results.rows if r.metric == "engine_warmup_fast" and r.contender.endswith("cuda")]:
-        results.ratios.append(Ratio(
-            name=f"GPU warmup vs the ~{GPU_REFERENCE_WARMUP_MS:g} ms reference", contender=row.contender,
-            peer=f"{GPU_REFERENCE_WARMUP_MS:g} ms", clip="-", metric="engine_warmup_fast",
-            value=round(row.value / GPU_REFERENCE_WARMUP_MS, 4), note="the engine's one-time warm-up decode after load",
-        ))
+        results.ratios.append(
+            Ratio(
+                name=f"GPU warmup vs the ~{GPU_REFERENCE_WARMUP_MS:g} ms reference",
+                contender=row.contender,
+                peer=f"{GPU_REFERENCE_WARMUP_MS:g} ms",
+                clip="-",
+                metric="engine_warmup_fast",
+                value=round(row.value / GPU_REFERENCE_WARMUP_MS, 4),
+                note="the engine's one-time warm-up decode after load",
+            )
+        )
     # The headline: the worse of path and pcm16 on the 2.8 s speech clip, within each request.
     own = [results.value(s, "speech-2.8s", "ratio_vs_own_decode") for s in ("server-path", "server-pcm16")]
-    cross = [results.value(s, "speech-2.8s", f"ratio_vs_{ENGINE_PEER['speech']}") for s in ("server-path", "server-pcm16")]
+    cross = [
+        results.value(s, "speech-2.8s", f"ratio_vs_{ENGINE_PEER['speech']}") for s in ("server-path", "server-pcm16")
+    ]
     chosen = [v for v in own if v is not None] or [v for v in cross if v is not None]
     results.server_overhead_ratio = round(max(chosen), 4) if chosen else None
 
@@ -248,11 +339,16 @@ def derive_ratios(results: Results, clips: list[Clip], pairings: list[Pairing]) 
 def run(config: RunConfig, log: Log = lambda message: None, workdir: Path | None = None) -> Results:
     results = Results(machine=machine_info())
     results.settings = {
-        "quick": config.quick, "num_threads": config.num_threads,
-        "reps": {"speech_short": config.reps_speech_short, "speech_long": config.reps_speech_long,
-                 "tone_short": config.reps_tone_short, "tone_long": config.reps_tone_long},
+        "quick": config.quick,
+        "num_threads": config.num_threads,
+        "reps": {
+            "speech_short": config.reps_speech_short,
+            "speech_long": config.reps_speech_long,
+            "tone_short": config.reps_tone_short,
+            "tone_long": config.reps_tone_long,
+        },
         "statistic": "decode latency: median (p50) and p95 of warm runs after one untimed decode; "
-                     "contenders interleaved round by round",
+        "contenders interleaved round by round",
     }
     own_tmp = None
     if workdir is None:
@@ -275,8 +371,11 @@ def _run(config: RunConfig, results: Results, log: Log, workdir: Path) -> Result
     log(f"Machine: {results.machine['cpu']}, {results.machine['usable_cores']} cores, GPU: {results.machine['gpu']}")
     started = time.perf_counter()
     clips = speech_clips(workdir, long=config.long_speech, cache=config.clip_cache) + tone_clips(workdir)
-    log("Clips: " + ", ".join(f"{c.name} ({c.seconds:.1f} s)" for c in clips)
-        + f" — made in {time.perf_counter() - started:.1f} s")
+    log(
+        "Clips: "
+        + ", ".join(f"{c.name} ({c.seconds:.1f} s)" for c in clips)
+        + f" — made in {time.perf_counter() - started:.1f} s"
+    )
     if results.machine["gpu"] == "no GPU" or not results.machine["cuda_provider"]:
         gpu = results.machine["gpu"]
         results.notes.append(
@@ -348,17 +447,21 @@ def _run(config: RunConfig, results: Results, log: Log, workdir: Path) -> Result
             probe = run_probe(name, setup, probe_clips)
             if "unavailable" in probe or "error" in probe:
                 if not any(note.startswith(f"skipped {name}:") for note in results.notes):
-                    results.notes.append(f"no cold-start/memory numbers for {name}: "
-                                         f"{probe.get('unavailable') or probe.get('error')}")
+                    results.notes.append(
+                        f"no cold-start/memory numbers for {name}: {probe.get('unavailable') or probe.get('error')}"
+                    )
                 log(f"Probe {name}: {probe.get('unavailable') or probe.get('error')}")
                 continue
             add_probe_rows(results, probe, short)
             log(f"Probe {name}: load {probe['load_ms']:.0f} ms, RSS {probe['rss_mb']:.0f} MB")
     derive_ratios(results, clips, pairings)
     if any(r.contender.endswith("cuda") for r in results.rows) and not setup.models:
-        results.notes.append("GPU numbers use the synthetic tone model (no Parakeet weights installed): the code path "
-                             "(onnxruntime CUDA execution provider, swictation's TDT decoder) is the real one, the "
-                             "model is a few KB, so compare them with the 13 ms / 7.86x references with care")
-    results.settings["clips"] = {c.name: {"kind": c.kind, "seconds": round(c.seconds, 2), "text": c.text[:80]}
-                                 for c in clips}
+        results.notes.append(
+            "GPU numbers use the synthetic tone model (no Parakeet weights installed): the code path "
+            "(onnxruntime CUDA execution provider, swictation's TDT decoder) is the real one, the "
+            "model is a few KB, so compare them with the 13 ms / 7.86x references with care"
+        )
+    results.settings["clips"] = {
+        c.name: {"kind": c.kind, "seconds": round(c.seconds, 2), "text": c.text[:80]} for c in clips
+    }
     return results

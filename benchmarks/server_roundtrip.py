@@ -83,8 +83,10 @@ class Server:
         for model in self.status.get("engine", {}).get("models", []):
             want = expected.get(model.get("mode"))
             if want and model.get("backend") != want:
-                problems.append(f"server {model.get('mode')} mode runs {model.get('backend')}, expected {want}: "
-                                f"{model.get('problem')}")
+                problems.append(
+                    f"server {model.get('mode')} mode runs {model.get('backend')}, expected {want}: "
+                    f"{model.get('problem')}"
+                )
         return problems
 
     def contenders(self) -> list[ServerContender]:

@@ -75,18 +75,40 @@ CASES: tuple[Case, ...] = (
     Case("set max connections to ten", ("maxConnections",), "code"),
     Case("the on message received callback drops empty frames", ("onMessageReceived",)),
     Case("run build search index in the background", ("buildSearchIndex",)),
-    Case("the user account service talks to the billing gateway client",
-         ("UserAccountService", "BillingGatewayClient")),
+    Case(
+        "the user account service talks to the billing gateway client", ("UserAccountService", "BillingGatewayClient")
+    ),
 )
 
 #: Identifiers an editor would send for the document and workspace: every one the cases mention,
 #: and look-alikes that must not be picked instead.
-WORKSPACE: tuple[str, ...] = tuple(dict.fromkeys(
-    [i for case in CASES for i in case.identifiers]
-    + ["getUserByName", "getUser", "fetchConfig", "loadConfig", "parseHeaders", "userCount", "maxRetries",
-       "sendEmail", "emailTemplate", "request", "response", "settings", "handler", "sessionId",
-       "AudioBuffer", "searchResults", "connectionString", "markdownParser", "podName", "rateLimit"]
-))
+WORKSPACE: tuple[str, ...] = tuple(
+    dict.fromkeys(
+        [i for case in CASES for i in case.identifiers]
+        + [
+            "getUserByName",
+            "getUser",
+            "fetchConfig",
+            "loadConfig",
+            "parseHeaders",
+            "userCount",
+            "maxRetries",
+            "sendEmail",
+            "emailTemplate",
+            "request",
+            "response",
+            "settings",
+            "handler",
+            "sessionId",
+            "AudioBuffer",
+            "searchResults",
+            "connectionString",
+            "markdownParser",
+            "podName",
+            "rateLimit",
+        ]
+    )
+)
 
 VARIANTS = ("baseline", "mapping", "hotwords+mapping")
 
@@ -198,8 +220,9 @@ def bundled_engine(num_threads: int = 2) -> Any:
     from swictation_rpc.engine.hybrid import HybridEngine
     from swictation_rpc.options import EngineOptions, ModelsOptions, Options
 
-    options = Options(models=ModelsOptions(fast="bundled", accurate="bundled"),
-                      engine=EngineOptions(num_threads=num_threads))
+    options = Options(
+        models=ModelsOptions(fast="bundled", accurate="bundled"), engine=EngineOptions(num_threads=num_threads)
+    )
     engine = HybridEngine(options)
     engine.load()
     return engine
@@ -241,13 +264,21 @@ def measure(
             transcript = decoded[variant]
             identifiers = () if variant == "baseline" else workspace
             text = format_utterance(transcript.text, case.context(identifiers), options).text
-            results[variant].append(CaseResult(
-                said=case.said, variant=variant, transcript=transcript.text, text=text,
-                identifiers=list(case.identifiers), found=identifiers_in(text, case.identifiers),
-                decode_ms=transcript.timings.decode_ms,
-            ))
-        log(f"[{index + 1}/{len(cases)}] {case.said!r}: {results['baseline'][-1].text!r} -> "
-            f"{results['hotwords+mapping'][-1].text!r}")
+            results[variant].append(
+                CaseResult(
+                    said=case.said,
+                    variant=variant,
+                    transcript=transcript.text,
+                    text=text,
+                    identifiers=list(case.identifiers),
+                    found=identifiers_in(text, case.identifiers),
+                    decode_ms=transcript.timings.decode_ms,
+                )
+            )
+        log(
+            f"[{index + 1}/{len(cases)}] {case.said!r}: {results['baseline'][-1].text!r} -> "
+            f"{results['hotwords+mapping'][-1].text!r}"
+        )
     report = VocabularyReport(model=model, cases=len(cases), workspace_identifiers=len(workspace), hotwords=hotwords)
     for variant in VARIANTS:
         report.summaries.append(summarise(variant, cases, results[variant]))
@@ -279,7 +310,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.vocabulary", description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", metavar="OUT", type=Path, help="write the report as JSON to OUT")
     parser.add_argument("--quick", action="store_true", help="the first 5 utterances only")
-    parser.add_argument("--cache", metavar="DIR", type=Path, help="reuse Piper renderings from DIR (written if missing)")
+    parser.add_argument(
+        "--cache", metavar="DIR", type=Path, help="reuse Piper renderings from DIR (written if missing)"
+    )
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for the model (default 2)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
     args = parser.parse_args(argv)

@@ -1,17 +1,23 @@
 """Talk to swictation-rpc from any JSON-RPC client: JSON-RPC 2.0, LSP framing, over stdin/stdout.
 
-    python examples/client.py recording.wav      (standard library only)
+python examples/client.py recording.wav      (standard library only)
 """
-import json, subprocess, sys
+
+import json
+import subprocess
+import sys
 from pathlib import Path
 
-server = subprocess.Popen([sys.executable, "-m", "swictation_rpc", "serve", "--stdio"],
-                          stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+server = subprocess.Popen(
+    [sys.executable, "-m", "swictation_rpc", "serve", "--stdio"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+)
+
 
 def send(message):
     body = json.dumps(message).encode()
     server.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
     server.stdin.flush()
+
 
 def request(msg_id, method, params=None):
     send({"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params})
@@ -24,11 +30,18 @@ def request(msg_id, method, params=None):
                 raise RuntimeError(message["error"])  # {"code", "message", "data": {"kind", "remedy"}}
             return message["result"]
 
+
 print(request(1, "initialize", {"processId": None, "rootUri": None, "capabilities": {}})["serverInfo"])
 send({"jsonrpc": "2.0", "method": "initialized", "params": {}})
-result = request(2, "swictation/transcribe", {
-    "textDocument": {"uri": "file:///tmp/notes.md"}, "position": {"line": 0, "character": 0},
-    "audio": {"path": str(Path(sys.argv[1]).resolve())}})  # or {"pcm16": base64, "sampleRate": 16000}
+result = request(
+    2,
+    "swictation/transcribe",
+    {
+        "textDocument": {"uri": "file:///tmp/notes.md"},
+        "position": {"line": 0, "character": 0},
+        "audio": {"path": str(Path(sys.argv[1]).resolve())},
+    },
+)  # or {"pcm16": base64, "sampleRate": 16000}
 print(result["text"])
 print(f"model: {result['model']}, mode: {result['mode']}, decode: {result['timings']['decodeMs']:.0f} ms")
 print(json.dumps(result["edits"]))  # one TextEdit inserting the text at the position

@@ -210,11 +210,20 @@ class HistoryStore:
                 self._write_audio(self.audio_dir / audio_file, audio)
             r = range
             row = (
-                utterance_id, created_at, text, uri,
-                r.start.line if r else None, r.start.character if r else None,
-                r.end.line if r else None, r.end.character if r else None,
-                document_version, mode, model,
-                float(timings.audio_ms), float(timings.decode_ms), float(timings.total_ms),
+                utterance_id,
+                created_at,
+                text,
+                uri,
+                r.start.line if r else None,
+                r.start.character if r else None,
+                r.end.line if r else None,
+                r.end.character if r else None,
+                document_version,
+                mode,
+                model,
+                float(timings.audio_ms),
+                float(timings.decode_ms),
+                float(timings.total_ms),
                 audio_file,
             )
             try:
@@ -301,9 +310,19 @@ class HistoryStore:
             "document_version = COALESCE(?, document_version), mode = COALESCE(?, mode), "
             "model = COALESCE(?, model), audio_ms = COALESCE(?, audio_ms), decode_ms = COALESCE(?, decode_ms), "
             "total_ms = COALESCE(?, total_ms)",
-            (text, r.start.line if r else None, r.start.character if r else None,
-             r.end.line if r else None, r.end.character if r else None, document_version, mode, model,
-             t.audio_ms if t else None, t.decode_ms if t else None, t.total_ms if t else None),
+            (
+                text,
+                r.start.line if r else None,
+                r.start.character if r else None,
+                r.end.line if r else None,
+                r.end.character if r else None,
+                document_version,
+                mode,
+                model,
+                t.audio_ms if t else None,
+                t.decode_ms if t else None,
+                t.total_ms if t else None,
+            ),
         )
 
     def update_range(self, utterance_id: str, range: Range | None, *, document_version: int | None = None) -> None:
@@ -313,8 +332,13 @@ class HistoryStore:
             utterance_id,
             "start_line = ?, start_character = ?, end_line = ?, end_character = ?, "
             "document_version = COALESCE(?, document_version)",
-            (r.start.line if r else None, r.start.character if r else None,
-             r.end.line if r else None, r.end.character if r else None, document_version),
+            (
+                r.start.line if r else None,
+                r.start.character if r else None,
+                r.end.line if r else None,
+                r.end.character if r else None,
+                document_version,
+            ),
         )
 
     def update_ranges(self, rows: list[tuple[str, Range | None, int | None]]) -> int:
@@ -325,8 +349,14 @@ class HistoryStore:
         if not rows:
             return 0
         values = [
-            (r.start.line if r else None, r.start.character if r else None,
-             r.end.line if r else None, r.end.character if r else None, version, utterance_id)
+            (
+                r.start.line if r else None,
+                r.start.character if r else None,
+                r.end.line if r else None,
+                r.end.character if r else None,
+                version,
+                utterance_id,
+            )
             for utterance_id, r, version in rows
         ]
         with self._lock:
@@ -416,14 +446,36 @@ class HistoryStore:
 
 
 def _entry(row: tuple) -> HistoryEntry:
-    (uid, created_at, text, uri, sl, sc, el, ec, version, mode, model, audio_ms, decode_ms, total_ms,
-     audio_file, removed) = row
+    (
+        uid,
+        created_at,
+        text,
+        uri,
+        sl,
+        sc,
+        el,
+        ec,
+        version,
+        mode,
+        model,
+        audio_ms,
+        decode_ms,
+        total_ms,
+        audio_file,
+        removed,
+    ) = row
     rng = None
     if None not in (sl, sc, el, ec):
         rng = Range(start=Position(line=sl, character=sc), end=Position(line=el, character=ec))
     item = HistoryItem(
-        id=uid, text=text, uri=uri, range=rng, mode=mode, model=model,
-        timings=Timings(audio_ms=audio_ms, decode_ms=decode_ms, total_ms=total_ms), created_at=created_at,
+        id=uid,
+        text=text,
+        uri=uri,
+        range=rng,
+        mode=mode,
+        model=model,
+        timings=Timings(audio_ms=audio_ms, decode_ms=decode_ms, total_ms=total_ms),
+        created_at=created_at,
     )
     return HistoryEntry(item, version, bool(removed), audio_file is not None)
 

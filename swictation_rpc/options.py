@@ -9,12 +9,12 @@ server (see :func:`structure_options`).
 from __future__ import annotations
 
 import copy
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 import attrs
 from attrs import define, field
-from cattrs.v import format_exception
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
+from cattrs.v import format_exception
 
 from swictation_rpc.converter import error_messages, strict_converter, to_camel
 
@@ -86,7 +86,7 @@ class AutoModeOptions:
 
 @define
 class AudioOptions:
-    input_device: Union[int, str, None] = None
+    input_device: int | str | None = None
     """Microphone by PortAudio index or (part of its) name; ``None`` is the system default."""
 
     sample_rate_hz: int | None = None

@@ -15,6 +15,7 @@ import argparse
 import ast
 import functools
 import inspect
+import itertools
 import json
 import sys
 import types as pytypes
@@ -59,7 +60,7 @@ def _wire_name(cls: type, name: str) -> str:
     return to_camel(name)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _field_docs(module_name: str) -> dict[str, dict[str, str]]:
     """``{class: {field: docstring}}`` from the string literal after each annotated field."""
     module = sys.modules[module_name]
@@ -73,7 +74,7 @@ def _field_docs(module_name: str) -> dict[str, dict[str, str]]:
             continue
         fields: dict[str, str] = {}
         body = node.body
-        for current, following in zip(body, body[1:]):
+        for current, following in itertools.pairwise(body):
             if (
                 isinstance(current, ast.AnnAssign)
                 and isinstance(current.target, ast.Name)
@@ -268,13 +269,19 @@ def _error_entries() -> list[dict[str, Any]]:
         {"code": -32700, "message": "Parse error", "data": {"kind": "parse-error"}},
         {"code": -32600, "message": "Invalid Request", "data": {"kind": "invalid-request"}},
         {"code": -32601, "message": "Method Not Found", "data": {"kind": "method-not-found"}},
-        {"code": -32602, "message": "Invalid params (message and data.problems carry the path, e.g. $.position.line)",
-         "data": {"kind": "invalid-params"}},
+        {
+            "code": -32602,
+            "message": "Invalid params (message and data.problems carry the path, e.g. $.position.line)",
+            "data": {"kind": "invalid-params"},
+        },
         {"code": -32002, "message": "Server not initialized", "data": {"kind": "server-not-initialized"}},
     ]
     ours = [
-        {"code": cls.CODE, "message": (cls.__doc__ and _clean(inspect.cleandoc(cls.__doc__))) or cls.MESSAGE,
-         "data": {"kind": cls.KIND}}
+        {
+            "code": cls.CODE,
+            "message": (cls.__doc__ and _clean(inspect.cleandoc(cls.__doc__))) or cls.MESSAGE,
+            "data": {"kind": cls.KIND},
+        }
         for cls in errors.ALL_ERRORS
     ]
     return standard + ours

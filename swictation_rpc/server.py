@@ -36,11 +36,11 @@ import contextvars
 import importlib
 import importlib.util
 import json
+import logging
+import logging.handlers
 import os
 import re
 import signal
-import logging
-import logging.handlers
 import sys
 import threading
 import traceback
@@ -233,7 +233,9 @@ class SwictationProtocol(LanguageServerProtocol):
             self._reply_error(msg_id, JsonRpcInvalidRequest(f"Invalid Request: the server is shutting down ({method})"))
             return
         if not self.initialized and method not in _BEFORE_INITIALIZE and not self.initialize_started:
-            self._reply_error(msg_id, JsonRpcServerNotInitialized(f"Server not initialized: send initialize before {method}"))
+            self._reply_error(
+                msg_id, JsonRpcServerNotInitialized(f"Server not initialized: send initialize before {method}")
+            )
             return
         if method == types.INITIALIZE and self.initialize_started:
             self._reply_error(msg_id, JsonRpcInvalidRequest("Invalid Request: initialize was already received"))
@@ -341,8 +343,9 @@ class SwictationProtocol(LanguageServerProtocol):
             return
         if error.data is None and error.code in STANDARD_ERROR_KINDS:
             # Every error names its kind in data, as ours do, so clients switch on one field.
-            error = types.ResponseError(code=error.code, message=error.message,
-                                        data={"kind": STANDARD_ERROR_KINDS[error.code]})
+            error = types.ResponseError(
+                code=error.code, message=error.message, data={"kind": STANDARD_ERROR_KINDS[error.code]}
+            )
         # lsprotocol drops a None id, but JSON-RPC wants `"id": null` when the id is unknown.
         self._send_data({"jsonrpc": "2.0", "id": msg_id, "error": self._converter.unstructure(error)})
 
@@ -370,7 +373,8 @@ class SwictationProtocol(LanguageServerProtocol):
             error = exc.to_response_error()
         else:
             logger.error(
-                "Request %s failed with an unexpected error", msg_id,
+                "Request %s failed with an unexpected error",
+                msg_id,
                 exc_info=(type(exc), exc, exc.__traceback__),
             )
             error = JsonRpcInternalError(
@@ -414,7 +418,9 @@ class SwictationProtocol(LanguageServerProtocol):
         if (user_handler := self.fm.features.get(types.EXIT)) is not None:
             yield user_handler, args, None
         self.exit_code = 0 if self._shutdown else 1
-        logger.info("exit received (%s shutdown): exit code %s", "after" if self._shutdown else "without", self.exit_code)
+        logger.info(
+            "exit received (%s shutdown): exit code %s", "after" if self._shutdown else "without", self.exit_code
+        )
         self._server.request_stop()
 
 
@@ -683,12 +689,14 @@ class SwictationServer(LanguageServer):
         self.options = attrs.evolve(self.options, apply_edits="client")
         try:
             result = await asyncio.wait_for(asyncio.shield(finish_session(self, active)), timeout_s)
-        except Exception:  # noqa: BLE001 - exiting regardless; the log says why
+        except Exception:
             logger.exception("Saving dictation session %s failed", active.id)
             return
         logger.info(
             "Dictation session %s saved to the history as utterance %s (%d characters)",
-            active.id, result.utterance_id, len(result.text),
+            active.id,
+            result.utterance_id,
+            len(result.text),
         )
 
     def on_oversized(self, frame: Oversized) -> None:
@@ -711,7 +719,7 @@ class SwictationServer(LanguageServer):
             return
         try:
             self.protocol.handle_raw(data)
-        except Exception:  # noqa: BLE001 - a message must never take the server down
+        except Exception:
             logger.exception("Failed to handle a message")
 
     def close(self) -> None:
@@ -720,18 +728,18 @@ class SwictationServer(LanguageServer):
         if dictation is not None:
             try:
                 dictation.session.cancel()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 logger.exception("Cancelling the dictation session failed")
         self.engine_executor.shutdown(wait=False, cancel_futures=True)
         if self.history is not None:
             try:
                 self.history.close()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 logger.exception("Closing the history failed")
         if self.engine is not None and self.engine_job.done():
             try:
                 self.engine.close()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 logger.exception("Closing the engine failed")
         if self._thread_pool is not None:
             self._thread_pool.shutdown(wait=False, cancel_futures=True)
@@ -773,7 +781,8 @@ class FrameReader:
             if length > self.max_message_bytes:
                 logger.warning(
                     "Discarding a message of %d bytes: the limit is %d (--max-message-bytes)",
-                    length, self.max_message_bytes,
+                    length,
+                    self.max_message_bytes,
                 )
                 yield Oversized(length, self.max_message_bytes)
                 if not self._discard(length):

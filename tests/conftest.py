@@ -53,7 +53,12 @@ def tone_model(tmp_path_factory: pytest.TempPathFactory) -> ToneModel:
         if key not in built:
             name = f"tone-{kind}-{feat_dim}-{layout}" + ("-unk" if unk_only else "")
             built[key] = write_tone_model(
-                root, kind=kind, feat_dim=feat_dim, layout=layout, unk_only=unk_only, name=name  # type: ignore[arg-type]
+                root,
+                kind=kind,
+                feat_dim=feat_dim,
+                layout=layout,
+                unk_only=unk_only,
+                name=name,  # type: ignore[arg-type]
             )
         return built[key]
 

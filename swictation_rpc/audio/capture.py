@@ -136,7 +136,9 @@ def resolve_input_device(device: int | str | None) -> dict[str, Any]:
             devices = [dict(info) for info in sd.query_devices()]
             default_index = _default_input_index(sd)
         except sd.PortAudioError as exc:
-            raise NoInputDeviceError(f"PortAudio could not list the audio devices: {exc}", remedy=_DEVICE_REMEDY) from exc
+            raise NoInputDeviceError(
+                f"PortAudio could not list the audio devices: {exc}", remedy=_DEVICE_REMEDY
+            ) from exc
     inputs = [info for info in devices if info["max_input_channels"] > 0]
     available = ", ".join(f"{info['index']}: {info['name']}" for info in inputs) or "none"
     if isinstance(device, str) and device.strip().lstrip("-").isdigit():

@@ -107,8 +107,7 @@ def decode_pcm16(data_b64: str, sample_rate: int, channels: int = 1) -> np.ndarr
 def _check_rate(sample_rate: int, what: str, **data: str) -> None:
     if not MIN_SAMPLE_RATE_HZ <= sample_rate <= MAX_SAMPLE_RATE_HZ:
         raise AudioUnreadableError(
-            f"{what} has a sample rate of {sample_rate} Hz; "
-            f"{MIN_SAMPLE_RATE_HZ}..{MAX_SAMPLE_RATE_HZ} Hz is supported",
+            f"{what} has a sample rate of {sample_rate} Hz; {MIN_SAMPLE_RATE_HZ}..{MAX_SAMPLE_RATE_HZ} Hz is supported",
             remedy="Record or resample the audio at 16000 Hz.",
             **data,
         )

@@ -281,8 +281,10 @@ class StreamingSegmenter:
     def _slice(self, start: int, stop: int) -> np.ndarray:
         """Retained audio between two stream positions (both within what is kept)."""
         start = max(start, self._buf_start)
-        data = np.concatenate(self._chunks) if len(self._chunks) > 1 else (
-            self._chunks[0] if self._chunks else np.zeros(0, dtype=np.float32)
+        data = (
+            np.concatenate(self._chunks)
+            if len(self._chunks) > 1
+            else (self._chunks[0] if self._chunks else np.zeros(0, dtype=np.float32))
         )
         self._chunks = [data] if len(data) else []
         return data[start - self._buf_start : stop - self._buf_start].copy()

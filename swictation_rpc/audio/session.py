@@ -37,13 +37,14 @@ import tempfile
 import threading
 import time
 import uuid
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import numpy as np
 
+from swictation_rpc.audio import SAMPLE_RATE
 from swictation_rpc.audio.capture import Microphone
 from swictation_rpc.audio.segmenter import SpeechSegment, StreamingSegmenter
-from swictation_rpc.audio import SAMPLE_RATE
 from swictation_rpc.errors import AudioDeviceError, SwictationError
 from swictation_rpc.options import ConcreteMode, Mode, Options
 from swictation_rpc.protocol import State, Timings, Transcript
@@ -192,8 +193,12 @@ class DictationSession:
         self._source = source
         self.started_at = time.monotonic()
         self._set_state("listening", None)
-        self._decode_thread = threading.Thread(target=self._decode_loop, name=f"dictation-decode-{self.id[:8]}", daemon=True)
-        self._capture_thread = threading.Thread(target=self._capture_loop, name=f"dictation-capture-{self.id[:8]}", daemon=True)
+        self._decode_thread = threading.Thread(
+            target=self._decode_loop, name=f"dictation-decode-{self.id[:8]}", daemon=True
+        )
+        self._capture_thread = threading.Thread(
+            target=self._capture_loop, name=f"dictation-capture-{self.id[:8]}", daemon=True
+        )
         self._decode_thread.start()
         self._capture_thread.start()
 
@@ -224,7 +229,10 @@ class DictationSession:
             self._recording.close()
             logger.info(
                 "Dictation %s stopped: %.1f s of audio, %d segment(s), stop->text %.0f ms",
-                self.id[:8], self.audio_samples / SAMPLE_RATE, self.segments_decoded, self.stop_latency_ms,
+                self.id[:8],
+                self.audio_samples / SAMPLE_RATE,
+                self.segments_decoded,
+                self.stop_latency_ms,
             )
             return self._result
 
@@ -417,5 +425,5 @@ def _quietly(function: Callable[..., Any], *args: Any) -> None:
     """Call a callback; its failure is logged, never allowed to kill a worker thread."""
     try:
         function(*args)
-    except Exception:  # noqa: BLE001
+    except Exception:
         logger.exception("%s failed", getattr(function, "__name__", function))

@@ -13,8 +13,10 @@ from swictation_rpc.options import Options, structure_options
 
 def add_config_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--config", type=Path, metavar="FILE",
-        help="JSON settings in the editor's shape, e.g. {\"models\": {\"fast\": \"parakeet-tdt-110m\"}}",
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help='JSON settings in the editor\'s shape, e.g. {"models": {"fast": "parakeet-tdt-110m"}}',
     )
 
 

@@ -57,14 +57,20 @@ def collect(models_dir: str | None = None) -> dict[str, Any]:
         problems.append(f"onnxruntime does not import: {exc}")
     report["onnxruntime"] = {"providers": providers, "cuda": gpu.CUDA in providers}
     status = gpu.gpu_status()
-    report["gpu"] = None if status is None else {
-        "name": status.name,
-        "memoryUsedMb": status.memory_used_mb,
-        "memoryFreeMb": round(status.memory_total_mb - status.memory_used_mb, 1),
-        "memoryTotalMb": status.memory_total_mb,
-    }
+    report["gpu"] = (
+        None
+        if status is None
+        else {
+            "name": status.name,
+            "memoryUsedMb": status.memory_used_mb,
+            "memoryFreeMb": round(status.memory_total_mb - status.memory_used_mb, 1),
+            "memoryTotalMb": status.memory_total_mb,
+        }
+    )
     if status is not None and gpu.CUDA not in providers:
-        problems.append("An NVIDIA GPU is present but onnxruntime has no CUDA provider. Fix: pip install 'swictation-rpc[gpu]' (see README, GPU install)")
+        problems.append(
+            "An NVIDIA GPU is present but onnxruntime has no CUDA provider. Fix: pip install 'swictation-rpc[gpu]' (see README, GPU install)"
+        )
     report["models"] = _models(models_dir, problems)
     report["bundledModel"] = _bundled()
     report["audioInputDevices"] = _input_devices(problems)
@@ -114,14 +120,15 @@ def _bundled() -> dict[str, Any]:
 def _input_devices(problems: list[str]) -> list[dict[str, Any]]:
     try:
         from swictation_rpc.audio.capture import list_input_devices
-
         from swictation_rpc.converter import converter
 
         devices = [converter.unstructure(d) for d in list_input_devices()]
     except ImportError:
         devices = []
     except Exception as exc:  # PortAudio missing or broken
-        problems.append(f"Cannot list audio devices: {exc}. Fix: install PortAudio (Debian: apt-get install libportaudio2)")
+        problems.append(
+            f"Cannot list audio devices: {exc}. Fix: install PortAudio (Debian: apt-get install libportaudio2)"
+        )
         return []
     if not devices:
         problems.append("No audio input device found: dictation from the microphone will not work")
@@ -133,13 +140,19 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
-    print(f"swictation-rpc {report['swictationRpc']} on Python {report['python']['version']} ({report['python']['executable']})")
+    print(
+        f"swictation-rpc {report['swictationRpc']} on Python {report['python']['version']} ({report['python']['executable']})"
+    )
     for name, version in report["packages"].items():
         print(f"  {name:16} {version or '-'}")
     ort = report["onnxruntime"]
     print(f"onnxruntime providers: {', '.join(ort['providers']) or '-'} (CUDA {'yes' if ort['cuda'] else 'no'})")
     gpu_info = report["gpu"]
-    print(f"GPU: {gpu_info['name']} — {gpu_info['memoryFreeMb']:.0f} MB free of {gpu_info['memoryTotalMb']:.0f} MB" if gpu_info else "GPU: none found (NVML)")
+    print(
+        f"GPU: {gpu_info['name']} — {gpu_info['memoryFreeMb']:.0f} MB free of {gpu_info['memoryTotalMb']:.0f} MB"
+        if gpu_info
+        else "GPU: none found (NVML)"
+    )
     print(f"Models in {report['modelsDir']}:")
     for model in report["models"]:
         print(f"  {model['name']:32} {'verified' if model['verified'] else 'PROBLEM: ' + str(model['problems'])}")

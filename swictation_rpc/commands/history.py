@@ -17,7 +17,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "The history lives in the user data dir ($SWICTATION_DATA_DIR/history when that is set).",
     )
     parser.add_argument("--limit", type=_positive_int, default=20, metavar="N", help="show at most N (default 20)")
-    parser.add_argument("--json", action="store_true", help="print {\"items\": [...]} as swictation/history returns it")
+    parser.add_argument("--json", action="store_true", help='print {"items": [...]} as swictation/history returns it')
     parser.set_defaults(func=run)
 
 

@@ -30,12 +30,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def _configure(parser: argparse.ArgumentParser) -> None:
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--models-dir", type=Path, metavar="DIR", default=argparse.SUPPRESS,
-                       help="model folder (default: the models.modelsDir setting, "
-                       "$SWICTATION_MODELS_DIR or the user data dir)")
+        p.add_argument(
+            "--models-dir",
+            type=Path,
+            metavar="DIR",
+            default=argparse.SUPPRESS,
+            help="model folder (default: the models.modelsDir setting, $SWICTATION_MODELS_DIR or the user data dir)",
+        )
         # SUPPRESS: the option may come before or after ACTION without the other erasing it.
-        p.add_argument("--config", type=Path, metavar="FILE", default=argparse.SUPPRESS,
-                       help="JSON settings in the editor's shape (its models.modelsDir is used)")
+        p.add_argument(
+            "--config",
+            type=Path,
+            metavar="FILE",
+            default=argparse.SUPPRESS,
+            help="JSON settings in the editor's shape (its models.modelsDir is used)",
+        )
 
     common(parser)
     sub = parser.add_subparsers(dest="models_command", metavar="ACTION")
@@ -49,8 +58,9 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     common(p)
     p = sub.add_parser("import", help="install from a local archive or model folder (offline)")
     p.add_argument("path", type=Path, help=".tar.bz2/.tar.gz/.tar/.zip archive or model folder")
-    p.add_argument("--name", help="install under this name (default: the catalogue name the "
-                   "archive/folder matches, else its name)")
+    p.add_argument(
+        "--name", help="install under this name (default: the catalogue name the archive/folder matches, else its name)"
+    )
     p.add_argument("--force", action="store_true", help="replace an installed model of that name")
     common(p)
     p = sub.add_parser("verify", help="check installed files against their SHA-256 and the layout")
@@ -173,8 +183,17 @@ class _Bars:
         if self.bar is None or p.label != self.label:
             self.close()
             self.label = p.label
-            self.bar = tqdm(total=p.total, initial=p.done, desc=p.label, unit="B", unit_scale=True,
-                            unit_divisor=1024, file=sys.stderr, leave=True, dynamic_ncols=True)
+            self.bar = tqdm(
+                total=p.total,
+                initial=p.done,
+                desc=p.label,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                file=sys.stderr,
+                leave=True,
+                dynamic_ncols=True,
+            )
             return
         self.bar.update(p.done - self.bar.n)
 
@@ -194,9 +213,11 @@ def _download(store, args: argparse.Namespace) -> int:  # type: ignore[no-untype
         print(existing.path)
         return 0
     if not entry.pinned:
-        print(f"note: no published SHA-256 for {entry.name}; the download is checked against its "
-              "Content-Length and its hashes are recorded for `models verify` (trust on first use)",
-              file=sys.stderr)
+        print(
+            f"note: no published SHA-256 for {entry.name}; the download is checked against its "
+            "Content-Length and its hashes are recorded for `models verify` (trust on first use)",
+            file=sys.stderr,
+        )
     bars = _Bars(enabled=not args.no_progress)
     try:
         path = store.download(args.name, progress=bars, force=args.force)
@@ -211,8 +232,10 @@ def _import(store, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-
     path = store.import_(args.path, name=args.name, force=args.force)
     model = store.get(path.name)
     trust = model.manifest.trust if model else "local"
-    print(f"imported {path.name} ({'checksum matches the catalogue' if trust == 'catalogue' else 'local copy, hashes recorded'})",
-          file=sys.stderr)
+    print(
+        f"imported {path.name} ({'checksum matches the catalogue' if trust == 'catalogue' else 'local copy, hashes recorded'})",
+        file=sys.stderr,
+    )
     print(path)
     return 0
 
@@ -228,8 +251,10 @@ def _verify(store, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-
         print(f"no models installed in {store.root}", file=sys.stderr)
     for r in reports if not args.json else ():
         status = "ok" if r.ok else "FAILED"
-        print(f"{r.name}: {status} ({r.files_checked} files{', sizes only' if not r.deep else ''};"
-              f" layout {r.layout or 'unknown'})")
+        print(
+            f"{r.name}: {status} ({r.files_checked} files{', sizes only' if not r.deep else ''};"
+            f" layout {r.layout or 'unknown'})"
+        )
         for p in r.problems:
             print(f"  problem: {p}")
         for w in r.warnings:
@@ -237,8 +262,7 @@ def _verify(store, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-
     if any(not r.ok for r in reports):
         bad = ", ".join(r.name for r in reports if not r.ok)
         print(f"error: {bad} failed verification", file=sys.stderr)
-        print(f"  fix: run `swictation-rpc models download NAME --force` (or import a good copy)",
-              file=sys.stderr)
+        print("  fix: run `swictation-rpc models download NAME --force` (or import a good copy)", file=sys.stderr)
         return 1
     return 0
 

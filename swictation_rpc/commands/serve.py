@@ -28,16 +28,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--stdio", action="store_true",
+        "--stdio",
+        action="store_true",
         help="use stdin/stdout (the default and only transport; vscode-languageclient passes this flag)",
     )
     parser.add_argument("--log-file", metavar="FILE", help="log file (default: server.log in the user log dir)")
     parser.add_argument(
-        "--log-level", choices=("error", "warning", "info", "debug"), default=None,
+        "--log-level",
+        choices=("error", "warning", "info", "debug"),
+        default=None,
         help="log level for stderr, the log file and window/logMessage (default: the logLevel setting, info)",
     )
     parser.add_argument(
-        "--max-message-bytes", type=_positive_int, default=None, metavar="N",
+        "--max-message-bytes",
+        type=_positive_int,
+        default=None,
+        metavar="N",
         help="largest JSON-RPC message accepted, in bytes; a larger one is discarded unread and answered "
         "with an error (default: 64 MiB, about 25 minutes of inline 16 kHz audio)",
     )

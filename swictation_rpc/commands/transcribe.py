@@ -22,8 +22,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("path", nargs="?", type=Path, help="audio file")
     source.add_argument("--sample", action="store_true", help="transcribe the speech clip shipped with the package")
-    parser.add_argument("--mode", choices=("fast", "accurate", "auto"), default=None,
-                        help="fast (GPU, Parakeet 110M), accurate (CPU, Parakeet 0.6B) or auto (default: the defaultMode setting)")
+    parser.add_argument(
+        "--mode",
+        choices=("fast", "accurate", "auto"),
+        default=None,
+        help="fast (GPU, Parakeet 110M), accurate (CPU, Parakeet 0.6B) or auto (default: the defaultMode setting)",
+    )
     parser.add_argument("--json", action="store_true", help='print {"text", "mode", "model", "timings"} as JSON')
     add_config_argument(parser)
     parser.set_defaults(func=run)

@@ -6,6 +6,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+
 @runtime_checkable
 class Recognizer(Protocol):
     """One loaded model, ready to turn audio into text.

@@ -16,21 +16,21 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from attrs import define, field
 
 from swictation_rpc import paths
-from swictation_rpc.engine import gpu
 from swictation_rpc.audio import SAMPLE_RATE
+from swictation_rpc.engine import gpu
 from swictation_rpc.engine.base import Recognizer
 from swictation_rpc.engine.metrics import LatencyMetrics
 from swictation_rpc.engine.whisper import BundledWhisper
-from swictation_rpc.errors import ModelBrokenError, ModelNotInstalledError, SwictationError
+from swictation_rpc.errors import ModelNotInstalledError, SwictationError
 from swictation_rpc.options import ConcreteMode, Mode, Options
-from swictation_rpc.protocol import EngineStatus, GpuStatus, ModeMetrics, ModelStatus, Timings, Transcript
+from swictation_rpc.protocol import EngineStatus, GpuStatus, ModelStatus, ModeMetrics, Timings, Transcript
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +97,8 @@ class HybridEngine:
             changed = [
                 mode
                 for mode in MODES
-                if engine_changed or getattr(old.models, mode) != getattr(options.models, mode)
+                if engine_changed
+                or getattr(old.models, mode) != getattr(options.models, mode)
                 or mode not in self._slots
             ]
             if not changed:
@@ -150,7 +151,11 @@ class HybridEngine:
             slot.load_ms = round((time.perf_counter() - started) * 1000, 1)
             logger.info(
                 "%s model %s loaded in %.0f ms (%s, %s)",
-                mode, slot.recognizer.name, slot.load_ms, slot.recognizer.backend, slot.recognizer.provider,
+                mode,
+                slot.recognizer.name,
+                slot.load_ms,
+                slot.recognizer.backend,
+                slot.recognizer.provider,
             )
         except ModelNotInstalledError as exc:
             slot.problem = str(exc)  # the normal state of a fresh install: not worth a warning
@@ -324,9 +329,7 @@ class HybridEngine:
             ),
         )
 
-    def _recover(
-        self, mode: ConcreteMode, failed: Recognizer, exc: Exception
-    ) -> tuple[Recognizer, threading.Lock]:
+    def _recover(self, mode: ConcreteMode, failed: Recognizer, exc: Exception) -> tuple[Recognizer, threading.Lock]:
         """After a decode failed: rebuild a GPU model on the CPU, or retire the model; say so once."""
         slot = next((s for s in self._slots.values() if s.recognizer is failed), None)
         if slot is None or failed is self._bundled:
@@ -385,8 +388,16 @@ class HybridEngine:
         for mode in MODES:
             slot = self._slots.get(mode)
             if slot is None:
-                models.append(ModelStatus(mode=mode, name=getattr(self.options.models, mode),
-                                          backend="", provider="", ready=False, problem="not loaded yet"))
+                models.append(
+                    ModelStatus(
+                        mode=mode,
+                        name=getattr(self.options.models, mode),
+                        backend="",
+                        provider="",
+                        ready=False,
+                        problem="not loaded yet",
+                    )
+                )
                 continue
             recognizer = slot.recognizer
             serving = self._serving(mode)

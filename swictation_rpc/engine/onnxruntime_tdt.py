@@ -27,8 +27,8 @@ import logging
 import numpy as np
 
 from swictation_rpc.engine import features
-from swictation_rpc.models.layout import ModelFiles
 from swictation_rpc.errors import ModelBrokenError
+from swictation_rpc.models.layout import ModelFiles
 
 logger = logging.getLogger(__name__)
 
@@ -137,7 +137,9 @@ class OnnxruntimeTransducer:
 
     def encode(self, audio: np.ndarray) -> np.ndarray:
         """Encoder frames ``[T', 1, D, 1]`` (each frame ready to feed the joint) for 16 kHz audio."""
-        feats = features.log_mel(features.pad_short(audio), feat_dim=self.files.feat_dim, normalize_type=self.files.normalize_type)
+        feats = features.log_mel(
+            features.pad_short(audio), feat_dim=self.files.feat_dim, normalize_type=self.files.normalize_type
+        )
         enc_out, enc_len = self._encoder.run(
             None,
             {
@@ -233,4 +235,3 @@ class OnnxruntimeTransducer:
 
     def close(self) -> None:
         self._encoder = self._decoder = self._joiner = self._decoder_joint = None
-

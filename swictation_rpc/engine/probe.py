@@ -21,8 +21,8 @@ from typing import Literal
 
 import attrs
 
-from swictation_rpc.models.layout import ModelFiles
 from swictation_rpc.errors import ModelBrokenError
+from swictation_rpc.models.layout import ModelFiles
 
 Backend = Literal["auto", "sherpa", "onnxruntime"]
 

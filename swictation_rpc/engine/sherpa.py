@@ -28,8 +28,8 @@ import numpy as np
 
 from swictation_rpc.audio import SAMPLE_RATE
 from swictation_rpc.engine.features import pad_short
-from swictation_rpc.models.layout import BLANK, ModelFiles
 from swictation_rpc.errors import ModelBrokenError
+from swictation_rpc.models.layout import BLANK, ModelFiles
 
 logger = logging.getLogger(__name__)
 
@@ -121,9 +121,7 @@ class SherpaTransducer:
                 model=name,
                 file=str(files.encoder),
             ) from exc
-        return cls(
-            recognizer, files, name=name, provider=provider, decoding_method=decoding_method, scratch=scratch
-        )
+        return cls(recognizer, files, name=name, provider=provider, decoding_method=decoding_method, scratch=scratch)
 
     def transcribe(self, audio: np.ndarray, *, hotwords: list[str] | None = None) -> str:
         """Text of 16 kHz mono float32 ``audio``."""
@@ -143,7 +141,9 @@ class SherpaTransducer:
                 logger.info(
                     "%s: the editor's identifiers do not bias recognition with %s; set "
                     "swictation.engine.decodingMethod to modified_beam_search for that "
-                    "(they are still spelled exactly)", self.name, self.decoding_method,
+                    "(they are still spelled exactly)",
+                    self.name,
+                    self.decoding_method,
                 )
                 self._warned_hotwords = True
             stream = self._recognizer.create_stream()

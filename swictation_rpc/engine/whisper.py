@@ -40,9 +40,7 @@ class BundledWhisper:
         from faster_whisper import WhisperModel
 
         try:
-            self._model = WhisperModel(
-                str(model_dir), device="cpu", compute_type="int8", cpu_threads=num_threads
-            )
+            self._model = WhisperModel(str(model_dir), device="cpu", compute_type="int8", cpu_threads=num_threads)
         except Exception as exc:  # CTranslate2 raises RuntimeError/ValueError with no file name
             raise ModelBrokenError(
                 f"Cannot load the Whisper model in {model_dir}: {exc}",

@@ -15,7 +15,8 @@ import asyncio
 import functools
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from attrs import define, field
 from lsprotocol import types
@@ -363,7 +364,7 @@ def format_result(ls: SwictationServer, raw: str, context: TextContext | None) -
             return FormattedText(ls.format_text(raw, context, ls.options))
         options = ls.options.text
         return format_utterance(raw, context, options, custom_commands=options.custom_commands)
-    except Exception:  # noqa: BLE001 - a formatting bug must never lose the user's words
+    except Exception:
         logger.exception("Formatting the transcript failed; inserting it as recognised")
         return FormattedText(raw)
 
@@ -451,16 +452,21 @@ async def refine(
     utterance = tracking.tracker.get(utterance_id)
     rng = tracking.tracker.current_range(utterance) if utterance is not None else None
     if utterance is None or rng is None or utterance.edited:
-        logger.info("Refine of %s skipped: the utterance was %s", utterance_id,
-                    "removed" if rng is None else "edited")
+        logger.info("Refine of %s skipped: the utterance was %s", utterance_id, "removed" if rng is None else "edited")
         return False
     edit = TextEdit(range=rng, new_text=text)
     new_range = tracking.tracker.replace(utterance_id, text)
     if ls.history is not None:
         try:
             await run_blocking(
-                ls, ls.history.update_text_and_range, utterance_id, text, new_range,
-                document_version=tracking.tracker.version(uri), mode=transcript.mode, model=transcript.model,
+                ls,
+                ls.history.update_text_and_range,
+                utterance_id,
+                text,
+                new_range,
+                document_version=tracking.tracker.version(uri),
+                mode=transcript.mode,
+                model=transcript.model,
                 timings=transcript.timings,
             )
         except SwictationError as exc:
@@ -482,9 +488,7 @@ def client_can_apply_edit(ls: SwictationServer) -> bool:
 
 
 async def apply_edit(ls: SwictationServer, uri: str, edits: list[TextEdit]) -> bool:
-    params = types.ApplyWorkspaceEditParams(
-        edit=types.WorkspaceEdit(changes={uri: edits}), label=APPLY_EDIT_LABEL
-    )
+    params = types.ApplyWorkspaceEditParams(edit=types.WorkspaceEdit(changes={uri: edits}), label=APPLY_EDIT_LABEL)
     try:
         reply = await asyncio.wait_for(ls.workspace_apply_edit_async(params), APPLY_EDIT_TIMEOUT_S)
     except Exception as exc:  # noqa: BLE001 - the client keeps the edits instead
@@ -492,8 +496,10 @@ async def apply_edit(ls: SwictationServer, uri: str, edits: list[TextEdit]) -> b
         return False
     applied = bool(getattr(reply, "applied", False))
     if not applied:
-        logger.warning("The client did not apply the edit (%s): returning the edits instead",
-                       getattr(reply, "failure_reason", None))
+        logger.warning(
+            "The client did not apply the edit (%s): returning the edits instead",
+            getattr(reply, "failure_reason", None),
+        )
     return applied
 
 
@@ -521,11 +527,20 @@ async def start_dictation(ls: SwictationServer, params: StartDictationParams) ->
 
     mode, refine = refine_plan(ls, engine, params.mode or ls.options.default_mode)
     session = ls.session_factory(
-        engine, ls.options, mode=mode, on_partial=on_partial, on_state=on_state, on_auto_stop=on_auto_stop,
+        engine,
+        ls.options,
+        mode=mode,
+        on_partial=on_partial,
+        on_state=on_state,
+        on_auto_stop=on_auto_stop,
         hotwords=hotwords_for_context(params.context),
     )
     active = ActiveDictation(
-        session=session, uri=params.text_document.uri, position=params.position, mode=mode, context=params.context,
+        session=session,
+        uri=params.text_document.uri,
+        position=params.position,
+        mode=mode,
+        context=params.context,
         refine=refine,
     )
     holder.append(active)
@@ -574,7 +589,9 @@ async def cancel_dictation(ls: SwictationServer, params: CancelDictationParams) 
     return CancelDictationResult(cancelled=True, session_id=active.id)
 
 
-def finish_session(ls: SwictationServer, active: ActiveDictation, *, auto: bool = False) -> asyncio.Task[TranscribeResult]:
+def finish_session(
+    ls: SwictationServer, active: ActiveDictation, *, auto: bool = False
+) -> asyncio.Task[TranscribeResult]:
     """One stop per session, however many ask (stopDictation twice, or auto-stop then stop)."""
     if active.finishing is None:
         active.finishing = asyncio.ensure_future(_finish(ls, active, auto=auto))
@@ -587,8 +604,12 @@ async def _finish(ls: SwictationServer, active: ActiveDictation, *, auto: bool) 
         ls.publish_state()
     try:
         transcript, audio = await run_blocking(ls, active.session.stop)
-        logger.info("Dictation session %s stopped%s: %d characters", active.id,
-                    " on its own" if auto else "", len(transcript.text))
+        logger.info(
+            "Dictation session %s stopped%s: %d characters",
+            active.id,
+            " on its own" if auto else "",
+            len(transcript.text),
+        )
         result = await deliver(ls, transcript, active.uri, active.position, active.context, audio)
         if active.refine:
             start_refine(ls, ls.engine, result, active.uri, active.context, audio, hotwords_for_context(active.context))

@@ -93,10 +93,7 @@ class Utterances:
         dirty = self.tracker.take_dirty()
         if store is None or not dirty:
             return
-        rows = [
-            (u.id, self.tracker.current_range(u), self.tracker.version(u.uri))
-            for u in dirty
-        ]
+        rows = [(u.id, self.tracker.current_range(u), self.tracker.version(u.uri)) for u in dirty]
         from swictation_rpc.handlers.dictation import run_blocking
 
         try:
@@ -174,8 +171,9 @@ def sync_registrations() -> list[types.Registration]:
     """didOpen, incremental didChange and didClose for :data:`SYNC_SELECTOR`."""
     selector = types.TextDocumentRegistrationOptions(document_selector=SYNC_SELECTOR)
     return [
-        types.Registration(id=f"swictation-{uuid.uuid4().hex[:8]}", method=types.TEXT_DOCUMENT_DID_OPEN,
-                           register_options=selector),
+        types.Registration(
+            id=f"swictation-{uuid.uuid4().hex[:8]}", method=types.TEXT_DOCUMENT_DID_OPEN, register_options=selector
+        ),
         types.Registration(
             id=f"swictation-{uuid.uuid4().hex[:8]}",
             method=types.TEXT_DOCUMENT_DID_CHANGE,
@@ -183,8 +181,9 @@ def sync_registrations() -> list[types.Registration]:
                 sync_kind=types.TextDocumentSyncKind.Incremental, document_selector=SYNC_SELECTOR
             ),
         ),
-        types.Registration(id=f"swictation-{uuid.uuid4().hex[:8]}", method=types.TEXT_DOCUMENT_DID_CLOSE,
-                           register_options=selector),
+        types.Registration(
+            id=f"swictation-{uuid.uuid4().hex[:8]}", method=types.TEXT_DOCUMENT_DID_CLOSE, register_options=selector
+        ),
     ]
 
 

@@ -164,8 +164,15 @@ async def retranscribe(ls: SwictationServer, params: RetranscribeParams) -> Tran
     try:
         version = tracking.tracker.version(item.uri) if tracking is not None and item.uri else None
         await run_blocking(
-            ls, store.update_text_and_range, params.id, text, new_range if rng is not None else item.range,
-            document_version=version, mode=transcript.mode, model=transcript.model, timings=timings,
+            ls,
+            store.update_text_and_range,
+            params.id,
+            text,
+            new_range if rng is not None else item.range,
+            document_version=version,
+            mode=transcript.mode,
+            model=transcript.model,
+            timings=timings,
         )
     except SwictationError as exc:
         logger.warning("Could not save the new text of %s: %s", params.id, exc)

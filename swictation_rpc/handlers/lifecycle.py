@@ -267,8 +267,9 @@ def start_engine(ls: SwictationServer) -> None:
             ls.engine_failed = True
             logger.error("The speech engine failed to load: %s", exc)
             message = exc.message if isinstance(exc, SwictationError) else str(exc)
-            ls.call_soon(ls.show_message, f"Swictation: the speech engine failed to load: {message}",
-                         types.MessageType.Error)
+            ls.call_soon(
+                ls.show_message, f"Swictation: the speech engine failed to load: {message}", types.MessageType.Error
+            )
         finally:
             _finish_job(ls, job, error, reporter)
 
@@ -348,7 +349,7 @@ class ProgressReporter:
         self._message = stage
         if fraction is not None:
             # LSP percentages never go backwards.
-            self._percentage = max(self._percentage or 0, min(100, int(round(fraction * 100))))
+            self._percentage = max(self._percentage or 0, min(100, round(fraction * 100)))
         if self._active and not self._done:
             self._ls.work_done_progress.report(
                 self.token, types.WorkDoneProgressReport(message=stage, percentage=self._percentage)

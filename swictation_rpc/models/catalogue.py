@@ -173,8 +173,7 @@ BUILTIN: tuple[CatalogueEntry, ...] = (
         kind="archive",
         downloads=(
             RemoteFile(
-                url=SHERPA_RELEASES
-                + "sherpa-onnx-nemo-parakeet_tdt_transducer_110m-en-36000.tar.bz2",
+                url=SHERPA_RELEASES + "sherpa-onnx-nemo-parakeet_tdt_transducer_110m-en-36000.tar.bz2",
                 path="sherpa-onnx-nemo-parakeet_tdt_transducer_110m-en-36000.tar.bz2",
                 size=None,
                 sha256="4cb81f605eb7bc6fe0d69cd9d4045161e1691a64c2b7d4f1e7d5099e1d3bc024",
@@ -305,7 +304,7 @@ def _load_override(path: Path) -> list[CatalogueEntry]:
     items = raw.get("models") if isinstance(raw, dict) else raw
     if not isinstance(items, list):
         raise CatalogueError(
-            f"{path}: expected {{\"models\": [...]}} or a list of entries",
+            f'{path}: expected {{"models": [...]}} or a list of entries',
             remedy=f"Fix or unset ${CATALOGUE_ENV}.",
         )
     entries: list[CatalogueEntry] = []
@@ -313,23 +312,17 @@ def _load_override(path: Path) -> list[CatalogueEntry]:
         try:
             entries.append(strict_converter.structure(item, CatalogueEntry))
         except ModelDownloadError as exc:
-            raise CatalogueError(
-                f"{path}: models[{i}]: {exc.message}", remedy=exc.remedy
-            ) from exc
+            raise CatalogueError(f"{path}: models[{i}]: {exc.message}", remedy=exc.remedy) from exc
         except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as exc:
             refused = _find_refusal(exc)
             if refused is not None:
-                raise CatalogueError(
-                    f"{path}: models[{i}]: {refused.message}", remedy=refused.remedy
-                ) from exc
+                raise CatalogueError(f"{path}: models[{i}]: {refused.message}", remedy=refused.remedy) from exc
             detail = (
                 "; ".join(error_messages(exc, path=f"$.models[{i}]"))
                 if isinstance(exc, cattrs.BaseValidationError)
                 else str(exc)
             )
-            raise CatalogueError(
-                f"{path}: invalid entry: {detail}", remedy=f"Fix or unset ${CATALOGUE_ENV}."
-            ) from exc
+            raise CatalogueError(f"{path}: invalid entry: {detail}", remedy=f"Fix or unset ${CATALOGUE_ENV}.") from exc
     return entries
 
 

@@ -34,8 +34,8 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from swictation_rpc.models.catalogue import check_url
 from swictation_rpc.errors import ModelDownloadError
+from swictation_rpc.models.catalogue import check_url
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +47,7 @@ MAX_EXTRACT_BYTES = 64 << 30
 MAX_MEMBERS = 100_000
 
 _REMEDY_RETRY = "Check the network connection and run the same command again: it resumes."
-_REMEDY_OFFLINE = (
-    "On an offline machine, fetch the archive elsewhere and run"
-    " `swictation-rpc models import PATH`."
-)
+_REMEDY_OFFLINE = "On an offline machine, fetch the archive elsewhere and run `swictation-rpc models import PATH`."
 
 
 @attrs.frozen
@@ -167,7 +164,12 @@ def fetch(
         except _Interrupted as exc:
             log.warning(
                 "download of %s interrupted at %s/%s bytes (%s), attempt %d/%d",
-                url, exc.done, exc.total, exc.reason, attempt + 1, attempts,
+                url,
+                exc.done,
+                exc.total,
+                exc.reason,
+                attempt + 1,
+                attempts,
             )
             if attempt + 1 < attempts:
                 continue
@@ -292,8 +294,7 @@ def _attempt(
                     part.unlink(missing_ok=True)
                     raise ModelDownloadError(
                         f"The server sent more than the {expected} bytes expected for {label}",
-                        remedy="Nothing was installed; the partial file was deleted. "
-                        + _REMEDY_OFFLINE,
+                        remedy="Nothing was installed; the partial file was deleted. " + _REMEDY_OFFLINE,
                         url=url,
                     )
                 out.write(chunk)
@@ -369,8 +370,7 @@ def _write_member(src: IO[bytes], target: Path, budget: list[int], archive: Path
     try:
         fd = os.open(
             target,
-            os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-            | getattr(os, "O_BINARY", 0),
+            os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0),
             0o600,
         )
     except FileExistsError:
@@ -386,8 +386,7 @@ def _write_member(src: IO[bytes], target: Path, budget: list[int], archive: Path
             budget[0] -= len(chunk)
             if budget[0] < 0:
                 raise UnsafeArchiveError(
-                    f"Refusing to unpack {archive.name}: it unpacks to more than"
-                    f" {MAX_EXTRACT_BYTES} bytes",
+                    f"Refusing to unpack {archive.name}: it unpacks to more than {MAX_EXTRACT_BYTES} bytes",
                     remedy="Nothing was installed.",
                 )
             try:
@@ -511,15 +510,13 @@ def _extract_zip(archive: Path, dest: Path) -> dict[str, FileRecord]:
                 mode = info.external_attr >> 16
                 if stat.S_ISLNK(mode):
                     raise UnsafeArchiveError(
-                        f"Refusing to unpack {archive.name}: member {info.filename!r} is a"
-                        " symbolic link",
+                        f"Refusing to unpack {archive.name}: member {info.filename!r} is a symbolic link",
                         remedy="Nothing was installed.",
                         member=info.filename,
                     )
                 if mode and stat.S_IFMT(mode) and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
                     raise UnsafeArchiveError(
-                        f"Refusing to unpack {archive.name}: member {info.filename!r} is a"
-                        " special file",
+                        f"Refusing to unpack {archive.name}: member {info.filename!r} is a special file",
                         remedy="Nothing was installed.",
                         member=info.filename,
                     )

@@ -271,9 +271,7 @@ def _summary(path: Path, folder: Path) -> OnnxSummary:
         data = path.parent / location
         if location and location not in ends:
             if not data.is_file():
-                raise _broken(
-                    data, f"is missing (it holds {path.name}'s weights)", folder=folder
-                )
+                raise _broken(data, f"is missing (it holds {path.name}'s weights)", folder=folder)
             ends[location] = data.stat().st_size
         if length is not None and location and offset + length > ends[location]:
             raise _broken(
@@ -513,9 +511,7 @@ def _inspect_sherpa(folder: Path, precision: str | None) -> ModelFiles:
 def _check_feature_dim(enc: OnnxSummary, feat_dim: int, path: Path, folder: Path) -> None:
     dims = _dims(enc.inputs[0])
     if len(dims) == 3 and isinstance(dims[1], int) and dims[1] != feat_dim:
-        raise _broken(
-            path, f"takes {dims[1]} feature bins but its metadata/config says {feat_dim}", folder=folder
-        )
+        raise _broken(path, f"takes {dims[1]} feature bins but its metadata/config says {feat_dim}", folder=folder)
 
 
 _INFER_LIMIT_BYTES = 256 << 20

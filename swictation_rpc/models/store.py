@@ -31,6 +31,7 @@ import attrs
 
 from swictation_rpc import paths
 from swictation_rpc.converter import converter
+from swictation_rpc.errors import ModelDownloadError, ModelNotInstalledError, SwictationError
 from swictation_rpc.models.catalogue import (
     CatalogueEntry,
     check_model_name,
@@ -46,7 +47,6 @@ from swictation_rpc.models.download import (
     hash_file,
     safe_extract,
 )
-from swictation_rpc.errors import ModelDownloadError, ModelNotInstalledError, SwictationError
 
 log = logging.getLogger(__name__)
 
@@ -110,8 +110,11 @@ _SHERPA_PARTS = ("encoder", "decoder", "joiner")
 
 def _guess_layout(folder: Path) -> str | None:
     names = {p.name for p in folder.iterdir() if p.is_file()}
-    if "vocab.txt" in names and any(n.startswith("encoder-model") and n.endswith(".onnx") for n in names) \
-            and any(n.startswith("decoder_joint-model") and n.endswith(".onnx") for n in names):
+    if (
+        "vocab.txt" in names
+        and any(n.startswith("encoder-model") and n.endswith(".onnx") for n in names)
+        and any(n.startswith("decoder_joint-model") and n.endswith(".onnx") for n in names)
+    ):
         return "nemo"
     if "tokens.txt" in names and all(
         any(re.fullmatch(rf"{part}(\..+)?\.onnx", n) for n in names) for part in _SHERPA_PARTS
@@ -148,7 +151,7 @@ def _basic_structure(folder: Path, entry: CatalogueEntry | None) -> tuple[str | 
 def _layout_check(folder: Path) -> tuple[str | None, list[str]] | None:
     """The engine's own structural check (swictation_rpc.models.layout), when it is there."""
     try:
-        from swictation_rpc.models import layout as layout_mod  # noqa: PLC0415 - optional
+        from swictation_rpc.models import layout as layout_mod
     except ImportError:
         return None
     inspect = getattr(layout_mod, "inspect_model_dir", None)
@@ -158,7 +161,7 @@ def _layout_check(folder: Path) -> tuple[str | None, list[str]] | None:
         info = inspect(folder)
     except SwictationError as exc:
         return None, [str(exc)]
-    except Exception as exc:  # noqa: BLE001 - a checker bug must not hide the verdict
+    except Exception as exc:
         log.exception("layout.inspect_model_dir failed on %s", folder)
         return None, [f"layout check failed: {type(exc).__name__}: {exc}"]
     layout = getattr(info, "layout", None)
@@ -239,7 +242,7 @@ def _rekey(records: dict[str, FileRecord], unpacked: Path, root: Path) -> dict[s
     if root == unpacked:
         return dict(records)
     prefix = root.relative_to(unpacked).as_posix() + "/"
-    return {k[len(prefix):]: v for k, v in records.items() if k.startswith(prefix)}
+    return {k[len(prefix) :]: v for k, v in records.items() if k.startswith(prefix)}
 
 
 def _copy_tree(src: Path, dest: Path) -> dict[str, FileRecord]:
@@ -289,7 +292,7 @@ def _locked(lock_path: Path) -> Iterator[None]:
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
-            import fcntl  # noqa: PLC0415 - POSIX only
+            import fcntl
         except ImportError:  # pragma: no cover - Windows: best effort, no lock
             yield
             return
@@ -362,7 +365,8 @@ class ModelStore:
         if not self.root.is_dir():
             return []
         return sorted(
-            c.name for c in self.root.iterdir()
+            c.name
+            for c in self.root.iterdir()
             if c.is_dir() and not c.name.startswith(".") and not (c / MANIFEST_NAME).is_file()
         )
 
@@ -381,8 +385,7 @@ class ModelStore:
                 return folder
             raise ModelNotInstalledError(
                 f"Model folder {folder} does not exist",
-                remedy="Set the model to an existing folder or to a name from"
-                " `swictation-rpc models list`.",
+                remedy="Set the model to an existing folder or to a name from `swictation-rpc models list`.",
                 model=text,
             )
         try:
@@ -407,7 +410,8 @@ class ModelStore:
             return Path(text)
         raise ModelNotInstalledError(
             f"Unknown model {text!r} (not in the catalogue, not installed in {self.root})",
-            remedy="Known models: " + ", ".join(sorted(self.catalogue))
+            remedy="Known models: "
+            + ", ".join(sorted(self.catalogue))
             + ". Or give a model folder path, or `swictation-rpc models import PATH`.",
             model=text,
         )
@@ -463,13 +467,9 @@ class ModelStore:
             staging = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=staging_root))
             try:
                 if entry.kind == "archive":
-                    built, manifest = self._download_archive(
-                        entry, dl_dir, staging, progress, retries, timeout
-                    )
+                    built, manifest = self._download_archive(entry, dl_dir, staging, progress, retries, timeout)
                 else:
-                    built, manifest = self._download_files(
-                        entry, dl_dir, staging, progress, retries, timeout
-                    )
+                    built, manifest = self._download_files(entry, dl_dir, staging, progress, retries, timeout)
                 self._check_structure(built, entry, name)
                 _write_manifest(built, manifest)
                 final = self._publish(built, name, force=force)
@@ -491,8 +491,14 @@ class ModelStore:
         remote = entry.downloads[0]
         archive = dl_dir / Path(remote.path).name
         result = fetch(
-            remote.url, archive, size=remote.size, sha256=remote.sha256, progress=progress,
-            label=archive.name, retries=retries, timeout=timeout,
+            remote.url,
+            archive,
+            size=remote.size,
+            sha256=remote.sha256,
+            progress=progress,
+            label=archive.name,
+            retries=retries,
+            timeout=timeout,
         )
         unpacked = staging / "unpacked"
         try:
@@ -528,8 +534,15 @@ class ModelStore:
             dest = dl_dir.joinpath(*remote.path.split("/"))
             _private_dir(dest.parent)
             result = fetch(
-                remote.url, dest, size=remote.size, sha256=remote.sha256, progress=progress,
-                label=remote.path, optional=remote.optional, retries=retries, timeout=timeout,
+                remote.url,
+                dest,
+                size=remote.size,
+                sha256=remote.sha256,
+                progress=progress,
+                label=remote.path,
+                optional=remote.optional,
+                retries=retries,
+                timeout=timeout,
             )
             if not result.skipped:
                 fetched.append((remote, result))
@@ -572,9 +585,7 @@ class ModelStore:
             )
         entry, remote = self._match_catalogue(src, name)
         if name is None:
-            name = entry.name if entry is not None else (
-                src.name if src.is_dir() else _archive_stem(src)
-            )
+            name = entry.name if entry is not None else (src.name if src.is_dir() else _archive_stem(src))
         check_model_name(name)
         entry = entry if entry is not None else self.catalogue.get(name)
         if not force and self.get(name) is not None:
@@ -596,14 +607,11 @@ class ModelStore:
                     archive_size = src.stat().st_size
                     archive_sha = hash_file(src).hexdigest()
                     if remote is not None and remote.sha256:
-                        if archive_sha != remote.sha256 or (
-                            remote.size is not None and archive_size != remote.size
-                        ):
+                        if archive_sha != remote.sha256 or (remote.size is not None and archive_size != remote.size):
                             raise ModelDownloadError(
                                 f"Checksum mismatch for {src.name}: the catalogue expects sha256"
                                 f" {remote.sha256}, the file has {archive_sha}",
-                                remedy="Nothing was installed. Fetch the archive again from "
-                                + remote.url,
+                                remedy="Nothing was installed. Fetch the archive again from " + remote.url,
                                 expected=remote.sha256,
                                 actual=archive_sha,
                             )
@@ -678,9 +686,7 @@ class ModelStore:
             if not quick:
                 digest = hash_file(f).hexdigest()
                 if digest != record.sha256:
-                    problems.append(
-                        f"{rel} was modified: sha256 {digest}, the manifest says {record.sha256}"
-                    )
+                    problems.append(f"{rel} was modified: sha256 {digest}, the manifest says {record.sha256}")
         known = set(model.manifest.files) | {MANIFEST_NAME}
         for p in sorted(folder.rglob("*")):
             rel = p.relative_to(folder).as_posix()

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from swictation_rpc.audio.io import resample_to_16k
 from swictation_rpc.audio import SAMPLE_RATE
+from swictation_rpc.audio.io import resample_to_16k
 
 
 @functools.lru_cache(maxsize=1)

@@ -146,9 +146,7 @@ def _as_ids(what: str | Iterable[int], tokens: Sequence[str]) -> list[int]:
     return encode_text(what, tokens) if isinstance(what, str) else [int(i) for i in what]
 
 
-def expected_text(
-    what: str | Iterable[int], tokens: Sequence[str] = DEFAULT_TOKENS, *, unk_only: bool = False
-) -> str:
+def expected_text(what: str | Iterable[int], tokens: Sequence[str] = DEFAULT_TOKENS, *, unk_only: bool = False) -> str:
     """The text a tone model decodes ``tone_audio(what)`` to ("▁" becomes a space, then stripped)."""
     ids = _as_ids(what, tokens)
     pieces = [UNK if unk_only else tokens[i] for i in ids]
@@ -172,9 +170,9 @@ def tone_audio(
     ids = _as_ids(what, tokens)
     slot_of = {tok_id: slot for slot, tok_id in enumerate(toned_tokens(tokens))}
     freqs = tone_frequencies()
-    n_tone = int(round(tone_s * sample_rate))
-    n_gap = int(round(gap_s * sample_rate))
-    n_fade = max(1, int(round(_FADE_S * sample_rate)))
+    n_tone = round(tone_s * sample_rate)
+    n_gap = round(gap_s * sample_rate)
+    n_fade = max(1, round(_FADE_S * sample_rate))
     ramp = 0.5 - 0.5 * np.cos(np.linspace(0.0, np.pi, n_fade))
     envelope = np.ones(n_tone)
     envelope[:n_fade] = ramp
@@ -404,7 +402,12 @@ def _save(model: onnx.ModelProto, path: Path, *, external_data: bool = False) ->
     data = path.with_name(path.name + ".data")
     data.unlink(missing_ok=True)
     onnx.save_model(
-        model, str(path), save_as_external_data=True, all_tensors_to_one_file=True, location=data.name, size_threshold=128
+        model,
+        str(path),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location=data.name,
+        size_threshold=128,
     )
 
 
@@ -593,7 +596,7 @@ def write_broken_model(
     elif case == "vocab-joiner-mismatch":
         # The joiner of a model with another vocabulary: 2 tokens more (RNN-T), or so many fewer
         # that no duration outputs remain beyond vocab + 1 (TDT).
-        other = list(DEFAULT_TOKENS) + ["\u2581extra", "\u2581more"] if kind == "rnnt" else list(DEFAULT_TOKENS[:10])
+        other = [*list(DEFAULT_TOKENS), "▁extra", "▁more"] if kind == "rnnt" else list(DEFAULT_TOKENS[:10])
         donor = write_tone_model(folder / "_donor", kind=kind, feat_dim=feat_dim, tokens=other)
         shutil.copyfile(donor / "joiner.onnx", folder / "joiner.onnx")
         shutil.rmtree(donor)

@@ -167,8 +167,13 @@ DEFAULT_COMMANDS: dict[str, Symbol] = {
 _ARROW_WORD, _ARROW_JOIN = _sym("->", "word"), _sym("->", "join")
 _FAT_ARROW = _sym("=>", "word")
 _DOUBLE_COLON = _sym("::", "join")
-_JS = {"arrow": _FAT_ARROW, "fat arrow": _FAT_ARROW, "triple equals": _sym("===", "word"),
-       "not triple equals": _sym("!==", "word"), "question dot": _sym("?.", "join")}
+_JS = {
+    "arrow": _FAT_ARROW,
+    "fat arrow": _FAT_ARROW,
+    "triple equals": _sym("===", "word"),
+    "not triple equals": _sym("!==", "word"),
+    "question dot": _sym("?.", "join"),
+}
 _C = {"arrow": _ARROW_JOIN, "double colon": _DOUBLE_COLON}
 
 #: Extra phrases per LSP languageId, on top of :data:`DEFAULT_COMMANDS`. Deliberately modest.
@@ -201,7 +206,7 @@ _ATTACH_CHARS = set(",.;:!?%\u2026")
 _SENTENCE_END_CHARS = set(".!?\u2026")
 _OPEN_CHARS = set("([{\u00bf\u00a1\u201c\u2018")
 _CLOSE_CHARS = set(")]}\u201d\u2019")
-_QUOTE_CHARS = set("\"`")
+_QUOTE_CHARS = set('"`')
 _JOIN_CHARS = set("_/\\.^")
 
 
@@ -287,8 +292,11 @@ def _freeze_custom(custom: CustomCommands) -> tuple[tuple[str, tuple[tuple[str, 
         for phrase, value in table.items():
             if isinstance(value, Mapping):
                 text = value.get("text")
-                value = (text if isinstance(text, str) else None, value.get("spacing"),
-                         bool(value.get("sentenceEnd", False)))
+                value = (
+                    text if isinstance(text, str) else None,
+                    value.get("spacing"),
+                    bool(value.get("sentenceEnd", False)),
+                )
             elif value is not None and not isinstance(value, str):
                 log.warning("Spoken command %r ignored: its text must be a string", phrase)
                 continue
@@ -379,8 +387,8 @@ class Parsed:
     """``scratch that`` was said with nothing before it: remove the previous utterance."""
 
 
-_LEAD = "\"([{\u00bf\u00a1\u201c"
-_TRAIL = ".,;:!?)]}\"\u2026\u201d"
+_LEAD = '"([{\u00bf\u00a1\u201c'
+_TRAIL = '.,;:!?)]}"\u2026\u201d'
 _ABBREV_RE = re.compile(r"^(?:[A-Za-z]\.)+[A-Za-z]\.?$")
 
 

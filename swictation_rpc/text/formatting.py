@@ -58,16 +58,70 @@ from swictation_rpc.text.vocabulary import vocabulary
 #: LSP languageIds treated as code (outside comments and strings), with their line comment markers.
 LINE_COMMENTS: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(
-        ["python", "shellscript", "sh", "bash", "zsh", "fish", "ruby", "perl", "r", "yaml", "toml",
-         "dockerfile", "makefile", "cmake", "powershell", "elixir", "julia", "nim", "coffeescript",
-         "gdscript", "crystal", "tcl", "nix", "graphql", "terraform", "hcl"],
+        [
+            "python",
+            "shellscript",
+            "sh",
+            "bash",
+            "zsh",
+            "fish",
+            "ruby",
+            "perl",
+            "r",
+            "yaml",
+            "toml",
+            "dockerfile",
+            "makefile",
+            "cmake",
+            "powershell",
+            "elixir",
+            "julia",
+            "nim",
+            "coffeescript",
+            "gdscript",
+            "crystal",
+            "tcl",
+            "nix",
+            "graphql",
+            "terraform",
+            "hcl",
+        ],
         ("#",),
     ),
     **dict.fromkeys(
-        ["c", "cpp", "csharp", "java", "javascript", "typescript", "javascriptreact", "typescriptreact",
-         "go", "rust", "swift", "kotlin", "scala", "dart", "objective-c", "objective-cpp", "groovy", "zig",
-         "jsonc", "scss", "less", "proto", "proto3", "solidity", "glsl", "hlsl", "verilog", "cuda-cpp",
-         "fsharp", "vue", "svelte"],
+        [
+            "c",
+            "cpp",
+            "csharp",
+            "java",
+            "javascript",
+            "typescript",
+            "javascriptreact",
+            "typescriptreact",
+            "go",
+            "rust",
+            "swift",
+            "kotlin",
+            "scala",
+            "dart",
+            "objective-c",
+            "objective-cpp",
+            "groovy",
+            "zig",
+            "jsonc",
+            "scss",
+            "less",
+            "proto",
+            "proto3",
+            "solidity",
+            "glsl",
+            "hlsl",
+            "verilog",
+            "cuda-cpp",
+            "fsharp",
+            "vue",
+            "svelte",
+        ],
         ("//",),
     ),
     "php": ("//", "#"),
@@ -87,10 +141,28 @@ BLOCK_COMMENTS: dict[str, tuple[tuple[str, str], ...]] = {
     "ocaml": (("(*", "*)"),),
 }
 #: Languages where ``'`` does not open a string everywhere (Rust lifetimes, Lisp quote, ...).
-_NO_SINGLE_QUOTE_STRINGS = {"rust", "clojure", "lisp", "scheme", "racket", "commonlisp", "ocaml", "vim",
-                            "haskell", "elm", "fsharp", "purescript"}
-_TRIPLE_QUOTES = {"python": ('"""', "'''"), "julia": ('"""',), "kotlin": ('"""',), "scala": ('"""',),
-                  "swift": ('"""',), "groovy": ('"""', "'''")}
+_NO_SINGLE_QUOTE_STRINGS = {
+    "rust",
+    "clojure",
+    "lisp",
+    "scheme",
+    "racket",
+    "commonlisp",
+    "ocaml",
+    "vim",
+    "haskell",
+    "elm",
+    "fsharp",
+    "purescript",
+}
+_TRIPLE_QUOTES = {
+    "python": ('"""', "'''"),
+    "julia": ('"""',),
+    "kotlin": ('"""',),
+    "scala": ('"""',),
+    "swift": ('"""',),
+    "groovy": ('"""', "'''"),
+}
 
 _I_FORMS = {"I", "I'm", "I'll", "I've", "I'd", "I\u2019m", "I\u2019ll", "I\u2019ve", "I\u2019d"}
 _LIST_MARKER_RE = re.compile(r"[ \t]*(?:[-*+>]|\d+[.)]|#{1,6})[ \t]*")
@@ -98,8 +170,27 @@ _FENCE_RE = re.compile(r"^[ \t]*(```|~~~)[ \t]*([\w+-]*)", re.MULTILINE)
 _IDENT_CHAR_RE = re.compile(r"\w")
 _CODE_NO_SPACE_AFTER = set(".@$_~!\\/")
 #: Words after which ``(`` keeps its space in code (``if (x)``, ``return (a, b)``).
-_KEYWORDS_BEFORE_PAREN = {"if", "elif", "while", "for", "switch", "catch", "return", "and", "or", "not",
-                          "in", "with", "match", "case", "await", "yield", "assert", "else", "foreach"}
+_KEYWORDS_BEFORE_PAREN = {
+    "if",
+    "elif",
+    "while",
+    "for",
+    "switch",
+    "catch",
+    "return",
+    "and",
+    "or",
+    "not",
+    "in",
+    "with",
+    "match",
+    "case",
+    "await",
+    "yield",
+    "assert",
+    "else",
+    "foreach",
+}
 _OPENERS = set("([{\u00bf\u00a1\u201c")
 
 
@@ -194,7 +285,7 @@ def _scan_code(before: str, lang: str) -> tuple[Where, str]:
     line_start = before.rfind("\n") + 1
     line = before[line_start:]
     markers = LINE_COMMENTS.get(lang, ())
-    quotes = "\"`" if lang in _NO_SINGLE_QUOTE_STRINGS else "\"'`"
+    quotes = '"`' if lang in _NO_SINGLE_QUOTE_STRINGS else "\"'`"
     quote: str | None = None
     start = 0
     i = 0

@@ -85,9 +85,7 @@ def shift_range_after_edit(tracked: Range, edit: Range, new_text: str, encoding:
     return None
 
 
-def follow_edit(
-    tracked: Range, edit: Range, new_text: str, encoding: str = "utf-16"
-) -> tuple[Range | None, bool]:
+def follow_edit(tracked: Range, edit: Range, new_text: str, encoding: str = "utf-16") -> tuple[Range | None, bool]:
     """Where ``tracked`` is after ``edit`` was replaced by ``new_text``, and whether it was touched.
 
     Edits before or after move it exactly as :func:`shift_range_after_edit` does (``touched`` is

@@ -311,7 +311,8 @@ class UtteranceTracker:
             if doc is not None:
                 target = inserted_range(utterance.range.start, utterance.expect, self.encoding)
                 if doc.text_in(target) == utterance.expect and (
-                    utterance._already is None or doc.following(target.end, len(utterance._already)) == utterance._already
+                    utterance._already is None
+                    or doc.following(target.end, len(utterance._already)) == utterance._already
                 ):
                     # Applied, though described as a smaller diff (or in several changes).
                     self._applied(utterance, target)
@@ -341,7 +342,9 @@ class UtteranceTracker:
         candidates = [rng, inserted_range(rng.start, text, self.encoding)]
         width = units(text, self.encoding)
         if "\n" not in text and "\r" not in text and rng.end.character >= width:
-            candidates.append(Range(start=Position(line=rng.end.line, character=rng.end.character - width), end=rng.end))
+            candidates.append(
+                Range(start=Position(line=rng.end.line, character=rng.end.character - width), end=rng.end)
+            )
         for candidate in candidates:
             if doc.text_in(candidate) == text:
                 return candidate

@@ -22,9 +22,27 @@ from attrs import define
 from swictation_rpc.text.casing import split_words
 
 _NUMBER_WORDS = [
-    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-    "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
-    "nineteen", "twenty",
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+    "twenty",
 ]
 _WORD_TO_DIGITS = {w: str(n) for n, w in enumerate(_NUMBER_WORDS)}
 _END = "\0"
@@ -149,7 +167,7 @@ class Vocabulary:
         for m in self.find(words, min_words=min_words):
             out.extend(words[i : m.start])
             last = words[m.end - 1]
-            tail = last[len(last.rstrip(".,;:!?)]}\"")) :]
+            tail = last[len(last.rstrip('.,;:!?)]}"')) :]
             out.append(m.identifier + tail)
             i = m.end
         out.extend(words[i:])

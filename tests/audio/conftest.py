@@ -17,8 +17,8 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 import pytest
@@ -49,7 +49,7 @@ def _parse_env(text: str) -> dict[str, str]:
     env = {}
     for line in text.splitlines():
         if line.startswith("export ") and "=" in line:
-            key, _, value = line[len("export "):].partition("=")
+            key, _, value = line[len("export ") :].partition("=")
             env[key] = value.strip("'\"")
     return env
 

@@ -12,8 +12,8 @@ import time
 import numpy as np
 import pytest
 
-from swictation_rpc.audio.capture import Microphone, list_input_devices
 from swictation_rpc.audio import SAMPLE_RATE
+from swictation_rpc.audio.capture import Microphone, list_input_devices
 from swictation_rpc.errors import AudioDeviceError, NoInputDeviceError
 from swictation_rpc.testing.speech import word_error_rate as wer
 from tests.audio.conftest import ROOT, SENTENCES, play
@@ -40,7 +40,11 @@ def drain(mic: Microphone) -> list[np.ndarray]:
 def python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
-        cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -98,7 +102,7 @@ def test_captures_real_speech_at_the_native_rate_as_16k_mono(virtual_mic, speech
 
 @pytest.mark.parametrize("rate", [16_000, 48_000])
 def test_device_by_name_and_index_at_a_chosen_rate(virtual_mic, pipe_mic, speech, rate, engine):
-    by_name = [device for device in list_input_devices() if device.name == "default"][0]
+    by_name = next(device for device in list_input_devices() if device.name == "default")
     for device in ("defau", by_name.index):  # part of the name, then the index
         clip = np.concatenate([speech(SENTENCES[2]), np.zeros(SAMPLE_RATE // 2, dtype=np.float32)])
         with Microphone(device, rate, stall_timeout_s=None) as mic:

@@ -9,9 +9,8 @@ import time
 import numpy as np
 import pytest
 
-from swictation_rpc.audio import capture
+from swictation_rpc.audio import SAMPLE_RATE, capture
 from swictation_rpc.audio.session import DictationSession, _Recording
-from swictation_rpc.audio import SAMPLE_RATE
 from swictation_rpc.errors import NoInputDeviceError, SwictationError
 from swictation_rpc.options import AudioOptions, Options, VadOptions
 from swictation_rpc.testing.speech import word_error_rate as wer
@@ -41,8 +40,13 @@ class Recorder:
 
     def session(self, engine, options: Options, mode: str = "fast", **kwargs) -> DictationSession:
         return DictationSession(
-            engine, options, mode=mode, on_partial=self.on_partial, on_state=self.on_state,
-            on_auto_stop=self.on_auto_stop, **kwargs,
+            engine,
+            options,
+            mode=mode,
+            on_partial=self.on_partial,
+            on_state=self.on_state,
+            on_auto_stop=self.on_auto_stop,
+            **kwargs,
         )
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -80,9 +81,7 @@ def test_spoken_words_arrive_at_the_cursor_with_interim_text(start_server, speec
 
     spoken = f"{SENTENCES[0]} {SENTENCES[1]}"
     assert wer(spoken, result["text"]) <= 0.2, result["text"]
-    assert result["edits"] == [
-        {"range": {"start": POSITION, "end": POSITION}, "newText": result["text"]}
-    ]
+    assert result["edits"] == [{"range": {"start": POSITION, "end": POSITION}, "newText": result["text"]}]
     assert partials_while_speaking, "no swictation/partial while speaking"
     assert all(p["sessionId"] == session_id for p in partials_while_speaking)
     assert wer(SENTENCES[0], partials_while_speaking[0]["text"]) <= 0.25

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import psutil
 import pytest
 
-from swictation_rpc.audio.segmenter import WINDOW, SileroStream, StreamingSegmenter
 from swictation_rpc.audio import SAMPLE_RATE
+from swictation_rpc.audio.segmenter import WINDOW, SileroStream, StreamingSegmenter
 from swictation_rpc.options import VadOptions
 from swictation_rpc.testing.speech import word_error_rate as wer
 from tests.audio.conftest import SENTENCES
@@ -73,7 +75,7 @@ def test_each_sentence_becomes_one_segment_closed_soon_after_it_ends(speech, eng
     first_voice = (lead_n + voiced_span(first)[0], lead_n + voiced_span(first)[1])
     second_offset = lead_n + len(first) + int(gap * SAMPLE_RATE)
     second_voice = (second_offset + voiced_span(second)[0], second_offset + voiced_span(second)[1])
-    (closed_at_1, seg1), (closed_at_2, seg2) = closed
+    (closed_at_1, seg1), (_closed_at_2, seg2) = closed
     # Each segment holds its sentence's voice, padded, and nothing of the other sentence.
     assert seg1.start <= first_voice[0] and first_voice[1] - WINDOW <= seg1.end <= second_voice[0]
     assert seg1.end <= seg2.start <= second_voice[0] and seg2.end >= second_voice[1] - WINDOW
@@ -134,7 +136,7 @@ def test_speech_longer_than_max_segment_is_split_at_pauses(speech):
     assert any(segment.closed_by == "max-length" for segment in segments)
     assert all(segment.duration_s <= 6.0 + 0.5 for segment in segments)
     # Consecutive, non-overlapping, and together they cover the speech.
-    assert all(a.end <= b.start for a, b in zip(segments, segments[1:]))
+    assert all(a.end <= b.start for a, b in itertools.pairwise(segments))
     covered = sum(segment.end - segment.start for segment in segments)
     assert covered >= sum(len(clip) for clip in sentences) * 0.9
 
@@ -145,7 +147,7 @@ def test_an_hour_of_audio_keeps_memory_flat(speech):
     clips = [speech(text) for text in SENTENCES]
     noise = (rng.standard_normal(SAMPLE_RATE * 2) * 0.003).astype(np.float32)  # room noise in pauses
     # One 60 s cycle: dictated sentences with pauses, then 20 s of speech with no pause long enough to close.
-    talk = np.concatenate([np.concatenate([clip, noise[: SAMPLE_RATE]]) for clip in clips])
+    talk = np.concatenate([np.concatenate([clip, noise[:SAMPLE_RATE]]) for clip in clips])
     monologue = np.concatenate([np.concatenate([trimmed(clip), noise[: SAMPLE_RATE // 5]]) for clip in clips * 3])
     cycle = np.concatenate([talk, monologue, noise])
     cycle = np.concatenate([cycle, np.tile(noise, 30)])[: 60 * SAMPLE_RATE]

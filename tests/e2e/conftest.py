@@ -122,8 +122,13 @@ class RpcClient:
                 self._cond.notify_all()
             handler = self.handlers.get(method)
             if handler is None:
-                self.send({"jsonrpc": "2.0", "id": message["id"],
-                           "error": {"code": -32601, "message": f"test client: no handler for {method}"}})
+                self.send(
+                    {
+                        "jsonrpc": "2.0",
+                        "id": message["id"],
+                        "error": {"code": -32601, "message": f"test client: no handler for {method}"},
+                    }
+                )
             else:
                 try:
                     self.send({"jsonrpc": "2.0", "id": message["id"], "result": handler(params)})

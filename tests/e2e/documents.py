@@ -16,9 +16,23 @@ from swictation_rpc.text.ranges import apply_edit, offset_at, position_at
 from .conftest import RpcClient
 
 #: Spoken-command tone alphabet (``test_server_transcribe.SPOKEN_TOKENS``) plus "scratch that".
-TOKENS = ("<unk>", "\u2581print", "\u2581hello", "\u2581comma", "\u2581world", "\u2581period",
-          "\u2581camel", "\u2581case", "\u2581user", "\u2581count", "\u2581scratch", "\u2581that",
-          "\u2581get", "\u2581by", "\u2581id")
+TOKENS = (
+    "<unk>",
+    "\u2581print",
+    "\u2581hello",
+    "\u2581comma",
+    "\u2581world",
+    "\u2581period",
+    "\u2581camel",
+    "\u2581case",
+    "\u2581user",
+    "\u2581count",
+    "\u2581scratch",
+    "\u2581that",
+    "\u2581get",
+    "\u2581by",
+    "\u2581id",
+)
 #: The same tones, other words: an "accurate" model that hears "planet" where the fast one hears "world".
 ACCURATE_TOKENS = tuple("\u2581planet" if t == "\u2581world" else t for t in TOKENS)
 
@@ -56,14 +70,15 @@ class EditorDocument:
         self.text = text
         self.language_id = language_id
         self.version = 1
-        rpc.notify("textDocument/didOpen", {"textDocument": {
-            "uri": uri, "languageId": language_id, "version": self.version, "text": text}})
+        rpc.notify(
+            "textDocument/didOpen",
+            {"textDocument": {"uri": uri, "languageId": language_id, "version": self.version, "text": text}},
+        )
 
     def context(self, line: int, character: int, **extra: Any) -> dict[str, Any]:
         """What a client sends as ``context`` for a cursor at (line, character)."""
         at = offset_at(self.text, Position(line=line, character=character))
-        return {"before": self.text[:at][-200:], "after": self.text[at:][:200], "languageId": self.language_id,
-                **extra}
+        return {"before": self.text[:at][-200:], "after": self.text[at:][:200], "languageId": self.language_id, **extra}
 
     def cursor_at_end(self) -> tuple[int, int]:
         end = position_at(self.text, len(self.text))
@@ -71,8 +86,9 @@ class EditorDocument:
 
     def apply(self, edits: list[dict[str, Any]]) -> None:
         """Apply LSP edits (all relative to the current text), reported as VS Code does: last first."""
-        ordered = sorted(edits, key=lambda e: (e["range"]["start"]["line"], e["range"]["start"]["character"]),
-                         reverse=True)
+        ordered = sorted(
+            edits, key=lambda e: (e["range"]["start"]["line"], e["range"]["start"]["character"]), reverse=True
+        )
         changes = []
         for edit in ordered:
             self.text = apply_edit(self.text, _range(edit["range"]), edit["newText"])
@@ -98,8 +114,10 @@ class EditorDocument:
 
     def _changed(self, changes: list[dict[str, Any]]) -> None:
         self.version += 1
-        self.rpc.notify("textDocument/didChange", {
-            "textDocument": {"uri": self.uri, "version": self.version}, "contentChanges": changes})
+        self.rpc.notify(
+            "textDocument/didChange",
+            {"textDocument": {"uri": self.uri, "version": self.version}, "contentChanges": changes},
+        )
 
     def close(self) -> None:
         self.rpc.notify("textDocument/didClose", {"textDocument": {"uri": self.uri}})
@@ -107,8 +125,13 @@ class EditorDocument:
 
 def transcribe(rpc: RpcClient, doc: EditorDocument, clip: Path, line: int, character: int, **extra: Any) -> dict:
     """``swictation/transcribe`` at a cursor in ``doc`` with its context; the edits are applied."""
-    params = {"textDocument": {"uri": doc.uri}, "position": pos(line, character), "audio": {"path": str(clip)},
-              "context": doc.context(line, character, **extra.pop("context_extra", {})), **extra}
+    params = {
+        "textDocument": {"uri": doc.uri},
+        "position": pos(line, character),
+        "audio": {"path": str(clip)},
+        "context": doc.context(line, character, **extra.pop("context_extra", {})),
+        **extra,
+    }
     result = rpc.request("swictation/transcribe", params)
     doc.apply(result["edits"])
     return result

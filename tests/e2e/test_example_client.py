@@ -15,7 +15,11 @@ from .conftest import REPO, SENTENCE
 def test_the_example_client_transcribes_a_wav_into_an_edit_and_shuts_down(server_env, sentence_wav: Path):
     done = subprocess.run(
         [sys.executable, str(REPO / "examples" / "client.py"), str(sentence_wav)],
-        cwd=REPO, env=server_env, capture_output=True, text=True, timeout=120,
+        cwd=REPO,
+        env=server_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     server_info, text, model, edits = done.stdout.strip().splitlines()

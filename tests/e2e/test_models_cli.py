@@ -52,25 +52,50 @@ def env(tmp_path, archive):
     with ModelServer() as server:
         url = server.add("tone.tar.bz2", archive)
         catalogue = tmp_path / "catalogue.json"
-        catalogue.write_text(json.dumps({"models": [{
-            "name": "tone", "title": "Tone test model", "role": "fast", "layout": "sherpa",
-            "kind": "archive", "topFolder": "tone-model", "requiredFiles": FILES,
-            "downloads": [{"url": url, "path": "tone.tar.bz2", "size": len(archive),
-                           "sha256": hashlib.sha256(archive).hexdigest()}],
-        }]}))
+        catalogue.write_text(
+            json.dumps(
+                {
+                    "models": [
+                        {
+                            "name": "tone",
+                            "title": "Tone test model",
+                            "role": "fast",
+                            "layout": "sherpa",
+                            "kind": "archive",
+                            "topFolder": "tone-model",
+                            "requiredFiles": FILES,
+                            "downloads": [
+                                {
+                                    "url": url,
+                                    "path": "tone.tar.bz2",
+                                    "size": len(archive),
+                                    "sha256": hashlib.sha256(archive).hexdigest(),
+                                }
+                            ],
+                        }
+                    ]
+                }
+            )
+        )
         child_env = dict(os.environ)
-        child_env.update({
-            "SWICTATION_CATALOGUE": str(catalogue),
-            "SWICTATION_MODELS_DIR": str(tmp_path / "models"),
-            "SWICTATION_DATA_DIR": str(tmp_path / "data"),
-        })
+        child_env.update(
+            {
+                "SWICTATION_CATALOGUE": str(catalogue),
+                "SWICTATION_MODELS_DIR": str(tmp_path / "models"),
+                "SWICTATION_DATA_DIR": str(tmp_path / "data"),
+            }
+        )
         yield {"env": child_env, "server": server, "models": tmp_path / "models", "catalogue": catalogue}
 
 
 def cli(env: dict, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "swictation_rpc", "models", *args],
-        cwd=REPO, env=env["env"], capture_output=True, text=True, timeout=120,
+        cwd=REPO,
+        env=env["env"],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -152,10 +177,21 @@ def test_errors_print_message_and_remedy_and_exit_1(env):
 
 
 def test_download_with_a_plain_http_catalogue_url_is_refused(env):
-    env["catalogue"].write_text(json.dumps({"models": [{
-        "name": "evil", "title": "t", "layout": "sherpa", "kind": "archive",
-        "downloads": [{"url": "http://example.com/evil.tar.bz2", "path": "evil.tar.bz2"}],
-    }]}))
+    env["catalogue"].write_text(
+        json.dumps(
+            {
+                "models": [
+                    {
+                        "name": "evil",
+                        "title": "t",
+                        "layout": "sherpa",
+                        "kind": "archive",
+                        "downloads": [{"url": "http://example.com/evil.tar.bz2", "path": "evil.tar.bz2"}],
+                    }
+                ]
+            }
+        )
+    )
     out = cli(env, "download", "evil")
     assert out.returncode == 1 and "only https://" in out.stderr
 

@@ -30,12 +30,14 @@ def shown(rpc: RpcClient, start: int = 0) -> list[str]:
 
 def test_invalid_initialization_options_are_reported_by_name_and_replaced_by_defaults(start_server):
     rpc = start_server()
-    rpc.initialize({
-        "engine": {"numThreads": "lots", "warmup": False},
-        "defaultMode": "fastest",
-        "bogusSetting": 1,
-        "applyEdits": "server",
-    })
+    rpc.initialize(
+        {
+            "engine": {"numThreads": "lots", "warmup": False},
+            "defaultMode": "fastest",
+            "bogusSetting": 1,
+            "applyEdits": "server",
+        }
+    )
     message = rpc.wait_for("window/showMessage")["message"]
     for name in ("engine.numThreads", "defaultMode", "bogusSetting"):
         assert name in message

@@ -34,11 +34,14 @@ DOCUMENT = {"uri": "file:///tmp/example.py"}
 @pytest.fixture(scope="module")
 def mic_env() -> Iterator[dict[str, str]]:
     if not (shutil.which("pulseaudio") and shutil.which("paplay")):
-        pytest.skip("PulseAudio is not installed (apt-get install pulseaudio pulseaudio-utils libportaudio2 libasound2-plugins)")
+        pytest.skip(
+            "PulseAudio is not installed (apt-get install pulseaudio pulseaudio-utils libportaudio2 libasound2-plugins)"
+        )
     directory = tempfile.mkdtemp(prefix="swmic-")  # short: unix socket paths are limited to 108 bytes
     env = dict(os.environ, SWICTATION_VIRTUAL_MIC_DIR=directory)
-    started = subprocess.run([str(REPO / "scripts" / "virtual-mic"), "start"], env=env, capture_output=True,
-                             text=True, timeout=60)
+    started = subprocess.run(
+        [str(REPO / "scripts" / "virtual-mic"), "start"], env=env, capture_output=True, text=True, timeout=60
+    )
     if started.returncode != 0:
         pytest.skip(f"the virtual microphone did not start: {started.stderr.strip()}")
     variables = {"PULSE_SERVER": f"unix:{directory}/pulse/native", "SWICTATION_VIRTUAL_MIC_DIR": directory}
@@ -82,7 +85,9 @@ def states(rpc: RpcClient, session_id: str) -> list[str]:
 
 def test_spoken_words_arrive_as_partials_then_as_an_edit_at_the_cursor(mic_server, mic_env, spoken_wav):
     rpc = mic_server()
-    start = rpc.request("swictation/startDictation", {"textDocument": DOCUMENT, "position": {"line": 3, "character": 4}})
+    start = rpc.request(
+        "swictation/startDictation", {"textDocument": DOCUMENT, "position": {"line": 3, "character": 4}}
+    )
     session = start["sessionId"]
     assert rpc.request("swictation/status")["sessionId"] == session
     speak(mic_env, spoken_wav)
@@ -108,7 +113,8 @@ def test_one_session_at_a_time_and_cancel_discards_it(mic_server):
     assert second.value.data["kind"] == "already-listening"
     assert second.value.data["sessionId"] == first["sessionId"]
     assert rpc.request("swictation/cancelDictation", {"sessionId": first["sessionId"]}, timeout=SLOW_S) == {
-        "cancelled": True, "sessionId": first["sessionId"],
+        "cancelled": True,
+        "sessionId": first["sessionId"],
     }
     with pytest.raises(RpcError) as stopped:
         rpc.request("swictation/stopDictation", {"sessionId": first["sessionId"]})
@@ -122,7 +128,9 @@ def test_one_session_at_a_time_and_cancel_discards_it(mic_server):
 
 def test_auto_stop_on_silence_applies_the_edit_from_the_server_without_a_stop(mic_server, mic_env, spoken_wav):
     rpc = mic_server({"vad": {"autoStopSilenceMs": 700}, "applyEdits": "server"})
-    start = rpc.request("swictation/startDictation", {"textDocument": DOCUMENT, "position": {"line": 8, "character": 0}})
+    start = rpc.request(
+        "swictation/startDictation", {"textDocument": DOCUMENT, "position": {"line": 8, "character": 0}}
+    )
     session = start["sessionId"]
     speak(mic_env, spoken_wav)
     stopped = rpc.wait_for("swictation/stateChanged", lambda p: p.get("reason") == "auto-stop", timeout=SLOW_S)

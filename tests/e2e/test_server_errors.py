@@ -66,8 +66,17 @@ def test_a_body_that_is_not_json_is_a_parse_error_with_id_null(shared_client: Rp
         ({"jsonrpc": "2.0", "id": 9, "method": "swictation/status", "params": 3}, 9),
         ({"jsonrpc": "2.0", "id": {"nested": True}, "method": "swictation/status"}, None),
     ],
-    ids=["batch", "string", "empty-batch", "jsonrpc-1.0", "no-jsonrpc", "no-method-no-result",
-         "method-not-a-string", "scalar-params", "object-id"],
+    ids=[
+        "batch",
+        "string",
+        "empty-batch",
+        "jsonrpc-1.0",
+        "no-jsonrpc",
+        "no-method-no-result",
+        "method-not-a-string",
+        "scalar-params",
+        "object-id",
+    ],
 )
 def test_a_malformed_request_is_an_invalid_request(shared_client: RpcClient, message, expected_id):
     answer = raw_error(shared_client, json.dumps(message).encode())
@@ -172,9 +181,13 @@ def test_start_dictation_without_an_input_device_is_no_input_device(start_server
     rpc = start_server(env_extra={"PULSE_SERVER": "unix:/nonexistent/pulse/native"})
     rpc.initialize({"audio": {"inputDevice": "no-such-microphone-e2e"}})
     with pytest.raises(RpcError) as error:
-        rpc.request("swictation/startDictation", {
-            "textDocument": {"uri": "file:///tmp/example.py"}, "position": {"line": 0, "character": 0},
-        })
+        rpc.request(
+            "swictation/startDictation",
+            {
+                "textDocument": {"uri": "file:///tmp/example.py"},
+                "position": {"line": 0, "character": 0},
+            },
+        )
     assert error.value.code == -33004
     assert error.value.data["kind"] == "no-input-device"
     assert error.value.data["remedy"]

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from .conftest import RpcClient
-from .test_server_dictation import mic_env  # noqa: F401 - the private virtual microphone fixture
 from .documents import ACCURATE_TOKENS, EditorDocument, pos, transcribe, write_clip, write_model
+from .test_server_dictation import mic_env  # noqa: F401 - the private virtual microphone fixture
 
 URI = "file:///tmp/swictation-e2e/refine.py"
 FAST_TEXT = "Print hello world"
@@ -35,10 +35,14 @@ def tones(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture
 def serve(start_server, tones, tmp_path: Path):
     def _serve(refine: str = "auto", **settings) -> RpcClient:
-        rpc = start_server(env_extra={"SWICTATION_DATA_DIR": str(tmp_path / "data"),
-                                      "SWICTATION_CHECK_CLIP": str(tones["hello"])})
-        options = {"models": {"fast": str(tones["fast"]), "accurate": str(tones["accurate"])},
-                   "text": {"refine": refine}, **settings}
+        rpc = start_server(
+            env_extra={"SWICTATION_DATA_DIR": str(tmp_path / "data"), "SWICTATION_CHECK_CLIP": str(tones["hello"])}
+        )
+        options = {
+            "models": {"fast": str(tones["fast"]), "accurate": str(tones["accurate"])},
+            "text": {"refine": refine},
+            **settings,
+        }
         rpc.initialize(options)
         return rpc
 
@@ -53,9 +57,15 @@ def accurate_decodes(rpc: RpcClient) -> int:
 def test_the_fast_text_is_inserted_then_replaced_by_the_accurate_text_where_it_now_is(serve, tones):
     rpc = serve("auto")
     doc = EditorDocument(rpc, URI, "x = 1\n# \n")
-    result = rpc.request("swictation/transcribe", {  # defaultMode auto: the first pass is fast
-        "textDocument": {"uri": URI}, "position": pos(1, 2), "audio": {"path": str(tones["hello"])},
-        "context": doc.context(1, 2)})
+    result = rpc.request(
+        "swictation/transcribe",
+        {  # defaultMode auto: the first pass is fast
+            "textDocument": {"uri": URI},
+            "position": pos(1, 2),
+            "audio": {"path": str(tones["hello"])},
+            "context": doc.context(1, 2),
+        },
+    )
     assert (result["text"], result["mode"], result["model"]) == (FAST_TEXT, "fast", "tones-fast")
     # The editor inserts it, and the user goes on typing above it (before the refinement arrives).
     typed = {"range": {"start": pos(0, 0), "end": pos(0, 0)}, "newText": "import os\n"}
@@ -79,8 +89,12 @@ def test_the_fast_text_is_inserted_then_replaced_by_the_accurate_text_where_it_n
 def test_no_refinement_overwrites_text_the_user_edited_inside(serve, tones):
     rpc = serve("always")
     doc = EditorDocument(rpc, URI, "# \n")
-    params = {"textDocument": {"uri": URI}, "position": pos(0, 2), "audio": {"path": str(tones["hello"])},
-              "context": doc.context(0, 2)}
+    params = {
+        "textDocument": {"uri": URI},
+        "position": pos(0, 2),
+        "audio": {"path": str(tones["hello"])},
+        "context": doc.context(0, 2),
+    }
     result = rpc.request("swictation/transcribe", params)
     assert result["text"] == FAST_TEXT
     # The editor inserts the text and the user at once changes a word inside it (one didChange).
@@ -110,9 +124,15 @@ def test_refine_applied_by_the_server_when_it_applies_edits(serve, tones):
         return {"applied": True}
 
     rpc.handlers["workspace/applyEdit"] = apply_edit
-    result = rpc.request("swictation/transcribe", {
-        "textDocument": {"uri": URI}, "position": pos(0, 2), "audio": {"path": str(tones["hello"])},
-        "context": doc.context(0, 2)})
+    result = rpc.request(
+        "swictation/transcribe",
+        {
+            "textDocument": {"uri": URI},
+            "position": pos(0, 2),
+            "audio": {"path": str(tones["hello"])},
+            "context": doc.context(0, 2),
+        },
+    )
     assert result["appliedByServer"] is True and result["edits"] == []
     deadline = time.monotonic() + 30
     while doc.text != "# Print hello planet\n":
@@ -125,12 +145,20 @@ def test_refine_applied_by_the_server_when_it_applies_edits(serve, tones):
 
 def test_documents_the_editor_does_not_sync_are_refined_where_the_text_was_inserted(serve, tones):
     rpc = serve("auto")
-    result = rpc.request("swictation/transcribe", {
-        "textDocument": {"uri": URI}, "position": pos(4, 2), "audio": {"path": str(tones["hello"])},
-        "context": {"before": "# ", "languageId": "python"}})
+    result = rpc.request(
+        "swictation/transcribe",
+        {
+            "textDocument": {"uri": URI},
+            "position": pos(4, 2),
+            "audio": {"path": str(tones["hello"])},
+            "context": {"before": "# ", "languageId": "python"},
+        },
+    )
     refined = rpc.wait_for("swictation/refined")
-    assert refined["edit"] == {"range": {"start": pos(4, 2), "end": pos(4, 2 + len(result["text"]))},
-                               "newText": ACCURATE_TEXT}
+    assert refined["edit"] == {
+        "range": {"start": pos(4, 2), "end": pos(4, 2 + len(result["text"]))},
+        "newText": ACCURATE_TEXT,
+    }
     assert rpc.shutdown_and_exit() == 0
 
 
@@ -139,8 +167,17 @@ def test_auto_refine_needs_two_different_models_and_off_never_refines(serve, ton
     doc = EditorDocument(rpc, URI, "# \nx = 1\n# \n")
     result = transcribe(rpc, doc, tones["hello"], 0, 2)
     assert result["mode"] == "accurate"  # auto mode, final text: no first pass to refine
-    rpc.notify("workspace/didChangeConfiguration", {"settings": {"swictation": {
-        "models": {"fast": str(tones["fast"]), "accurate": str(tones["accurate"])}, "text": {"refine": "off"}}}})
+    rpc.notify(
+        "workspace/didChangeConfiguration",
+        {
+            "settings": {
+                "swictation": {
+                    "models": {"fast": str(tones["fast"]), "accurate": str(tones["accurate"])},
+                    "text": {"refine": "off"},
+                }
+            }
+        },
+    )
     off = transcribe(rpc, doc, tones["hello"], 2, 2)
     assert (off["mode"], off["text"]) == ("accurate", ACCURATE_TEXT)
     for _ in range(3):
@@ -155,16 +192,27 @@ def test_a_microphone_session_is_refined_after_stop(start_server, tones, tmp_pat
     from .test_server_dictation import speak
 
     mic_env = request.getfixturevalue("mic_env")
-    rpc = start_server(env_extra={**mic_env, "SWICTATION_DATA_DIR": str(tmp_path / "data"),
-                                  "SWICTATION_CHECK_CLIP": str(tones["hello"])})
+    rpc = start_server(
+        env_extra={
+            **mic_env,
+            "SWICTATION_DATA_DIR": str(tmp_path / "data"),
+            "SWICTATION_CHECK_CLIP": str(tones["hello"]),
+        }
+    )
     # Tones are no speech to the VAD: the session decodes its whole recording at stop.
-    rpc.initialize({"models": {"fast": str(tones["fast"]), "accurate": str(tones["accurate"])},
-                    "text": {"refine": "auto"}, "vad": {"enabled": False}})
+    rpc.initialize(
+        {
+            "models": {"fast": str(tones["fast"]), "accurate": str(tones["accurate"])},
+            "text": {"refine": "auto"},
+            "vad": {"enabled": False},
+        }
+    )
     if not rpc.request("swictation/status")["inputDevices"]:
         pytest.skip("PortAudio sees no input device through PulseAudio (libasound2-plugins missing?)")
     doc = EditorDocument(rpc, URI, "# \n")
-    rpc.request("swictation/startDictation", {"textDocument": {"uri": URI}, "position": pos(0, 2),
-                                              "context": doc.context(0, 2)})
+    rpc.request(
+        "swictation/startDictation", {"textDocument": {"uri": URI}, "position": pos(0, 2), "context": doc.context(0, 2)}
+    )
     speak(mic_env, tones["hello"])
     result = rpc.request("swictation/stopDictation", {}, timeout=180)
     assert (result["text"], result["mode"]) == (FAST_TEXT, "fast")

@@ -77,7 +77,9 @@ def test_state_changes_are_announced_around_a_transcription(shared_client: RpcCl
     start = len(shared_client.notifications)
     shared_client.request("swictation/transcribe", transcribe_params(sentence_wav))
     shared_client.wait_for("swictation/stateChanged", lambda p: p["state"] == "idle", start=start)
-    states = [params["state"] for name, params in shared_client.notifications[start:] if name == "swictation/stateChanged"]
+    states = [
+        params["state"] for name, params in shared_client.notifications[start:] if name == "swictation/stateChanged"
+    ]
     assert states[0] == "transcribing" and states[-1] == "idle"
 
 
@@ -134,8 +136,18 @@ def test_silence_gives_no_text_and_no_edits(shared_client: RpcClient, tmp_path: 
     assert result["edits"] == []
 
 
-SPOKEN_TOKENS = ("<unk>", "\u2581print", "\u2581hello", "\u2581comma", "\u2581world", "\u2581period",
-                 "\u2581camel", "\u2581case", "\u2581user", "\u2581count")
+SPOKEN_TOKENS = (
+    "<unk>",
+    "\u2581print",
+    "\u2581hello",
+    "\u2581comma",
+    "\u2581world",
+    "\u2581period",
+    "\u2581camel",
+    "\u2581case",
+    "\u2581user",
+    "\u2581count",
+)
 
 
 @pytest.fixture(scope="module")
@@ -164,8 +176,18 @@ def test_spoken_commands_and_the_cursor_context_shape_the_inserted_text(start_se
     in_comment = {"before": "# ", "after": "", "languageId": "python"}
     result = rpc.request("swictation/transcribe", transcribe_params(clips["sentence"], context=in_comment))
     assert result["text"] == "Print hello, world."
-    rpc.notify("workspace/didChangeConfiguration", {"settings": {"swictation": {
-        "models": {"fast": str(folder)}, "defaultMode": "fast", "text": {"spokenCommands": False}}}})
+    rpc.notify(
+        "workspace/didChangeConfiguration",
+        {
+            "settings": {
+                "swictation": {
+                    "models": {"fast": str(folder)},
+                    "defaultMode": "fast",
+                    "text": {"spokenCommands": False},
+                }
+            }
+        },
+    )
     result = rpc.request("swictation/transcribe", transcribe_params(clips["sentence"], context=in_comment))
     assert result["text"] == "Print hello comma world period"
     assert rpc.shutdown_and_exit() == 0

@@ -26,10 +26,16 @@ def tones(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.mark.parametrize("decoding", ["greedy_search", "modified_beam_search"])
 def test_spoken_identifiers_come_back_spelled_as_the_code_spells_them(start_server, tones, tmp_path, decoding):
-    rpc = start_server(env_extra={"SWICTATION_DATA_DIR": str(tmp_path / "data"),
-                                  "SWICTATION_CHECK_CLIP": str(tones["get"])})
-    rpc.initialize({"models": {"fast": str(tones["model"]), "accurate": str(tones["model"])},
-                    "defaultMode": "fast", "engine": {"decodingMethod": decoding}})
+    rpc = start_server(
+        env_extra={"SWICTATION_DATA_DIR": str(tmp_path / "data"), "SWICTATION_CHECK_CLIP": str(tones["get"])}
+    )
+    rpc.initialize(
+        {
+            "models": {"fast": str(tones["model"]), "accurate": str(tones["model"])},
+            "defaultMode": "fast",
+            "engine": {"decodingMethod": decoding},
+        }
+    )
     doc = EditorDocument(rpc, URI, "user = \nname = \n")
     # With beam search the identifiers also go to sherpa-onnx as hotwords: the decode still works.
     with_ids = transcribe(rpc, doc, tones["get"], 0, 7, context_extra={"identifiers": IDENTIFIERS})

@@ -63,15 +63,16 @@ def _virtual_mic_env() -> dict[str, str] | None:
     env = {}
     for line in out.splitlines():
         if line.startswith("export ") and "=" in line:
-            key, _, value = line[len("export "):].partition("=")
+            key, _, value = line[len("export ") :].partition("=")
             env[key] = value.strip("'\"")
     if not env:
         return None
     probe = subprocess.run(["pactl", "info"], env={**os.environ, **env}, capture_output=True, timeout=10)
     if probe.returncode != 0:
         return None
-    subprocess.run(["pactl", "set-default-source", "vsink.monitor"], env={**os.environ, **env},
-                   capture_output=True, timeout=10)
+    subprocess.run(
+        ["pactl", "set-default-source", "vsink.monitor"], env={**os.environ, **env}, capture_output=True, timeout=10
+    )
     return env
 
 
@@ -97,8 +98,14 @@ def _hermetic_env(tmp_path: Path) -> dict[str, str]:
 def _run(nvim: str, spec: Path, env: dict[str, str]) -> tuple[int, str]:
     command = [nvim, "--headless", "-u", str(MINIMAL_INIT), "-c", f"lua require('swictation_test').run([[{spec}]])"]
     proc = subprocess.Popen(
-        command, cwd=PLUGIN, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL, text=True, start_new_session=True,
+        command,
+        cwd=PLUGIN,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
     )
     try:
         output, _ = proc.communicate(timeout=TIMEOUT_S)
@@ -119,8 +126,10 @@ def test_neovim_spec(spec: Path, nvim: str, tmp_path: Path, request: pytest.Fixt
     if spec.stem == "mic_spec":
         mic = _virtual_mic_env()
         if mic is None:
-            pytest.skip("the virtual microphone is not running: eval \"$(scripts/virtual-mic start)\" "
-                        "(needs pulseaudio pulseaudio-utils libportaudio2 libasound2-plugins)")
+            pytest.skip(
+                'the virtual microphone is not running: eval "$(scripts/virtual-mic start)" '
+                "(needs pulseaudio pulseaudio-utils libportaudio2 libasound2-plugins)"
+            )
         env.update(mic)
         env["SWICTATION_TEST_MIC"] = "1"
     code, output = _run(nvim, spec, env)
@@ -140,7 +149,10 @@ def test_lua_protocol_module_is_generated_from_protocol_py() -> None:
     """lua/swictation/protocol.lua (method names, LuaLS annotations) matches protocol.py."""
     result = subprocess.run(
         [sys.executable, str(PLUGIN / "scripts" / "gen_protocol.py"), "--check"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
 
@@ -158,6 +170,9 @@ def test_plugin_names_methods_only_through_the_generated_module() -> None:
     handled = set(re.findall(r"client\.handlers\[protocol\.([A-Z_]+)\]", init))
     from swictation_rpc import protocol
 
-    notifications = {name for name, value in vars(protocol).items()
-                     if isinstance(value, str) and value in METHODS and METHODS[value][1] is None}
+    notifications = {
+        name
+        for name, value in vars(protocol).items()
+        if isinstance(value, str) and value in METHODS and METHODS[value][1] is None
+    }
     assert notifications <= handled, f"notifications without a handler: {sorted(notifications - handled)}"

@@ -96,7 +96,12 @@ class Server(RpcClient):
         self.stderr_path = stderr_path
         self._stderr = open(stderr_path, "wb")
         self.proc = subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, env=env, cwd=REPO,
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            env=env,
+            cwd=REPO,
             preexec_fn=preexec_fn,
         )
         self.env = env

@@ -69,9 +69,7 @@ class FaultyEngine(HybridEngine):
 
         def transcribe(audio: np.ndarray, *, hotwords: list[str] | None = None) -> str:
             if (FAULTS / "gpu-fails").exists():
-                raise RuntimeError(
-                    "[ONNXRuntimeError] : 1 : FAIL : CUDA failure 999: unknown error ; GPU=0 (injected)"
-                )
+                raise RuntimeError("[ONNXRuntimeError] : 1 : FAIL : CUDA failure 999: unknown error ; GPU=0 (injected)")
             return decode(audio, hotwords=hotwords)
 
         recognizer.transcribe = transcribe  # type: ignore[method-assign]

@@ -10,7 +10,7 @@ at one place).
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +64,7 @@ def json_type(value: Any) -> str:
     return "object"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _schema(method: str) -> dict[str, Any]:
     path = SCHEMAS / f"{method.split('/', 1)[1]}.schema.json"
     return json.loads(Path(path).read_text())
@@ -135,8 +135,9 @@ def valid_params(method: str) -> dict[str, Any]:
             return {name: build(child) for name, child in alt.get("properties", {}).items()}
         if kind == "array":
             return [build(alt.get("items", {"type": "string"}))]
-        return {"string": "x", "integer": max(alt.get("minimum", 0), 1), "number": 1.0, "boolean": True,
-                "null": None}[kind]
+        return {"string": "x", "integer": max(alt.get("minimum", 0), 1), "number": 1.0, "boolean": True, "null": None}[
+            kind
+        ]
 
     return build(root)
 

@@ -117,11 +117,18 @@ def test_the_microphone_vanishing_mid_dictation_keeps_what_was_said_in_the_histo
     assert result["utteranceId"] == items[0][0].id and result["text"] == items[0][0].text
 
     # The server carries on: files still transcribe, and the lost device is a typed error.
-    assert server.request("swictation/transcribe", {
-        "textDocument": DOCUMENT, "position": POSITION, "audio": {"path": str(sentence_wav)},
-    }, timeout=SLOW_S)["text"]
-    reply = server.response(server.request_async(
-        "swictation/startDictation", {"textDocument": DOCUMENT, "position": POSITION}), SLOW_S)
+    assert server.request(
+        "swictation/transcribe",
+        {
+            "textDocument": DOCUMENT,
+            "position": POSITION,
+            "audio": {"path": str(sentence_wav)},
+        },
+        timeout=SLOW_S,
+    )["text"]
+    reply = server.response(
+        server.request_async("swictation/startDictation", {"textDocument": DOCUMENT, "position": POSITION}), SLOW_S
+    )
     assert reply.get("error", {}).get("code") in (-33004, -33010), reply
     server.probe()
     add_figure("faults_survived")

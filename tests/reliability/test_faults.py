@@ -18,9 +18,10 @@ import psutil
 import pytest
 import soundfile
 
-from .conftest import Server, add_figure, server_env
 from swictation_rpc.testing.speech import word_error_rate
 from tests.e2e.conftest import CLIENT_CAPABILITIES, SENTENCE, server_command, transcribe_params
+
+from .conftest import Server, add_figure, server_env
 
 TONE_TEXT = "hello world"
 
@@ -61,7 +62,9 @@ def shown(server: Server, start: int = 0) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def live_model_server(tones: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Path]]:
+def live_model_server(
+    tones: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Server, Path]]:
     """A server whose fast model is a folder the tests break and mend in place."""
     tmp = tmp_path_factory.mktemp("live-model")
     folder = tmp / "tone-live"
@@ -79,8 +82,10 @@ def live_model_server(tones: dict[str, Path], tmp_path_factory: pytest.TempPathF
 
 def _reload(server: Server, settings: dict[str, Any], threads: int) -> None:
     """A settings change that makes the engine load both models again from disk."""
-    server.notify("workspace/didChangeConfiguration",
-                  {"settings": {"swictation": {**settings, "engine": {"numThreads": threads}}}})
+    server.notify(
+        "workspace/didChangeConfiguration",
+        {"settings": {"swictation": {**settings, "engine": {"numThreads": threads}}}},
+    )
     server.wait_ready()
 
 
@@ -164,8 +169,7 @@ def test_a_gpu_failing_at_runtime_moves_fast_mode_to_the_cpu_reports_once_and_an
 
     (faults / "gpu-fails").touch()  # the device is gone from now on
     results = [
-        server.request("swictation/transcribe", transcribe_params(tones["wav"], line, mode="fast"))
-        for line in range(5)
+        server.request("swictation/transcribe", transcribe_params(tones["wav"], line, mode="fast")) for line in range(5)
     ]
     for line, result in enumerate(results):
         assert result["text"].lower() == TONE_TEXT and result["model"] == "tone-tdt"  # same model, on the CPU
@@ -186,7 +190,8 @@ def test_a_decode_raising_in_the_bundled_model_is_an_error_response_and_the_next
     faults = tmp_path / "faults"
     faults.mkdir()
     server = spawn(
-        {"models": {"fast": "bundled", "accurate": "bundled"}}, fault=True,
+        {"models": {"fast": "bundled", "accurate": "bundled"}},
+        fault=True,
         env={"SWICTATION_FAULT_DIR": str(faults)},
     )
     for mode in ("fast", "accurate"):
@@ -211,7 +216,8 @@ def test_a_decode_raising_in_a_model_is_answered_by_the_other_model(
     faults = tmp_path / "faults"
     faults.mkdir()
     server = spawn(
-        tone_settings(tones["tdt"], tones["rnnt"]), fault=True,
+        tone_settings(tones["tdt"], tones["rnnt"]),
+        fault=True,
         env={"SWICTATION_FAULT_DIR": str(faults), "SWICTATION_CHECK_CLIP": str(tones["wav"])},
     )
     (faults / "decode-raises").write_text("1")

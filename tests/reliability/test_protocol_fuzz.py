@@ -24,6 +24,8 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
+from tests.e2e.conftest import server_command
+
 from .conftest import (
     LONG,
     PROBE_TIMEOUT_S,
@@ -34,8 +36,7 @@ from .conftest import (
     server_env,
     start_module_server,
 )
-from .schema_paths import JSON_TYPES, ParamPath, json_type, param_paths, replace, valid_params
-from tests.e2e.conftest import server_command
+from .schema_paths import JSON_TYPES, ParamPath, param_paths, replace, valid_params
 
 #: Examples per property: CI form, and the long form (SWICTATION_RELIABILITY_LONG=1).
 EXAMPLES = 1500 if LONG else 150
@@ -53,9 +54,14 @@ ALLOWED_CODES = {-32700, -32600, -32601, -32602, -32002, -32800} | set(range(-33
 #: Methods fuzzed as arbitrary input: everything but those that end the session on purpose.
 LIFECYCLE_ENDERS = {"exit", "shutdown"}
 SWICTATION_METHODS = (
-    "swictation/transcribe", "swictation/startDictation", "swictation/stopDictation",
-    "swictation/cancelDictation", "swictation/status", "swictation/history",
-    "swictation/undoUtterance", "swictation/retranscribe",
+    "swictation/transcribe",
+    "swictation/startDictation",
+    "swictation/stopDictation",
+    "swictation/cancelDictation",
+    "swictation/status",
+    "swictation/history",
+    "swictation/undoUtterance",
+    "swictation/retranscribe",
 )
 
 
@@ -107,11 +113,15 @@ def assert_well_formed(message: dict[str, Any]) -> None:
 # -- strategies -----------------------------------------------------------------------------------
 
 scalars = (
-    st.none() | st.booleans() | st.integers(-(2**70), 2**70)
-    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=24)
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=24)
 )
 json_values = st.recursive(
-    scalars, lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=10), kids, max_size=4),
+    scalars,
+    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=10), kids, max_size=4),
     max_leaves=16,
 )
 
@@ -207,8 +217,9 @@ def test_malformed_header_blocks_are_skipped_and_the_stream_stays_in_step(
     live: LiveServer, headers: list[tuple[bytes, bytes]], newline: bytes
 ) -> None:
     # A block whose Content-Length is not a valid number carries no body we could find.
-    assume(not any(name.lower() == b"content-length" and re.fullmatch(rb"\s*[0-9]+\s*", value)
-                   for name, value in headers))
+    assume(
+        not any(name.lower() == b"content-length" and re.fullmatch(rb"\s*[0-9]+\s*", value) for name, value in headers)
+    )
     block = b"".join(name + b": " + value + newline for name, value in headers) + newline
     assume(not re.search(rb"(?i)content-length:\s*\d", block))
     server = live.get()
@@ -224,7 +235,9 @@ def test_malformed_header_blocks_are_skipped_and_the_stream_stays_in_step(
 @example(body=b"\xef\xbb\xbf{}")  # a byte-order mark
 @example(body=b"[" * 60_000)  # nesting deeper than any parser's recursion (under the size limit)
 @example(body=b"")
-def test_a_body_that_is_not_json_is_a_parse_error_and_the_next_request_is_answered(live: LiveServer, body: bytes) -> None:
+def test_a_body_that_is_not_json_is_a_parse_error_and_the_next_request_is_answered(
+    live: LiveServer, body: bytes
+) -> None:
     try:
         json.loads(body)
         assume(False)
@@ -300,12 +313,24 @@ def envelopes(draw: st.DrawFn) -> Any:
     if draw(st.integers(0, 3)):
         message["id"] = draw(ids | st.none() | st.booleans() | st.floats(allow_nan=False, allow_infinity=False))
     if draw(st.integers(0, 4)):
-        known = st.sampled_from([
-            *SWICTATION_METHODS, "initialize", "initialized", "$/cancelRequest", "$/setTrace",
-            "workspace/didChangeConfiguration", "textDocument/didOpen", "textDocument/didChange",
-            "textDocument/didClose", "textDocument/hover", "workspace/executeCommand", "swictation/partial",
-            "window/workDoneProgress/cancel", "$/progress",
-        ])
+        known = st.sampled_from(
+            [
+                *SWICTATION_METHODS,
+                "initialize",
+                "initialized",
+                "$/cancelRequest",
+                "$/setTrace",
+                "workspace/didChangeConfiguration",
+                "textDocument/didOpen",
+                "textDocument/didChange",
+                "textDocument/didClose",
+                "textDocument/hover",
+                "workspace/executeCommand",
+                "swictation/partial",
+                "window/workDoneProgress/cancel",
+                "$/progress",
+            ]
+        )
         message["method"] = draw(known | st.text(max_size=30) | scalars)
     if draw(st.integers(0, 2)):
         message["params"] = draw(json_values)
@@ -378,7 +403,7 @@ def wrongly_typed(draw: st.DrawFn, methods: list[str]) -> tuple[str, ParamPath, 
 
 
 def _related(path: str, named: str) -> bool:
-    return any(a == b or a.startswith(b + ".") or a.startswith(b + "[") for a, b in ((path, named), (named, path)))
+    return any(a == b or a.startswith((b + ".", b + "[")) for a, b in ((path, named), (named, path)))
 
 
 def test_every_params_path_of_every_method_is_covered(served: list[str]) -> None:
@@ -411,8 +436,12 @@ def test_a_wrong_json_type_at_any_params_path_is_invalid_params_naming_it(
 @pytest.mark.parametrize("value", ["", "hello", [], [1, 2]])
 def test_a_string_or_array_where_an_object_is_expected_is_invalid_params(live: LiveServer, value: Any) -> None:
     server = live.get()
-    params = {"textDocument": {"uri": "file:///x.py"}, "position": {"line": 0, "character": 0},
-              "audio": {"path": "/nonexistent.wav"}, "context": value}
+    params = {
+        "textDocument": {"uri": "file:///x.py"},
+        "position": {"line": 0, "character": 0},
+        "audio": {"path": "/nonexistent.wav"},
+        "context": value,
+    }
     reply = server.response(server.request_async("swictation/transcribe", params), PROBE_TIMEOUT_S)
     assert reply.get("error", {}).get("code") == -32602, reply
 
@@ -507,7 +536,7 @@ def test_a_body_far_above_the_limit_is_streamed_away_without_being_held(spawn) -
 @pytest.mark.parametrize(
     "tail",
     [
-        b"Content-Length: 100\r\n\r\n{\"jsonrpc\": \"2.0\"",  # body cut by end of input
+        b'Content-Length: 100\r\n\r\n{"jsonrpc": "2.0"',  # body cut by end of input
         b"Content-Length: 100\r\n",  # headers cut
         b"Content-Len",  # a header cut
         b"Content-Length: 5000000\r\n\r\n" + b" " * 1000,  # an oversized body cut
@@ -533,9 +562,14 @@ def uninitialized(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     server.kill()
 
 
-request_methods = st.sampled_from([
-    *SWICTATION_METHODS, "textDocument/hover", "workspace/executeCommand", "no/such/method",
-])
+request_methods = st.sampled_from(
+    [
+        *SWICTATION_METHODS,
+        "textDocument/hover",
+        "workspace/executeCommand",
+        "no/such/method",
+    ]
+)
 
 
 @settings(FUZZ, max_examples=max(40, EXAMPLES // 3))

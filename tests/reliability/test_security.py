@@ -33,8 +33,9 @@ from typing import Any
 import pytest
 import soundfile
 
-from .conftest import HERE, PROBE_TIMEOUT_S, Server, add_figure, record_figure, server_env
 from tests.e2e.conftest import REPO, server_command, transcribe_params
+
+from .conftest import HERE, PROBE_TIMEOUT_S, Server, add_figure, record_figure, server_env
 
 TONE_TEXT = "hello world"
 MODEL_NAME = "tone-secure"
@@ -108,16 +109,39 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     with ModelServer() as http:
         url = http.add(f"{MODEL_NAME}.tar.bz2", archive)
         catalogue = tmp / "catalogue.json"
-        catalogue.write_text(json.dumps({"models": [{
-            "name": MODEL_NAME, "title": "tone model", "role": "fast", "layout": "sherpa", "kind": "archive",
-            "topFolder": MODEL_NAME, "requiredFiles": ["encoder.onnx", "decoder.onnx", "joiner.onnx", "tokens.txt"],
-            "downloads": [{"url": url, "path": f"{MODEL_NAME}.tar.bz2", "size": len(archive),
-                           "sha256": hashlib.sha256(archive).hexdigest()}],
-        }]}))
+        catalogue.write_text(
+            json.dumps(
+                {
+                    "models": [
+                        {
+                            "name": MODEL_NAME,
+                            "title": "tone model",
+                            "role": "fast",
+                            "layout": "sherpa",
+                            "kind": "archive",
+                            "topFolder": MODEL_NAME,
+                            "requiredFiles": ["encoder.onnx", "decoder.onnx", "joiner.onnx", "tokens.txt"],
+                            "downloads": [
+                                {
+                                    "url": url,
+                                    "path": f"{MODEL_NAME}.tar.bz2",
+                                    "size": len(archive),
+                                    "sha256": hashlib.sha256(archive).hexdigest(),
+                                }
+                            ],
+                        }
+                    ]
+                }
+            )
+        )
         cli_log = tmp / "cli-audit.jsonl"
         download = subprocess.run(
             [sys.executable, "-m", "swictation_rpc", "models", "download", MODEL_NAME, "--no-progress"],
-            env=_audit_env(home, cli_log, catalogue), cwd=REPO, capture_output=True, text=True, timeout=120,
+            env=_audit_env(home, cli_log, catalogue),
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=120,
             preexec_fn=_umask_0,
         )
         assert download.returncode == 0, download.stderr
@@ -134,18 +158,30 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
         sample = REPO / "swictation_rpc" / "data" / "sample.wav"
         fast = server.request("swictation/transcribe", transcribe_params(tones, mode="fast"))
         accurate = server.request("swictation/transcribe", transcribe_params(sample, mode="accurate"))
-        refused = server.response(server.request_async(
-            "swictation/startDictation", {"textDocument": {"uri": "file:///a"}, "position": {"line": 0, "character": 0}}
-        ), PROBE_TIMEOUT_S)
+        refused = server.response(
+            server.request_async(
+                "swictation/startDictation",
+                {"textDocument": {"uri": "file:///a"}, "position": {"line": 0, "character": 0}},
+            ),
+            PROBE_TIMEOUT_S,
+        )
         status = server.request("swictation/status")
         code = server.shutdown_and_exit()
     finally:
         watch.stop()
         server.kill()
     yield {
-        "home": home, "url": url, "requests": requests, "cli_events": _events(cli_log),
-        "server_events": _events(server_log), "watch": watch, "fast": fast, "accurate": accurate,
-        "refused": refused, "status": status, "exit_code": code,
+        "home": home,
+        "url": url,
+        "requests": requests,
+        "cli_events": _events(cli_log),
+        "server_events": _events(server_log),
+        "watch": watch,
+        "fast": fast,
+        "accurate": accurate,
+        "refused": refused,
+        "status": status,
+        "exit_code": code,
     }
 
 
@@ -162,8 +198,11 @@ def test_every_file_and_folder_written_is_private_to_the_user_even_under_umask_0
     ours = [p for p in written if "swictation-rpc" in p.relative_to(home).parts]
     kinds = {part for p in ours for part in p.relative_to(home).parts}
     assert {"models", "history", "log"} <= kinds, [str(p) for p in ours]  # models, history and logs all written
-    loose = [f"{oct(stat.S_IMODE(p.lstat().st_mode))} {p.relative_to(home)}"
-             for p in written if stat.S_IMODE(p.lstat().st_mode) & 0o077]
+    loose = [
+        f"{oct(stat.S_IMODE(p.lstat().st_mode))} {p.relative_to(home)}"
+        for p in written
+        if stat.S_IMODE(p.lstat().st_mode) & 0o077
+    ]
     assert loose == [], loose
     assert not [p for p in written if p.is_symlink()]
     record_figure("private_files_checked", len(written))
@@ -228,10 +267,21 @@ def _special_path(kind: str, tmp_path: Path) -> str:
     raise ValueError(kind)
 
 
-@pytest.mark.parametrize("kind", [
-    "/dev/zero", "/dev/urandom", "/dev/null", "/dev/stdin", "/proc/self/fd/0", "fifo", "directory",
-    "link-to-device", "link-to-fifo", "socket",
-])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "/dev/zero",
+        "/dev/urandom",
+        "/dev/null",
+        "/dev/stdin",
+        "/proc/self/fd/0",
+        "fifo",
+        "directory",
+        "link-to-device",
+        "link-to-fifo",
+        "socket",
+    ],
+)
 def test_an_audio_path_that_is_not_a_regular_file_is_refused_at_once(
     paths_server: Server, tmp_path: Path, kind: str
 ) -> None:
@@ -290,7 +340,9 @@ def test_a_path_swapped_for_a_fifo_while_the_server_reads_it_never_blocks_a_work
 # -- archives -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("mode", [stat.S_IFIFO, stat.S_IFCHR, stat.S_IFBLK, stat.S_IFSOCK], ids=["fifo", "chr", "blk", "sock"])
+@pytest.mark.parametrize(
+    "mode", [stat.S_IFIFO, stat.S_IFCHR, stat.S_IFBLK, stat.S_IFSOCK], ids=["fifo", "chr", "blk", "sock"]
+)
 def test_a_zip_member_that_is_a_special_file_is_refused(tmp_path: Path, mode: int) -> None:
     from swictation_rpc.models.download import UnsafeArchiveError, safe_extract
 
@@ -309,9 +361,9 @@ def test_a_zip_member_that_is_a_special_file_is_refused(tmp_path: Path, mode: in
 
 def test_the_checksum_is_checked_before_anything_is_unpacked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A hostile archive with the wrong checksum fails on the checksum: extraction never starts."""
+    from swictation_rpc.errors import ModelDownloadError
     from swictation_rpc.models import store as models_mod
     from swictation_rpc.models.store import ModelStore
-    from swictation_rpc.errors import ModelDownloadError
     from swictation_rpc.testing.model_server import ModelServer
 
     buf = io.BytesIO()
@@ -328,11 +380,25 @@ def test_the_checksum_is_checked_before_anything_is_unpacked(tmp_path: Path, mon
     with ModelServer() as http:
         url = http.add("evil.tar.bz2", archive)
         catalogue = tmp_path / "catalogue.json"
-        catalogue.write_text(json.dumps({"models": [{
-            "name": "evil", "title": "evil", "role": "fast", "layout": "sherpa", "kind": "archive",
-            "topFolder": "evil", "downloads": [{"url": url, "path": "evil.tar.bz2", "size": len(archive),
-                                                 "sha256": "0" * 64}],
-        }]}))
+        catalogue.write_text(
+            json.dumps(
+                {
+                    "models": [
+                        {
+                            "name": "evil",
+                            "title": "evil",
+                            "role": "fast",
+                            "layout": "sherpa",
+                            "kind": "archive",
+                            "topFolder": "evil",
+                            "downloads": [
+                                {"url": url, "path": "evil.tar.bz2", "size": len(archive), "sha256": "0" * 64}
+                            ],
+                        }
+                    ]
+                }
+            )
+        )
         monkeypatch.setenv("SWICTATION_CATALOGUE", str(catalogue))
         store = ModelStore(tmp_path / "models")
         with pytest.raises(ModelDownloadError, match="Checksum mismatch"):

@@ -56,8 +56,12 @@ def _write_curve(name: str, samples: list[dict[str, Any]], summary: dict[str, An
 
 def _sample(server: Server, cycle: int, kind: str, latency_ms: float) -> dict[str, Any]:
     return {
-        "cycle": cycle, "kind": kind, "latency_ms": round(latency_ms, 1), "rss_mb": round(server.rss_mb(), 1),
-        "threads": server.threads(), "fds": server.fds(),
+        "cycle": cycle,
+        "kind": kind,
+        "latency_ms": round(latency_ms, 1),
+        "rss_mb": round(server.rss_mb(), 1),
+        "threads": server.threads(),
+        "fds": server.fds(),
     }
 
 
@@ -66,23 +70,40 @@ def _check(name: str, server: Server, samples: list[dict[str, Any]], baseline: d
     n = len(samples)
     rss = np.array([s["rss_mb"] for s in samples])
     latency = np.array([s["latency_ms"] for s in samples])
-    second_half_growth = float(np.median(rss[-max(n // 10, 1):]) - np.median(rss[n // 2: n // 2 + max(n // 10, 1)]))
-    slope_mb_per_100 = float(np.polyfit(np.arange(n // 2, n), rss[n // 2:], 1)[0] * 100)
-    p95_first, p95_second = float(np.percentile(latency[: n // 2], 95)), float(np.percentile(latency[n // 2:], 95))
+    second_half_growth = float(np.median(rss[-max(n // 10, 1) :]) - np.median(rss[n // 2 : n // 2 + max(n // 10, 1)]))
+    slope_mb_per_100 = float(np.polyfit(np.arange(n // 2, n), rss[n // 2 :], 1)[0] * 100)
+    p95_first, p95_second = float(np.percentile(latency[: n // 2], 95)), float(np.percentile(latency[n // 2 :], 95))
     time.sleep(1.0)  # let pool threads and streams wind down before the final count
     final = {"threads": server.threads(), "fds": server.fds(), "rss_mb": round(server.rss_mb(), 1)}
     summary = {
-        "cycles": n, "baseline": baseline, "final": final,
-        "rss_start_mb": float(rss[0]), "rss_peak_mb": float(rss.max()), "rss_end_mb": float(rss[-1]),
+        "cycles": n,
+        "baseline": baseline,
+        "final": final,
+        "rss_start_mb": float(rss[0]),
+        "rss_peak_mb": float(rss.max()),
+        "rss_end_mb": float(rss[-1]),
         "rss_growth_second_half_mb": round(second_half_growth, 1),
         "rss_slope_second_half_mb_per_100_cycles": round(slope_mb_per_100, 2),
-        "p95_first_half_ms": round(p95_first, 1), "p95_second_half_ms": round(p95_second, 1),
-        "threads_max": int(max(s["threads"] for s in samples)), "fds_max": int(max(s["fds"] for s in samples)),
+        "p95_first_half_ms": round(p95_first, 1),
+        "p95_second_half_ms": round(p95_second, 1),
+        "threads_max": int(max(s["threads"] for s in samples)),
+        "fds_max": int(max(s["fds"] for s in samples)),
     }
     path = _write_curve(name, samples, summary)
-    record_figure(f"soak_{name}", {k: summary[k] for k in (
-        "cycles", "rss_start_mb", "rss_end_mb", "rss_growth_second_half_mb", "p95_first_half_ms",
-        "p95_second_half_ms")})
+    record_figure(
+        f"soak_{name}",
+        {
+            k: summary[k]
+            for k in (
+                "cycles",
+                "rss_start_mb",
+                "rss_end_mb",
+                "rss_growth_second_half_mb",
+                "p95_first_half_ms",
+                "p95_second_half_ms",
+            )
+        },
+    )
     print(f"\n{name}: {json.dumps(summary)} ({path})")
     server.assert_alive()
     assert second_half_growth < RSS_GROWTH_MB, summary
@@ -101,8 +122,10 @@ def test_hundreds_of_transcriptions_keep_memory_threads_descriptors_and_latency_
     pcm = base64.b64encode(audio.astype("<i2").tobytes()).decode()
     server = spawn(SETTINGS)
     for _ in range(5):  # warm-up: pools, caches, the history database
-        server.request("swictation/transcribe", {"textDocument": DOCUMENT, "position": {"line": 0, "character": 0},
-                                                 "audio": {"path": str(wav)}})
+        server.request(
+            "swictation/transcribe",
+            {"textDocument": DOCUMENT, "position": {"line": 0, "character": 0}, "audio": {"path": str(wav)}},
+        )
     baseline = {"threads": server.threads(), "fds": server.fds(), "rss_mb": round(server.rss_mb(), 1)}
     samples = []
     for cycle in range(TRANSCRIBES):
@@ -131,8 +154,11 @@ def test_dictation_start_stop_cycles_keep_memory_threads_descriptors_and_latency
     server = spawn(SETTINGS, env={"PULSE_SERVER": virtual_mic["PULSE_SERVER"], "PULSE_SOURCE": "vpipe"})
 
     def cycle_once(spoken: bool) -> tuple[dict[str, Any], float]:
-        session = server.request("swictation/startDictation", {
-            "textDocument": DOCUMENT, "position": {"line": 0, "character": 0}, "mode": "fast"}, timeout=120)
+        session = server.request(
+            "swictation/startDictation",
+            {"textDocument": DOCUMENT, "position": {"line": 0, "character": 0}, "mode": "fast"},
+            timeout=120,
+        )
         if spoken:
             pipe_mic.feed(clip)
             assert pipe_mic.idle.wait(60)

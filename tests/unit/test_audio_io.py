@@ -19,7 +19,9 @@ def _tone(seconds: float, rate: int, hz: float = 440.0) -> np.ndarray:
     return (0.5 * np.sin(2 * np.pi * hz * t)).astype(np.float32)
 
 
-@pytest.mark.parametrize("fmt,subtype,ext", [("WAV", "PCM_16", "wav"), ("FLAC", "PCM_16", "flac"), ("OGG", "VORBIS", "ogg")])
+@pytest.mark.parametrize(
+    "fmt,subtype,ext", [("WAV", "PCM_16", "wav"), ("FLAC", "PCM_16", "flac"), ("OGG", "VORBIS", "ogg")]
+)
 @pytest.mark.parametrize("rate", [8000, 22050, 44100, 48000])
 def test_files_of_any_format_and_rate_become_16k_mono(tmp_path, fmt, subtype, ext, rate):
     stereo = np.stack([_tone(1.0, rate), _tone(1.0, rate)], axis=1)

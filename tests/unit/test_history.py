@@ -239,8 +239,9 @@ _CHILD_FULL = textwrap.dedent(
 
 def test_a_full_disk_raises_history_write_error_and_leaves_the_store_consistent(tmp_path):
     directory = tmp_path / "h"
-    done = subprocess.run([sys.executable, "-c", _CHILD_FULL, str(directory)], capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", _CHILD_FULL, str(directory)], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     results = json.loads(done.stdout.strip().splitlines()[-1])
     assert results == {"audio": "history-write-failed", "text": "history-write-failed", "first": "fits", "count": 1}

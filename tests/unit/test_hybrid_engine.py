@@ -152,7 +152,9 @@ def test_a_model_that_outputs_unk_is_reported_broken_and_the_other_serves(tone_m
     engine.close()
 
 
-@pytest.mark.parametrize("case", ["missing-metadata-key", "tokens-no-blank-last", "tdt-url-rnnt-joiner", "encoder-truncated"])
+@pytest.mark.parametrize(
+    "case", ["missing-metadata-key", "tokens-no-blank-last", "tdt-url-rnnt-joiner", "encoder-truncated"]
+)
 def test_a_model_that_would_abort_sherpa_onnx_is_refused_and_the_process_lives(tmp_path, tone_model, case):
     from swictation_rpc.testing.synthetic import BROKEN_CASES, write_broken_model
 

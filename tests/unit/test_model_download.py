@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from swictation_rpc.errors import ModelDownloadError
 from swictation_rpc.models.catalogue import check_url
 from swictation_rpc.models.download import (
     Progress,
@@ -20,7 +21,6 @@ from swictation_rpc.models.download import (
     fetch,
     safe_extract,
 )
-from swictation_rpc.errors import ModelDownloadError
 from swictation_rpc.testing.model_server import ModelServer
 
 PAYLOAD = os.urandom(300_000)

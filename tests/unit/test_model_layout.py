@@ -8,13 +8,12 @@ load.
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
 
-from swictation_rpc.models.layout import ModelFiles, inspect_model_dir, read_onnx_summary
 from swictation_rpc.engine.probe import ABORT_EXIT_CODE, probe_load
 from swictation_rpc.errors import ModelBrokenError, ModelNotInstalledError
+from swictation_rpc.models.layout import ModelFiles, inspect_model_dir, read_onnx_summary
 from swictation_rpc.testing import synthetic as s
 
 VOCAB = len(s.DEFAULT_TOKENS)
@@ -199,7 +198,10 @@ def test_probe_load_passes_a_good_model(tone_model, layout):
 
 @pytest.mark.parametrize(
     ("case", "kind"),
-    [(case, "rnnt" if case in ("tdt-url-rnnt-joiner", "vocab-joiner-mismatch") else "tdt") for case in sorted(s.BROKEN_CASES)],
+    [
+        (case, "rnnt" if case in ("tdt-url-rnnt-joiner", "vocab-joiner-mismatch") else "tdt")
+        for case in sorted(s.BROKEN_CASES)
+    ],
 )
 def test_unchecked_load_of_each_broken_case_fails_in_the_child_not_here(tmp_path, case, kind):
     # Describe a good folder, then break it behind the description's back: the child hands the

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from swictation_rpc.errors import ModelDownloadError, ModelNotInstalledError
 from swictation_rpc.models import download as download_mod
 from swictation_rpc.models.catalogue import (
     BUILTIN,
@@ -29,7 +30,6 @@ from swictation_rpc.models.catalogue import (
 )
 from swictation_rpc.models.download import UnsafeArchiveError
 from swictation_rpc.models.store import MANIFEST_NAME, ModelStore
-from swictation_rpc.errors import ModelDownloadError, ModelNotInstalledError
 from swictation_rpc.options import Options
 from swictation_rpc.testing.model_server import ModelServer
 
@@ -94,8 +94,9 @@ def catalogue(tmp_path, monkeypatch):
     return _write
 
 
-def archive_entry(name: str, url: str, data: bytes | None, *, sha: bool = True, size: bool = True,
-                  top: str = "tone-model-sherpa") -> dict:
+def archive_entry(
+    name: str, url: str, data: bytes | None, *, sha: bool = True, size: bool = True, top: str = "tone-model-sherpa"
+) -> dict:
     return {
         "name": name,
         "title": f"test model {name}",
@@ -104,12 +105,14 @@ def archive_entry(name: str, url: str, data: bytes | None, *, sha: bool = True, 
         "kind": "archive",
         "topFolder": top,
         "requiredFiles": SHERPA_FILES,
-        "downloads": [{
-            "url": url,
-            "path": url.rsplit("/", 1)[1],
-            "size": len(data) if (size and data is not None) else None,
-            "sha256": hashlib.sha256(data).hexdigest() if (sha and data is not None) else None,
-        }],
+        "downloads": [
+            {
+                "url": url,
+                "path": url.rsplit("/", 1)[1],
+                "size": len(data) if (size and data is not None) else None,
+                "sha256": hashlib.sha256(data).hexdigest() if (sha and data is not None) else None,
+            }
+        ],
     }
 
 
@@ -294,7 +297,8 @@ def test_a_process_killed_mid_extraction_leaves_no_installed_model(server, catal
     marker = tmp_path / "marker"
     proc = subprocess.Popen(
         [sys.executable, "-c", _KILL_SCRIPT, str(store.root), str(marker), "tone"],
-        cwd=REPO, env=os.environ.copy(),
+        cwd=REPO,
+        env=os.environ.copy(),
     )
     try:
         deadline = time.monotonic() + 60
@@ -322,12 +326,19 @@ def test_files_entry_installs_the_nemo_layout_and_skips_absent_optional_files(se
     downloads = []
     for f in sorted(p.name for p in src.iterdir()):
         downloads.append({"url": server.add(f"nemo/{f}", (src / f).read_bytes()), "path": f})
-    downloads.append({"url": server.url("nemo/encoder-model.onnx.data"), "path": "encoder-model.onnx.data",
-                      "optional": True})
-    catalogue({
-        "name": "tone-nemo", "title": "nemo", "layout": "nemo", "kind": "files", "downloads": downloads,
-        "requiredFiles": ["encoder-model.onnx", "decoder_joint-model.onnx", "vocab.txt"],
-    })
+    downloads.append(
+        {"url": server.url("nemo/encoder-model.onnx.data"), "path": "encoder-model.onnx.data", "optional": True}
+    )
+    catalogue(
+        {
+            "name": "tone-nemo",
+            "title": "nemo",
+            "layout": "nemo",
+            "kind": "files",
+            "downloads": downloads,
+            "requiredFiles": ["encoder-model.onnx", "decoder_joint-model.onnx", "vocab.txt"],
+        }
+    )
     path = store.download("tone-nemo")
     assert sorted(p.name for p in path.iterdir()) == sorted([*(p.name for p in src.iterdir()), MANIFEST_NAME])
     model = store.get("tone-nemo")
@@ -511,7 +522,10 @@ def test_builtin_catalogue_is_https_and_names_the_default_models():
     defaults = Options().models
     assert cat[defaults.fast].role == "fast" and cat[defaults.accurate].role == "accurate"
     assert {e.name for e in BUILTIN} == {
-        "parakeet-tdt-110m", "parakeet-tdt-0.6b-v3-int8", "parakeet-tdt-0.6b-v2-fp16", "parakeet-tdt-1.1b",
+        "parakeet-tdt-110m",
+        "parakeet-tdt-0.6b-v3-int8",
+        "parakeet-tdt-0.6b-v2-fp16",
+        "parakeet-tdt-1.1b",
     }
     for entry in BUILTIN:
         assert entry.source and entry.checksum_source
@@ -541,14 +555,34 @@ def test_catalogue_override_with_plain_http_is_refused(catalogue):
     "bad",
     [
         {"name": "x", "title": "t", "layout": "sherpa", "kind": "archive", "downloads": []},
-        {"name": "x", "title": "t", "layout": "other", "kind": "archive",
-         "downloads": [{"url": "https://a.example/x", "path": "x"}]},
-        {"name": "x", "title": "t", "layout": "sherpa", "kind": "archive",
-         "downloads": [{"url": "https://a.example/x", "path": "../x"}]},
-        {"name": "x", "title": "t", "layout": "sherpa", "kind": "archive",
-         "downloads": [{"url": "https://a.example/x", "path": "x", "sha256": "not-a-hash"}]},
-        {"name": "../x", "title": "t", "layout": "sherpa", "kind": "archive",
-         "downloads": [{"url": "https://a.example/x", "path": "x"}]},
+        {
+            "name": "x",
+            "title": "t",
+            "layout": "other",
+            "kind": "archive",
+            "downloads": [{"url": "https://a.example/x", "path": "x"}],
+        },
+        {
+            "name": "x",
+            "title": "t",
+            "layout": "sherpa",
+            "kind": "archive",
+            "downloads": [{"url": "https://a.example/x", "path": "../x"}],
+        },
+        {
+            "name": "x",
+            "title": "t",
+            "layout": "sherpa",
+            "kind": "archive",
+            "downloads": [{"url": "https://a.example/x", "path": "x", "sha256": "not-a-hash"}],
+        },
+        {
+            "name": "../x",
+            "title": "t",
+            "layout": "sherpa",
+            "kind": "archive",
+            "downloads": [{"url": "https://a.example/x", "path": "x"}],
+        },
     ],
 )
 def test_invalid_catalogue_override_entries_are_reported(catalogue, bad):

@@ -66,7 +66,11 @@ def test_settings_that_are_not_an_object_give_defaults_and_a_message():
 def test_json_types_are_not_coerced():
     # cattrs alone would read "yes" as True, 1.7 as 1 and "abc" as ["a", "b", "c"].
     options, problems = structure_options(
-        {"engine": {"warmup": "yes"}, "vad": {"minSilenceDurationMs": 1.7, "threshold": 1}, "history": {"maxItems": "5"}}
+        {
+            "engine": {"warmup": "yes"},
+            "vad": {"minSilenceDurationMs": 1.7, "threshold": 1},
+            "history": {"maxItems": "5"},
+        }
     )
     assert options.engine.warmup is True and options.vad.min_silence_duration_ms == 500
     assert options.vad.threshold == 1.0 and options.history.max_items == 1000

@@ -101,7 +101,8 @@ def test_lsp_types_are_described_as_lsp_sends_them():
     defs = document["$defs"]
     assert set(defs["Position"]["required"]) == {"line", "character"}
     assert defs["TextEdit"]["properties"]["newText"] == {
-        "type": "string", "description": defs["TextEdit"]["properties"]["newText"]["description"],
+        "type": "string",
+        "description": defs["TextEdit"]["properties"]["newText"]["description"],
     }
     assert "position" in defs["TranscribeParams"]["required"]
     assert defs["TranscribeParams"]["properties"]["waitForEngine"]["default"] is True
@@ -111,6 +112,10 @@ def test_openrpc_lists_every_error_kind_with_its_code():
     components = load("openrpc.json")["components"]["errors"]
     for cls in errors.ALL_ERRORS:
         assert components[cls.KIND]["code"] == cls.CODE
-    for kind, code in {"parse-error": -32700, "invalid-request": -32600, "method-not-found": -32601,
-                       "invalid-params": -32602}.items():
+    for kind, code in {
+        "parse-error": -32700,
+        "invalid-request": -32600,
+        "method-not-found": -32601,
+        "invalid-params": -32602,
+    }.items():
         assert components[kind]["code"] == code

@@ -125,9 +125,7 @@ def test_a_tone_lights_up_the_mel_band_of_its_token(feat_dim):
 def test_unk_only_variant_maps_every_tone_to_unk(tmp_path):
     folder = s.write_tone_model(tmp_path, unk_only=True)
     joiner = onnx.load(str(folder / "joiner.onnx"))
-    weights = next(
-        onnx.numpy_helper.to_array(n.attribute[0].t) for n in joiner.graph.node if n.output[0] == "w"
-    )
+    weights = next(onnx.numpy_helper.to_array(n.attribute[0].t) for n in joiner.graph.node if n.output[0] == "w")
     assert (weights[:, 0] > 0).all() and not weights[:, 1:].any()
 
 

@@ -32,8 +32,17 @@ def test_apply_casing_joins_words_in_each_style(style, words, expected):
 
 def test_spoken_casing_phrases_cover_the_documented_commands_and_common_mishearings():
     phrases = {" ".join(k) for k in CASING_COMMANDS}
-    for phrase in ["camel case", "snake case", "pascal case", "kebab case", "all caps", "screaming snake",
-                   "no space", "camelcase", "kabob case"]:
+    for phrase in [
+        "camel case",
+        "snake case",
+        "pascal case",
+        "kebab case",
+        "all caps",
+        "screaming snake",
+        "no space",
+        "camelcase",
+        "kabob case",
+    ]:
         assert phrase in phrases
 
 

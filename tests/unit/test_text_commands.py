@@ -144,8 +144,17 @@ def test_malformed_custom_commands_are_skipped_not_fatal():
 
 @pytest.mark.parametrize(
     ("text", "spacing"),
-    [(",", "attach"), ("...", "attach"), ("(", "open"), (")", "close"), ('"', "quote"), ("_", "join"),
-     ("\n", "newline"), ("->", "word"), ("hello", "word")],
+    [
+        (",", "attach"),
+        ("...", "attach"),
+        ("(", "open"),
+        (")", "close"),
+        ('"', "quote"),
+        ("_", "join"),
+        ("\n", "newline"),
+        ("->", "word"),
+        ("hello", "word"),
+    ],
 )
 def test_custom_symbols_get_a_spacing_from_their_text(text, spacing):
     assert infer_spacing(text) == spacing

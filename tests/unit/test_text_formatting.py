@@ -151,8 +151,8 @@ def test_inside_an_identifier_words_join_it_in_its_style():
         ("x = 1", "python", "code"),
         ("x = 1  # note: ", "python", "comment"),
         ("s = 'it # is ", "python", "string"),
-        ("print(\"hello ", "python", "string"),
-        ("print(\"a\") ", "python", "code"),
+        ('print("hello ', "python", "string"),
+        ('print("a") ', "python", "code"),
         ('def f():\n    """Return ', "python", "string"),
         ('def f():\n    """Doc."""\n    ', "python", "code"),
         ("int x; // why ", "c", "comment"),
@@ -186,8 +186,34 @@ def test_no_context_is_prose_at_a_sentence_start():
 # -- properties ---------------------------------------------------------------------------------
 
 _word = st.sampled_from(
-    ["hello", "World", "comma", "period", "new", "line", "open", "paren", "close", "quote", "camel", "case",
-     "say", "scratch", "that", "x", "I", "Dot", "equals", "get", "user", "by", "id", "Hello,", "it.", "fine?"]
+    [
+        "hello",
+        "World",
+        "comma",
+        "period",
+        "new",
+        "line",
+        "open",
+        "paren",
+        "close",
+        "quote",
+        "camel",
+        "case",
+        "say",
+        "scratch",
+        "that",
+        "x",
+        "I",
+        "Dot",
+        "equals",
+        "get",
+        "user",
+        "by",
+        "id",
+        "Hello,",
+        "it.",
+        "fine?",
+    ]
 )
 _before = st.sampled_from(["", "Hello", "Hello ", "Hi.", "x = ", "foo(", "  # ", '"', "a\n    b", "self."])
 _lang = st.sampled_from([None, "python", "markdown", "typescript"])

@@ -13,9 +13,9 @@ import soxr
 
 from swictation_rpc.audio import SAMPLE_RATE
 from swictation_rpc.engine.base import Recognizer
-from swictation_rpc.models.layout import inspect_model_dir
 from swictation_rpc.engine.onnxruntime_tdt import OnnxruntimeTransducer, tokens_to_text
 from swictation_rpc.engine.sherpa import SherpaTransducer
+from swictation_rpc.models.layout import inspect_model_dir
 from swictation_rpc.testing import synthetic as s
 
 SENTENCES = [
@@ -134,8 +134,10 @@ def test_onnxruntime_reports_the_provider_it_got_not_the_one_asked_for(tone_mode
     )
     import onnxruntime
 
-    expected = "CUDAExecutionProvider" if "CUDAExecutionProvider" in onnxruntime.get_available_providers() else (
-        "CPUExecutionProvider"
+    expected = (
+        "CUDAExecutionProvider"
+        if "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+        else ("CPUExecutionProvider")
     )
     assert rec.provider == expected
     rec.close()

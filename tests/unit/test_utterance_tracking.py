@@ -70,8 +70,7 @@ def test_document_text_counts_positions_in_the_agreed_encoding():
 @settings(max_examples=200, deadline=None)
 @given(
     st.text(alphabet="ab \n\u00e9\U0001f600", max_size=30),
-    st.lists(st.tuples(st.integers(0, 40), st.integers(0, 6), st.text(alphabet="xy\n\u00e9", max_size=4)),
-             max_size=8),
+    st.lists(st.tuples(st.integers(0, 40), st.integers(0, 6), st.text(alphabet="xy\n\u00e9", max_size=4)), max_size=8),
 )
 def test_document_text_matches_replacing_the_string(text, edits):
     doc = DocumentText(text)
@@ -208,8 +207,9 @@ def test_moved_ranges_are_handed_out_once_for_saving():
     st.text(alphabet="ab \n\u00e9\U0001f600", max_size=20),
     st.integers(0, 25),
     st.text(alphabet="UV \u00e9\n", min_size=1, max_size=6),
-    st.lists(st.tuples(st.integers(0, 40), st.integers(0, 5), st.text(alphabet="xy\n\U0001f600", max_size=3)),
-             max_size=6),
+    st.lists(
+        st.tuples(st.integers(0, 40), st.integers(0, 5), st.text(alphabet="xy\n\U0001f600", max_size=3)), max_size=6
+    ),
 )
 def test_an_utterance_not_marked_edited_still_reads_as_written_wherever_edits_moved_it(text, at, said, edits):
     tracker = opened(text)

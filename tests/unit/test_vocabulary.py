@@ -6,8 +6,20 @@ import pytest
 
 from swictation_rpc.text.vocabulary import IdentifierMatch, Vocabulary, apply_vocabulary, hotwords_for, spoken_form
 
-IDENTIFIERS = ["getUserById", "get_user", "userName", "user", "parseHTTPResponse", "utf8Decode",
-               "usersList", "MAX_RETRIES", "x", "i", "getUser", "getUser"]
+IDENTIFIERS = [
+    "getUserById",
+    "get_user",
+    "userName",
+    "user",
+    "parseHTTPResponse",
+    "utf8Decode",
+    "usersList",
+    "MAX_RETRIES",
+    "x",
+    "i",
+    "getUser",
+    "getUser",
+]
 
 
 @pytest.mark.parametrize(

@@ -35,7 +35,9 @@ def test_every_case_mentions_identifiers_of_the_workspace_and_the_reference_spel
 
 def test_scores_count_words_exact_identifiers_and_identifier_hits():
     case = Case("call get user by id with the request", ("getUserById",))
-    perfect = CaseResult(case.said, "x", "", "Call getUserById with the request.", ["getUserById"], ["getUserById"], 1.0)
+    perfect = CaseResult(
+        case.said, "x", "", "Call getUserById with the request.", ["getUserById"], ["getUserById"], 1.0
+    )
     spoken = CaseResult(case.said, "x", "", "Call get user by ID with the request.", ["getUserById"], [], 1.0)
     wrong_case = CaseResult(case.said, "x", "", "call getUserByID with a request", ["getUserById"], [], 1.0)
     assert summarise("x", [case], [perfect]).wer_exact == 0.0

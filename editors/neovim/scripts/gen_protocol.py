@@ -30,7 +30,7 @@ def _field_docs(cls: type) -> dict[str, str]:
     try:
         from swictation_rpc import schema
 
-        return schema._field_docs(cls.__module__).get(cls.__name__, {})  # noqa: SLF001
+        return schema._field_docs(cls.__module__).get(cls.__name__, {})
     except Exception:  # noqa: BLE001 - docs are a nicety
         return {}
 
@@ -45,11 +45,11 @@ def lua_type(tp: Any) -> tuple[str, bool]:
         return inner, optional
     if origin is Literal:
         return "|".join(f'"{v}"' for v in typing.get_args(tp)), False
-    if origin in (list, typing.List):
+    if origin in (list, list):
         (item,) = typing.get_args(tp) or (Any,)
         inner = lua_type(item)[0]
         return (f"({inner})[]" if "|" in inner else f"{inner}[]"), False
-    if origin in (dict, typing.Dict):
+    if origin in (dict, dict):
         key, value = typing.get_args(tp) or (str, Any)
         return f"table<{lua_type(key)[0]}, {lua_type(value)[0]}>", False
     if tp is str:
@@ -100,7 +100,9 @@ def render() -> str:
         "",
         "-- Requests (client -> server) and notifications (server -> client).",
     ]
-    constants = {value: name for name, value in vars(protocol).items() if isinstance(value, str) and value in protocol.METHODS}
+    constants = {
+        value: name for name, value in vars(protocol).items() if isinstance(value, str) and value in protocol.METHODS
+    }
     for method in protocol.METHODS:
         lines.append(f'M.{constants[method]} = "{method}"')
     lines += ["", "--- Notifications the server sends (the plugin handles each).", "M.notifications = {"]

@@ -17,7 +17,10 @@ if _PATH:
     _log = open(_PATH, "a", buffering=1, encoding="utf-8")
     _INET = (_socket.AF_INET, _socket.AF_INET6)
     _NAME_EVENTS = {
-        "socket.getaddrinfo", "socket.gethostbyname", "socket.gethostbyname_ex", "socket.gethostbyaddr",
+        "socket.getaddrinfo",
+        "socket.gethostbyname",
+        "socket.gethostbyname_ex",
+        "socket.gethostbyaddr",
         "urllib.Request",
     }
 
