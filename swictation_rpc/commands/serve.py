@@ -65,7 +65,9 @@ def run(args: argparse.Namespace, *, engine_factory: Callable[[Any], Any] | None
 
     ``engine_factory(options)`` replaces the hybrid engine (fault-injection tests wrap it).
     """
-    from swictation_rpc.server import DEFAULT_MAX_MESSAGE_BYTES, SwictationServer, configure_logging
+    from swictation_rpc.logs import configure_logging
+    from swictation_rpc.server import SwictationServer
+    from swictation_rpc.transport import DEFAULT_MAX_MESSAGE_BYTES
 
     log_file = configure_logging(args.log_level, args.log_file)
     if hasattr(signal, "SIGUSR1"):

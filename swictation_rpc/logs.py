@@ -1,0 +1,102 @@
+"""Where the server's logs go: stderr, a private rotating log file, and ``window/logMessage``.
+
+stdout is the wire, so nothing may log there. :func:`configure_logging` sets up stderr and the log
+file for ``serve``; :class:`LspLogHandler` mirrors records to the client once it is connected.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import os
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+from lsprotocol import types
+
+from swictation_rpc import paths
+
+logger = logging.getLogger(__name__)
+
+#: ``logLevel`` setting / ``--log-level`` -> logging level.
+LOG_LEVELS = {"error": logging.ERROR, "warning": logging.WARNING, "info": logging.INFO, "debug": logging.DEBUG}
+#: logging level -> ``window/logMessage`` type.
+MESSAGE_TYPES = {
+    logging.ERROR: types.MessageType.Error,
+    logging.WARNING: types.MessageType.Warning,
+    logging.INFO: types.MessageType.Info,
+    logging.DEBUG: types.MessageType.Log,
+}
+
+
+class LspLogHandler(logging.Handler):
+    """Mirror log records to the client as ``window/logMessage`` once it may receive them.
+
+    ``ready()`` says whether the client may be sent messages yet; ``send`` sends one.
+    """
+
+    def __init__(self, send: Callable[[types.LogMessageParams], None], ready: Callable[[], bool]):
+        super().__init__()
+        self._send = send
+        self._ready = ready
+        self._busy = threading.local()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if getattr(self._busy, "on", False) or not self._ready():
+            return
+        self._busy.on = True
+        try:
+            kind = MESSAGE_TYPES.get(record.levelno, types.MessageType.Log)
+            if record.levelno >= logging.ERROR:
+                kind = types.MessageType.Error
+            self._send(types.LogMessageParams(type=kind, message=self.format(record)))
+        except Exception:  # noqa: BLE001 - logging must never break the server
+            pass
+        finally:
+            self._busy.on = False
+
+
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """The log file (and each one started by a rotation) is the user's only, whatever the umask:
+    logs quote what the user dictated."""
+
+    def _open(self) -> IO[str]:  # type: ignore[override]
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.fchmod(fd, 0o600)  # a file left by an older version keeps no looser mode
+        except OSError:
+            pass
+        return open(fd, "a", encoding=self.encoding, errors=self.errors)
+
+
+def configure_logging(level: str | None, log_file: str | Path | None = None) -> Path | None:
+    """stderr plus a log file (stdout is the wire, so nothing may log there).
+
+    Returns the log file in use, or ``None`` when it could not be opened.
+    """
+    numeric = LOG_LEVELS.get((level or "info").lower(), logging.INFO)
+    root = logging.getLogger()
+    root.setLevel(logging.DEBUG)
+    for handler in list(root.handlers):  # e.g. the CLI's basicConfig: the server configures its own
+        root.removeHandler(handler)
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stderr = logging.StreamHandler(sys.stderr)
+    stderr.setLevel(numeric)
+    stderr.setFormatter(formatter)
+    root.addHandler(stderr)
+    path: Path | None = Path(log_file) if log_file else paths.log_dir() / "server.log"
+    try:
+        paths.ensure_private_dir(path.parent)
+        file_handler = PrivateRotatingFileHandler(path, maxBytes=2_000_000, backupCount=3, encoding="utf-8")
+        file_handler.setLevel(min(numeric, logging.INFO))
+        file_handler.setFormatter(formatter)
+        root.addHandler(file_handler)
+    except OSError as exc:
+        logger.warning("Cannot write the log file %s: %s", path, exc)
+        path = None
+    # pygls logs every frame at INFO, audio included: keep it quiet unless debugging.
+    logging.getLogger("pygls").setLevel(logging.DEBUG if numeric <= logging.DEBUG else logging.WARNING)
+    return path
