@@ -5,7 +5,11 @@ sherpa-onnx computes these itself (kaldi-native-fbank forced into NeMo's setting
 uses this one. It follows NeMo's ``FilterbankFeatures`` as used by Parakeet: pre-emphasis 0.97,
 25 ms Hann window (400 samples, symmetric) centred in a 512-point FFT, 10 ms hop, centre padding
 with zeros, power spectrum, Slaney-normalised mel filters, ``log(x + 2**-24)`` and, when the model
-says ``per_feature``, per-bin mean/std normalisation over the utterance. No torch.
+says ``per_feature``, per-bin mean/std normalisation over the valid frames. No torch.
+
+Held to NeMo's own preprocessor exported to ONNX (onnx-asr's ``nemo80.onnx``/``nemo128.onnx``) on
+synthesised speech by ``tests/unit/test_nemo_features_reference.py``: the same frame count
+(``len // hop``) and max |Δ| under 1e-4 after ``per_feature`` normalisation.
 """
 
 from __future__ import annotations
@@ -96,14 +100,21 @@ def pad_short(audio: np.ndarray) -> np.ndarray:
 
 
 def num_frames(num_samples: int) -> int:
-    """Frames NeMo counts as valid for ``num_samples`` (centre-padded STFT)."""
-    return num_samples // HOP_LENGTH + 1
+    """Frames NeMo counts as valid for ``num_samples``: ``num_samples // hop``.
+
+    The centre-padded STFT makes one frame more (``// hop + 1``), but NeMo's ``get_seq_len`` is
+    ``(len + 2 * (n_fft // 2) - n_fft) // hop`` with no ``+ 1``: that last frame is masked out,
+    left out of the normalisation statistics and not counted in the length the encoder gets.
+    """
+    return num_samples // HOP_LENGTH
 
 
 def log_mel(audio: np.ndarray, *, feat_dim: int = 80, normalize_type: str = "per_feature") -> np.ndarray:
     """Features ``[feat_dim, T]`` (float32) of 16 kHz mono ``audio``, as NeMo's preprocessor makes them.
 
-    ``normalize_type``: ``"per_feature"`` (Parakeet), or ``""``/``"NA"`` for none.
+    ``T`` is :func:`num_frames` (at least 1): the frames NeMo counts as valid, and the only ones
+    the ``per_feature`` statistics are taken over. ``normalize_type``: ``"per_feature"``
+    (Parakeet), or ``""``/``"NA"`` for none.
     """
     x = np.asarray(audio, dtype=np.float32).reshape(-1)
     if x.size == 0:
@@ -117,7 +128,7 @@ def log_mel(audio: np.ndarray, *, feat_dim: int = 80, normalize_type: str = "per
     power = (spectrum.real**2 + spectrum.imag**2).astype(np.float32)
     mel = power @ mel_filterbank(feat_dim)
     feats = np.log(mel + np.float32(LOG_GUARD)).T  # [F, T]
-    valid = min(num_frames(x.size), feats.shape[1])
+    valid = max(1, min(num_frames(x.size), feats.shape[1]))
     feats = feats[:, :valid]
     if normalize_type == "per_feature":
         feats = normalize_per_feature(feats)
