@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The VS Code suite as scripts/test runs it: npm ci, the end-to-end toolchain (cached), then
-# `npm test` (unit tests in Node, then the e2e tests in code-server + headless Chromium).
+# The VS Code suite as scripts/test runs it: npm ci, `npm run lint` (tsc --noEmit, eslint), the
+# end-to-end toolchain (cached), then `npm test` (unit tests in Node, then the e2e tests in
+# code-server + headless Chromium).
 #
 # Environment:
 #   SWICTATION_PYTHON       the server's Python (default: <repo>/.venv/bin/python)
@@ -13,6 +14,9 @@ cd "$(dirname "$0")/.."
 
 echo "== npm ci (editors/vscode)"
 npm ci --no-audit --no-fund
+
+echo "== npm run lint (tsc --noEmit, eslint)"
+npm run lint
 
 echo "== VS Code e2e toolchain"
 if toolchain_env=$(scripts/install-e2e-toolchain.sh); then

@@ -13,9 +13,15 @@ import * as api from './vscodeapi';
 
 let client: SwictationClient | undefined;
 
+/** The part of package.json read here: the settings the extension contributes. */
+interface Manifest {
+  contributes?: { configuration?: { properties?: Record<string, unknown> } };
+}
+
 export function activate(context: api.ExtensionContext): void {
   const log = api.createLogOutputChannel('Swictation');
-  const keys = serverKeys(Object.keys(context.extension.packageJSON?.contributes?.configuration?.properties ?? {}));
+  const manifest = context.extension.packageJSON as Manifest | undefined;
+  const keys = serverKeys(Object.keys(manifest?.contributes?.configuration?.properties ?? {}));
   let settings: ClientSettings = readClientSettings(api.configSource());
   let options = serverOptions(keys, api.configSource());
 

@@ -68,7 +68,7 @@ export function describeStatus(model: StatusModel): StatusView {
   let icon: string;
   let word: string;
   let background: StatusView['background'];
-  let detail = '';
+  let detail: string;
   switch (model.phase) {
     case 'stopped':
       icon = '$(circle-slash)';

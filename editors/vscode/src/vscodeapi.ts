@@ -24,7 +24,7 @@ export type {
 
 // -- commands -------------------------------------------------------------------------------------
 
-export function registerCommand(id: string, callback: (...args: any[]) => unknown): vscode.Disposable {
+export function registerCommand(id: string, callback: (...args: unknown[]) => unknown): vscode.Disposable {
   return vscode.commands.registerCommand(id, callback);
 }
 

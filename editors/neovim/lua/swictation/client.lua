@@ -1,7 +1,7 @@
 ---@mod swictation.client The one LSP client that talks to `swictation-rpc serve --stdio`
 ---
 --- Started on first use, not at startup. It attaches to no buffer: edits are applied by the plugin
---- (dictation.lua) where the utterance began, so the server is not sent every open file.
+--- (marks.lua) where the utterance began, so the server is not sent every open file.
 
 local config = require("swictation.config")
 local log = require("swictation.log")

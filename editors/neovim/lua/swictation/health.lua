@@ -47,7 +47,12 @@ local function run_doctor(cmd)
   end
   local res = proc:wait(DOCTOR_TIMEOUT_MS)
   if res.code ~= 0 then
-    return nil, ("exit code %d%s\n%s"):format(res.code, res.signal ~= 0 and (", signal " .. res.signal) or "", tail(res.stderr, 15))
+    return nil,
+      ("exit code %d%s\n%s"):format(
+        res.code,
+        res.signal ~= 0 and (", signal " .. res.signal) or "",
+        tail(res.stderr, 15)
+      )
   end
   local decoded_ok, report = pcall(vim.json.decode, res.stdout or "", { luanil = { object = true, array = true } })
   if not decoded_ok or type(report) ~= "table" then
@@ -109,7 +114,7 @@ local function report_doctor(report)
   if #devices == 0 then
     h.warn("no audio input device: :SwictationStart cannot listen (file transcription still works)", {
       "Connect a microphone, or check PulseAudio/PipeWire and PortAudio (Debian: libportaudio2)",
-      "Pick one with settings = { audio = { inputDevice = \"name\" } }",
+      'Pick one with settings = { audio = { inputDevice = "name" } }',
     })
   else
     for _, d in ipairs(devices) do
@@ -191,9 +196,13 @@ local function start_probe()
   local id
   local ok, err = pcall(function()
     if has_011 then
-      id = vim.lsp.start(cfg, { attach = false, silent = true, reuse_client = function()
-        return false
-      end })
+      id = vim.lsp.start(cfg, {
+        attach = false,
+        silent = true,
+        reuse_client = function()
+          return false
+        end,
+      })
     else
       id = vim.lsp.start_client(cfg)
     end
@@ -206,11 +215,12 @@ local function start_probe()
     return exit_info ~= nil or (client ~= nil and client.initialized == true)
   end, 50)
   if exit_info then
-    return nil, ("it exited during start (code %d, signal %d); run `%s` in a terminal to see why"):format(
-      exit_info.code,
-      exit_info.signal,
-      table.concat(opts.cmd, " ")
-    )
+    return nil,
+      ("it exited during start (code %d, signal %d); run `%s` in a terminal to see why"):format(
+        exit_info.code,
+        exit_info.signal,
+        table.concat(opts.cmd, " ")
+      )
   end
   if not ready or not client then
     if client then
@@ -291,10 +301,12 @@ function M.check()
   if not client then
     h.error("the server does not start: " .. start_err, { "Run :SwictationLog, or the command in a terminal" })
   else
-    h.ok(("the server starts and answers initialize (%s %s)"):format(
-      vim.tbl_get(client, "server_info", "name") or "server",
-      vim.tbl_get(client, "server_info", "version") or ""
-    ))
+    h.ok(
+      ("the server starts and answers initialize (%s %s)"):format(
+        vim.tbl_get(client, "server_info", "name") or "server",
+        vim.tbl_get(client, "server_info", "version") or ""
+      )
+    )
     local result, err = request_sync(client, protocol.STATUS, vim.empty_dict(), STATUS_TIMEOUT_MS)
     -- Wait for the engine to load, so "starts" means it can transcribe.
     local deadline = vim.uv.now() + LOAD_TIMEOUT_MS

@@ -11,6 +11,7 @@ local client = require("swictation.client")
 local config = require("swictation.config")
 local dictation = require("swictation.dictation")
 local log = require("swictation.log")
+local marks = require("swictation.marks")
 local status = require("swictation.status")
 
 local MODES = { "fast", "accurate", "auto" }
@@ -116,12 +117,12 @@ local function remove_utterance(id, uri)
       return
     end
     local uid = result.id or id
-    local tracked = dictation.tracked(uid)
+    local tracked = marks.tracked(uid)
     if tracked then
       -- Neovim knows exactly where that text is now, even after edits around it.
-      dictation.replace_range(tracked.bufnr, tracked.srow, tracked.scol, tracked.erow, tracked.ecol, "")
-      dictation.forget(uid)
-    elseif not (uri and dictation.apply_document_edits(uri, result.edits or {}, c.offset_encoding)) then
+      marks.replace_range(tracked.bufnr, tracked.srow, tracked.scol, tracked.erow, tracked.ecol, "")
+      marks.forget(uid)
+    elseif not (uri and marks.apply_document_edits(uri, result.edits or {}, c.offset_encoding)) then
       log.warn("the utterance is not in an open buffer")
       return
     end
@@ -156,31 +157,43 @@ end
 
 local function history_action(item)
   local actions = {
-    { label = "Insert at the cursor", run = function()
-      dictation.insert_text(item.text)
-    end },
-    { label = "Yank (unnamed register)", run = function()
-      vim.fn.setreg('"', item.text)
-      log.info("yanked")
-    end },
-    { label = "Remove from the buffer", run = function()
-      remove_utterance(item.id, item.uri)
-    end },
-    { label = "Transcribe again (accurate)", run = function()
-      client.request(protocol.RETRANSCRIBE, { id = item.id, mode = "accurate" }, function(err, result, c)
-        if err or not result then
-          log.rpc_error("Retranscribe", err or "no result")
-          return
-        end
-        local tracked = dictation.tracked(item.id)
-        if tracked then
-          dictation.replace_range(tracked.bufnr, tracked.srow, tracked.scol, tracked.erow, tracked.ecol, result.text)
-        elseif item.uri then
-          dictation.apply_document_edits(item.uri, result.edits or {}, c.offset_encoding)
-        end
-        log.info(("%s (%s): %s"):format(result.mode, result.model, result.text))
-      end)
-    end },
+    {
+      label = "Insert at the cursor",
+      run = function()
+        marks.insert_text(item.text)
+      end,
+    },
+    {
+      label = "Yank (unnamed register)",
+      run = function()
+        vim.fn.setreg('"', item.text)
+        log.info("yanked")
+      end,
+    },
+    {
+      label = "Remove from the buffer",
+      run = function()
+        remove_utterance(item.id, item.uri)
+      end,
+    },
+    {
+      label = "Transcribe again (accurate)",
+      run = function()
+        client.request(protocol.RETRANSCRIBE, { id = item.id, mode = "accurate" }, function(err, result, c)
+          if err or not result then
+            log.rpc_error("Retranscribe", err or "no result")
+            return
+          end
+          local tracked = marks.tracked(item.id)
+          if tracked then
+            marks.replace_range(tracked.bufnr, tracked.srow, tracked.scol, tracked.erow, tracked.ecol, result.text)
+          elseif item.uri then
+            marks.apply_document_edits(item.uri, result.edits or {}, c.offset_encoding)
+          end
+          log.info(("%s (%s): %s"):format(result.mode, result.model, result.text))
+        end)
+      end,
+    },
   }
   vim.ui.select(actions, {
     prompt = "Utterance: " .. item.text,

@@ -141,8 +141,7 @@ end
 function M.last_problem(lines)
   for i = #lines, 1, -1 do
     local line = vim.trim(lines[i])
-    local level = line:match("^%d%d%d%d%-%d%d%-%d%d %d%d:%d%d:%d%d[,.%d]* (%u+) ")
-      or line:match("^(%u+) [%w_.]+: ")
+    local level = line:match("^%d%d%d%d%-%d%d%-%d%d %d%d:%d%d:%d%d[,.%d]* (%u+) ") or line:match("^(%u+) [%w_.]+: ")
     if line ~= "" and level ~= "INFO" and level ~= "DEBUG" then
       return line
     end

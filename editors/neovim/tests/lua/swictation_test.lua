@@ -86,7 +86,10 @@ function M.wait_done(ms, start)
   end, 20)
   pcall(vim.api.nvim_del_autocmd, id)
   if not ok then
-    error(("no SwictationDone within %d ms; log:\n%s"):format(ms, table.concat(require("swictation.log").lines, "\n")), 2)
+    error(
+      ("no SwictationDone within %d ms; log:\n%s"):format(ms, table.concat(require("swictation.log").lines, "\n")),
+      2
+    )
   end
   return data
 end

@@ -3,7 +3,8 @@ local t = require("swictation_test")
 local it, eq, contains = t.it, t.eq, t.contains
 
 local swictation = require("swictation")
-local dictation = require("swictation.dictation")
+local context = require("swictation.context")
+local marks = require("swictation.marks")
 
 local COMMANDS = {
   SwictationStart = "?",
@@ -100,7 +101,7 @@ it("a server that cannot be found gives one clear error and leaves the buffer al
   contains(seen[1].msg, "`swictation-rpc-not-installed` is not an executable on $PATH")
   contains(seen[1].msg, "cmd = {")
   eq({ "one two three" }, vim.api.nvim_buf_get_lines(bufnr, 0, -1, false))
-  eq({}, vim.api.nvim_buf_get_extmarks(bufnr, dictation.ns, 0, -1, {}), "no extmark left behind")
+  eq({}, vim.api.nvim_buf_get_extmarks(bufnr, marks.ns, 0, -1, {}), "no extmark left behind")
   eq("error", require("swictation.status").get().state)
   eq("swictation: error", swictation.status())
 end)
@@ -142,7 +143,11 @@ end)
 it(":SwictationLog opens the log with what happened", function()
   vim.cmd("SwictationLog")
   local lines = vim.api.nvim_buf_get_lines(0, 0, -1, false)
-  eq("swictation://log", vim.fn.fnamemodify(vim.api.nvim_buf_get_name(0), ":t") == "log" and "swictation://log" or vim.api.nvim_buf_get_name(0))
+  eq(
+    "swictation://log",
+    vim.fn.fnamemodify(vim.api.nvim_buf_get_name(0), ":t") == "log" and "swictation://log"
+      or vim.api.nvim_buf_get_name(0)
+  )
   contains(table.concat(lines, "\n"), "server command: swictation-rpc serve --stdio")
   contains(table.concat(lines, "\n"), "swictation-rpc-not-installed")
   vim.cmd("close")
@@ -182,14 +187,14 @@ end)
 
 it("the context sent with requests: text around the cursor, languageId, identifiers", function()
   local bufnr = t.buffer({ "def get_user_by_id(user_id):", "    return fetchUser(user_id)", "# tail" }, "python")
-  local ctx = dictation.context(bufnr, 1, 4, 1, 4)
+  local ctx = context.build(bufnr, 1, 4, 1, 4)
   eq("python", ctx.languageId)
   eq("def get_user_by_id(user_id):\n    ", ctx.before)
   eq("return fetchUser(user_id)\n# tail", ctx.after)
   table.sort(ctx.identifiers)
   eq({ "fetchUser", "get_user_by_id", "user_id" }, ctx.identifiers)
   require("swictation.config").options.context.chars = 10
-  ctx = dictation.context(bufnr, 1, 4, 1, 4)
+  ctx = context.build(bufnr, 1, 4, 1, 4)
   eq("_id):\n    ", ctx.before)
   eq(10, vim.fn.strchars(ctx.before))
   eq(10, vim.fn.strchars(ctx.after))
@@ -199,15 +204,15 @@ end)
 it("positions are sent in the client's offset encoding", function()
   local bufnr = t.buffer({ "é€𝄞x" })
   local col = #"é€𝄞"
-  eq({ line = 0, character = 3 }, dictation._lsp_position(bufnr, 0, col, "utf-32"))
-  eq({ line = 0, character = 4 }, dictation._lsp_position(bufnr, 0, col, "utf-16"))
-  eq({ line = 0, character = col }, dictation._lsp_position(bufnr, 0, col, "utf-8"))
+  eq({ line = 0, character = 3 }, context.lsp_position(bufnr, 0, col, "utf-32"))
+  eq({ line = 0, character = 4 }, context.lsp_position(bufnr, 0, col, "utf-16"))
+  eq({ line = 0, character = col }, context.lsp_position(bufnr, 0, col, "utf-8"))
 end)
 
 it("a user mapping to a <Plug> mapping works (the documented set-up)", function()
   swictation.setup({})
   vim.keymap.set("n", "<F7>", "<Plug>(SwictationModeAccurate)")
-  local seen, stop = t.capture_notify(vim.log.levels.INFO)
+  local _, stop = t.capture_notify(vim.log.levels.INFO)
   vim.api.nvim_feedkeys(vim.api.nvim_replace_termcodes("<F7>", true, false, true), "x", false)
   stop()
   eq("accurate", swictation.get_mode())
@@ -224,8 +229,16 @@ it(":help swictation: the help file has valid tags and every |link| resolves", f
   for _, line in ipairs(vim.fn.readfile(dir .. "/doc/tags")) do
     tags[line:match("^[^\t]+")] = true
   end
-  for _, want in ipairs({ "swictation", "swictation-options", "swictation-settings", ":SwictationTranscribe",
-    ":SwictationToggle", "swictation-mappings", "swictation-health", "swictation-statusline" }) do
+  for _, want in ipairs({
+    "swictation",
+    "swictation-options",
+    "swictation-settings",
+    ":SwictationTranscribe",
+    ":SwictationToggle",
+    "swictation-mappings",
+    "swictation-health",
+    "swictation-statusline",
+  }) do
     t.truthy(tags[want] or want == "swictation" and tags["swictation.txt"], "missing tag " .. want)
   end
   local text = table.concat(vim.fn.readfile(src), "\n")

@@ -7,6 +7,7 @@ local it, eq = t.it, t.eq
 local swictation = require("swictation")
 local client = require("swictation.client")
 local dictation = require("swictation.dictation")
+local marks = require("swictation.marks")
 
 local PYTHON = vim.env.SWICTATION_TEST_PYTHON
 local WAV = vim.env.SWICTATION_TEST_WAV
@@ -16,7 +17,9 @@ local MAX_WER = 0.35
 
 local function need_mic()
   if vim.env.SWICTATION_TEST_MIC ~= "1" or not (PYTHON and WAV and TEXT) then
-    t.skip("no virtual microphone (SWICTATION_TEST_MIC=1 and scripts/virtual-mic): run through tests/editors/test_neovim.py")
+    t.skip(
+      "no virtual microphone (SWICTATION_TEST_MIC=1 and scripts/virtual-mic): run through tests/editors/test_neovim.py"
+    )
   end
   if vim.fn.executable("paplay") ~= 1 then
     t.skip("paplay is not installed (apt-get install pulseaudio-utils)")
@@ -44,7 +47,7 @@ end
 
 local function virt_texts(bufnr)
   local out = {}
-  for _, m in ipairs(vim.api.nvim_buf_get_extmarks(bufnr, dictation.ns, 0, -1, { details = true })) do
+  for _, m in ipairs(vim.api.nvim_buf_get_extmarks(bufnr, marks.ns, 0, -1, { details = true })) do
     if m[4].virt_text then
       out[#out + 1] = m[4].virt_text[1][1]
     end

@@ -6,7 +6,9 @@ local it, eq, contains = t.it, t.eq, t.contains
 
 local swictation = require("swictation")
 local client = require("swictation.client")
+local context = require("swictation.context")
 local dictation = require("swictation.dictation")
+local marks = require("swictation.marks")
 
 local PYTHON = vim.env.SWICTATION_TEST_PYTHON
 local WAV = vim.env.SWICTATION_TEST_WAV
@@ -107,7 +109,7 @@ it(":SwictationTranscribe puts the words at the cursor, mid-line, and moves the 
   eq(#"first " + #inserted - 1, cursor[2], "cursor on the last inserted character")
   local virt = vim.tbl_filter(function(m)
     return m[4].virt_text ~= nil
-  end, vim.api.nvim_buf_get_extmarks(bufnr, dictation.ns, 0, -1, { details = true }))
+  end, vim.api.nvim_buf_get_extmarks(bufnr, marks.ns, 0, -1, { details = true }))
   eq({}, virt, "no virtual text left")
 end)
 
@@ -151,22 +153,26 @@ it("in Insert mode the text goes at the cursor, typing continues after it, undo 
   local seen
   local timer = assert(vim.uv.new_timer())
   local waited = 0
-  timer:start(50, 50, vim.schedule_wrap(function()
-    waited = waited + 50
-    if seen then
-      return
-    end
-    if vim.api.nvim_buf_get_lines(bufnr, 0, -1, false)[1] == "abc def" and waited < 30000 then
-      return
-    end
-    seen = {
-      mode = vim.api.nvim_get_mode().mode,
-      line = vim.api.nvim_buf_get_lines(bufnr, 0, -1, false)[1],
-      cursor = vim.api.nvim_win_get_cursor(0),
-    }
-    timer:stop()
-    vim.api.nvim_feedkeys(vim.api.nvim_replace_termcodes("XY<Esc>", true, false, true), "n", false)
-  end))
+  timer:start(
+    50,
+    50,
+    vim.schedule_wrap(function()
+      waited = waited + 50
+      if seen then
+        return
+      end
+      if vim.api.nvim_buf_get_lines(bufnr, 0, -1, false)[1] == "abc def" and waited < 30000 then
+        return
+      end
+      seen = {
+        mode = vim.api.nvim_get_mode().mode,
+        line = vim.api.nvim_buf_get_lines(bufnr, 0, -1, false)[1],
+        cursor = vim.api.nvim_win_get_cursor(0),
+      }
+      timer:stop()
+      vim.api.nvim_feedkeys(vim.api.nvim_replace_termcodes("XY<Esc>", true, false, true), "n", false)
+    end)
+  )
   local keys = ("i<Cmd>lua require('swictation').transcribe(%q)<CR>"):format(WAV)
   vim.api.nvim_feedkeys(vim.api.nvim_replace_termcodes(keys, true, false, true), "x!", false)
   timer:close()
@@ -228,11 +234,12 @@ it("interim text from swictation/partial is virtual text, replaced by the final 
   local bufnr = t.buffer({ "say: end" })
   vim.api.nvim_win_set_cursor(0, { 1, 5 })
   -- The state after a successful startDictation (a real one needs a microphone: mic_spec.lua).
-  local target = dictation._capture(nil, c.offset_encoding)
+  local target = marks.capture()
+  marks.prepare(target, c.offset_encoding)
   dictation.session = { phase = "listening", id = "test-session", target = target }
   local function virt()
     local out = {}
-    for _, m in ipairs(vim.api.nvim_buf_get_extmarks(bufnr, dictation.ns, 0, -1, { details = true })) do
+    for _, m in ipairs(vim.api.nvim_buf_get_extmarks(bufnr, marks.ns, 0, -1, { details = true })) do
       if m[4].virt_text then
         out[#out + 1] = { row = m[2], col = m[3], text = m[4].virt_text[1][1], pos = m[4].virt_text_pos }
       end
@@ -256,7 +263,7 @@ it("interim text from swictation/partial is virtual text, replaced by the final 
   c:_notification("swictation/partial", { sessionId = "test-session", text = "hello world again" })
   eq({ { row = 0, col = 8, text = "hello world again", pos = "inline" } }, virt())
   -- The final text (what stopDictation returns) replaces the interim text.
-  dictation.apply(target, {
+  marks.apply(target, {
     text = "hello world again ",
     edits = { { range = { start = target.position, ["end"] = target.position }, newText = "hello world again " } },
   })
@@ -271,7 +278,8 @@ it("stopping a session the server does not know clears the interim text and says
   need_server()
   local c = ready_client()
   local bufnr = t.buffer({ "x" })
-  local target = dictation._capture(nil, c.offset_encoding)
+  local target = marks.capture()
+  marks.prepare(target, c.offset_encoding)
   dictation.session = { phase = "listening", id = "no-such-session", target = target }
   c:_notification("swictation/partial", { sessionId = "no-such-session", text = "lost words" })
   local seen, stop = t.capture_notify(vim.log.levels.INFO)
@@ -282,7 +290,7 @@ it("stopping a session the server does not know clears the interim text and says
   eq(false, done.ok)
   eq(1, #seen, vim.inspect(seen))
   contains(seen[1].msg, "Stop dictation: No dictation session no-such-session is active")
-  eq({}, vim.api.nvim_buf_get_extmarks(bufnr, dictation.ns, 0, -1, {}))
+  eq({}, vim.api.nvim_buf_get_extmarks(bufnr, marks.ns, 0, -1, {}))
   eq(false, swictation.is_listening())
 end)
 
@@ -299,7 +307,7 @@ it("swictation/refined replaces the utterance where it is now, unless it was edi
   local stale = { start = { line = 0, character = 4 }, ["end"] = { line = 0, character = 4 + #inserted } }
   c:_notification("swictation/refined", {
     utteranceId = done.utterance_id,
-    uri = dictation.uri(bufnr),
+    uri = context.uri(bufnr),
     edit = { range = stale, newText = "REFINED words " },
     text = "REFINED words ",
   })
@@ -312,7 +320,7 @@ it("swictation/refined replaces the utterance where it is now, unless it was edi
   local before = vim.api.nvim_buf_get_lines(bufnr, 0, -1, false)
   c:_notification("swictation/refined", {
     utteranceId = done.utterance_id,
-    uri = dictation.uri(bufnr),
+    uri = context.uri(bufnr),
     edit = { range = stale, newText = "again " },
     text = "again ",
   })
@@ -336,7 +344,7 @@ it(":SwictationStart without a usable microphone gives the server's error and re
   contains(seen[1].msg, "doctor", "the remedy is shown")
   eq(false, swictation.is_listening())
   eq({ "text" }, vim.api.nvim_buf_get_lines(bufnr, 0, -1, false))
-  eq({}, vim.api.nvim_buf_get_extmarks(bufnr, dictation.ns, 0, -1, {}))
+  eq({}, vim.api.nvim_buf_get_extmarks(bufnr, marks.ns, 0, -1, {}))
   setup({})
 end)
 
@@ -460,7 +468,11 @@ it("with the server not yet started, the target is where the cursor was when the
   end
   local ok, done = pcall(t.wait_done, 60000, function()
     vim.api.nvim_win_set_cursor(0, { 1, 5 })
-    vim.api.nvim_feedkeys(vim.api.nvim_replace_termcodes("ve<Plug>(SwictationTranscribe)", true, false, true), "mx", false)
+    vim.api.nvim_feedkeys(
+      vim.api.nvim_replace_termcodes("ve<Plug>(SwictationTranscribe)", true, false, true),
+      "mx",
+      false
+    )
     -- The server is still starting: move on.
     vim.api.nvim_win_set_cursor(0, { 2, 3 })
   end)

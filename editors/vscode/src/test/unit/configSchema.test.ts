@@ -26,8 +26,10 @@ interface SchemaNode {
 const schemaPath = path.join(repoRoot, 'schemas', 'config.schema.json');
 const missing = fs.existsSync(schemaPath) ? false : `${schemaPath} is missing (generate it: python -m swictation_rpc.schema)`;
 
-const packageJson = JSON.parse(fs.readFileSync(path.join(extensionRoot, 'package.json'), 'utf8'));
-const properties: Record<string, SchemaNode> = packageJson.contributes.configuration.properties;
+const packageJson = JSON.parse(fs.readFileSync(path.join(extensionRoot, 'package.json'), 'utf8')) as {
+  contributes: { configuration: { properties: Record<string, SchemaNode> } };
+};
+const properties = packageJson.contributes.configuration.properties;
 
 /** Leaf settings of the schema by dotted camelCase key (`vad.autoStopSilenceMs`). */
 function leaves(schema: SchemaNode): Map<string, SchemaNode> {
@@ -69,7 +71,7 @@ function exclusiveLowerBound(node: SchemaNode): boolean {
 }
 
 describe('package.json settings match schemas/config.schema.json', { skip: missing }, () => {
-  const schema: SchemaNode = missing ? {} : JSON.parse(fs.readFileSync(schemaPath, 'utf8'));
+  const schema: SchemaNode = missing ? {} : (JSON.parse(fs.readFileSync(schemaPath, 'utf8')) as SchemaNode);
   const schemaLeaves = leaves(schema);
   const keys = serverKeys(Object.keys(properties));
 

@@ -15,6 +15,15 @@ import { POLICY } from '../../errors';
 import * as protocol from '../../protocol';
 import { extensionRoot, repoRoot } from '../paths';
 
+/** The parts of schemas/openrpc.json read here. */
+interface OpenRpc {
+  methods: { name: string }[];
+  components: {
+    schemas: Record<string, { properties?: Record<string, unknown>; required?: string[] }>;
+    errors: Record<string, unknown>;
+  };
+}
+
 interface Declared {
   fields: Map<string, { optional: boolean }>;
   extends: string[];
@@ -60,13 +69,13 @@ const openrpcPath = path.join(repoRoot, 'schemas', 'openrpc.json');
 const missing = fs.existsSync(openrpcPath) ? false : `${openrpcPath} is missing (generate it: python -m swictation_rpc.schema)`;
 
 describe('protocol.ts matches schemas/openrpc.json', { skip: missing }, () => {
-  const openrpc = missing ? { methods: [], components: { schemas: {}, errors: {} } } : JSON.parse(fs.readFileSync(openrpcPath, 'utf8'));
-  const schemas: Record<string, { properties?: Record<string, unknown>; required?: string[] }> = openrpc.components.schemas;
+  const openrpc: OpenRpc = missing ? { methods: [], components: { schemas: {}, errors: {} } } : (JSON.parse(fs.readFileSync(openrpcPath, 'utf8')) as OpenRpc);
+  const schemas = openrpc.components.schemas;
   const interfaces = declaredInterfaces(path.join(extensionRoot, 'src', 'protocol.ts'));
 
   test('the same methods and notifications', () => {
     const ours = [...protocol.REQUESTS, ...protocol.NOTIFICATIONS].sort();
-    assert.deepEqual(ours, openrpc.methods.map((m: { name: string }) => m.name).sort());
+    assert.deepEqual(ours, openrpc.methods.map((m) => m.name).sort());
   });
 
   for (const [name, schema] of Object.entries(schemas)) {

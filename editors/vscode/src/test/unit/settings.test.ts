@@ -30,8 +30,10 @@ interface Property {
   description?: string;
 }
 
-const packageJson = JSON.parse(fs.readFileSync(path.join(extensionRoot, 'package.json'), 'utf8'));
-const properties: Record<string, Property> = packageJson.contributes.configuration.properties;
+const packageJson = JSON.parse(fs.readFileSync(path.join(extensionRoot, 'package.json'), 'utf8')) as {
+  contributes: { configuration: { properties: Record<string, Property> } };
+};
+const properties = packageJson.contributes.configuration.properties;
 
 /** A ConfigSource over plain objects: `user` is what the user set, defaults come from package.json. */
 function source(user: Record<string, unknown>): ConfigSource {

@@ -1,0 +1,150 @@
+---@mod swictation.context What the server is told about the cursor
+---
+--- The document's uri, LSP positions in the client's offset encoding, and the TextContext sent
+--- with each utterance: text before and after the cursor, the languageId, and identifiers from the
+--- buffer to bias recognition toward. Reads buffers; sets no extmark and changes no text.
+--- (The VS Code client's counterpart is src/context.ts.)
+
+local config = require("swictation.config")
+
+local M = {}
+
+--- uri -> bufnr for buffers we sent (unnamed buffers get an untitled: uri).
+---@type table<string, integer>
+local uris = {}
+
+--- The uri the server is told for `bufnr` (remembered, so edits for it find the buffer again).
+---@param bufnr integer
+---@return string
+function M.uri(bufnr)
+  local name = vim.api.nvim_buf_get_name(bufnr)
+  local uri = name ~= "" and vim.uri_from_bufnr(bufnr) or ("untitled:Untitled-%d"):format(bufnr)
+  uris[uri] = bufnr
+  return uri
+end
+
+--- The open buffer a uri from the server names, or nil.
+---@param uri string
+---@return integer?
+function M.bufnr_of(uri)
+  local b = uris[uri]
+  if b and vim.api.nvim_buf_is_valid(b) then
+    return b
+  end
+  if uri:match("^file:") then
+    local n = vim.fn.bufnr(vim.uri_to_fname(uri))
+    if n ~= -1 then
+      return n
+    end
+  end
+end
+
+--- The text of 0-based line `row` ("" past the end).
+---@param bufnr integer
+---@param row integer
+---@return string
+function M.line_text(bufnr, row)
+  return vim.api.nvim_buf_get_lines(bufnr, row, row + 1, false)[1] or ""
+end
+
+--- LSP position of byte position (row, col) in `encoding`.
+---@param bufnr integer
+---@param row integer
+---@param col integer
+---@param encoding string "utf-8"|"utf-16"|"utf-32"
+---@return lsp.Position
+function M.lsp_position(bufnr, row, col, encoding)
+  local text = M.line_text(bufnr, row)
+  col = math.min(col, #text)
+  local character
+  if vim.fn.has("nvim-0.11") == 1 then
+    character = vim.str_utfindex(text, encoding, col, false)
+  elseif encoding == "utf-8" then
+    character = col
+  else
+    local utf32, utf16 = vim.str_utfindex(text, col)
+    character = encoding == "utf-16" and utf16 or utf32
+  end
+  return { line = row, character = character }
+end
+
+--- Last/first `n` characters of `s`.
+local function tail_chars(s, n)
+  local len = vim.fn.strchars(s)
+  return len <= n and s or vim.fn.strcharpart(s, len - n)
+end
+local function head_chars(s, n)
+  return vim.fn.strchars(s) <= n and s or vim.fn.strcharpart(s, 0, n)
+end
+
+---@type table<integer, {tick: integer, list: string[]}>
+local ident_cache = {}
+
+--- Identifiers worth biasing toward: multi-part names (camelCase, PascalCase, snake_case).
+local function identifiers(bufnr, row, max)
+  local tick = vim.api.nvim_buf_get_changedtick(bufnr)
+  local cached = ident_cache[bufnr]
+  if cached and cached.tick == tick then
+    return cached.list
+  end
+  local count = vim.api.nvim_buf_line_count(bufnr)
+  local first, last = math.max(0, row - 2000), math.min(count, row + 2000)
+  local seen, order = {}, {}
+  for _, line in ipairs(vim.api.nvim_buf_get_lines(bufnr, first, last, false)) do
+    if #line < 2000 then
+      for word in line:gmatch("[%a_][%w_]*") do
+        if #word >= 3 and #word <= 64 and (word:find("%l%u") or word:find("%w_%w")) then
+          if not seen[word] then
+            order[#order + 1] = word
+            seen[word] = 0
+          end
+          seen[word] = seen[word] + 1
+        end
+      end
+    end
+  end
+  table.sort(order, function(a, b)
+    if seen[a] ~= seen[b] then
+      return seen[a] > seen[b]
+    end
+    return a < b
+  end)
+  local list = vim.list_slice(order, 1, max)
+  ident_cache[bufnr] = { tick = tick, list = list }
+  return list
+end
+
+--- TextContext for the server: text before the start and after the end (byte positions, 0-based
+--- rows), the languageId, identifiers.
+---@param bufnr integer
+---@param srow integer
+---@param scol integer
+---@param erow integer
+---@param ecol integer
+---@return swictation.TextContext
+function M.build(bufnr, srow, scol, erow, ecol)
+  local opts = config.options.context
+  local n = opts.chars
+  local lines_back = math.max(1, math.ceil(n / 20))
+  local before_lines = vim.api.nvim_buf_get_lines(bufnr, math.max(0, srow - lines_back), srow + 1, false)
+  before_lines[#before_lines] = (before_lines[#before_lines] or ""):sub(1, scol)
+  local after_lines = vim.api.nvim_buf_get_lines(bufnr, erow, erow + lines_back, false)
+  after_lines[1] = (after_lines[1] or ""):sub(ecol + 1)
+  local ctx = {
+    before = tail_chars(table.concat(before_lines, "\n"), n),
+    after = head_chars(table.concat(after_lines, "\n"), n),
+  }
+  local ft = vim.bo[bufnr].filetype
+  if ft ~= "" then
+    ctx.languageId = ft
+  end
+  if opts.identifiers then
+    local ids = identifiers(bufnr, srow, opts.max_identifiers)
+    if #ids > 0 then
+      ctx.identifiers = ids
+    end
+  end
+  return ctx
+end
+
+return M

@@ -1,0 +1,388 @@
+---@mod swictation.marks Where text goes, tracked with extmarks
+---
+--- A target is where an utterance began, taken when the command runs (the cursor, or a visual
+--- selection to replace) and tracked with an extmark while the user moves or types. Interim text
+--- is inline virtual text at that extmark; the final text is applied there with
+--- vim.lsp.util.apply_text_edits as one undo block. Inserted utterances keep an extmark spanning
+--- their text, so refine, undo and retranscribe find it after edits around it.
+--- (The VS Code client's counterpart is src/positionTracker.ts.)
+
+local config = require("swictation.config")
+local context = require("swictation.context")
+local log = require("swictation.log")
+
+local M = {}
+
+M.ns = vim.api.nvim_create_namespace("swictation")
+
+---@class swictation.Target
+---@field bufnr integer
+---@field win integer
+---@field mark integer extmark id at the start (with an end when a selection is replaced)
+---@field position lsp.Position where the server was told the text goes
+---@field encoding string offset encoding `position` is in
+---@field uri string
+---@field interim integer? extmark id of the interim virtual text
+
+local line_text = context.line_text
+local lsp_position = context.lsp_position
+
+-- Targets ---------------------------------------------------------------------------------------
+
+--- The visual selection as a byte range {srow, scol, erow, ecol} (end exclusive), or nil.
+---@param range? {line1: integer, line2: integer, range: integer} from a :command
+local function selection(range)
+  local mode = vim.api.nvim_get_mode().mode
+  local vmode, p1, p2
+  if mode:match("^[vV\22]") then
+    vmode = mode:sub(1, 1)
+    p1, p2 = vim.fn.getpos("v"), vim.fn.getpos(".")
+    vim.api.nvim_feedkeys(vim.api.nvim_replace_termcodes("<Esc>", true, false, true), "nx", false)
+  elseif range and range.range == 2 then
+    local s, e = vim.fn.getpos("'<"), vim.fn.getpos("'>")
+    if s[2] ~= range.line1 or e[2] ~= range.line2 then
+      -- A typed line range: replace those lines.
+      vmode, p1, p2 = "V", { 0, range.line1, 1, 0 }, { 0, range.line2, 1, 0 }
+    else
+      vmode, p1, p2 = vim.fn.visualmode(), s, e
+    end
+  else
+    return nil
+  end
+  if p1[2] > p2[2] or (p1[2] == p2[2] and p1[3] > p2[3]) then
+    p1, p2 = p2, p1
+  end
+  local bufnr = vim.api.nvim_get_current_buf()
+  local srow, erow = p1[2] - 1, p2[2] - 1
+  if vmode == "V" then
+    return { srow, 0, erow, #line_text(bufnr, erow) }
+  end
+  local scol = math.min(p1[3] - 1, #line_text(bufnr, srow))
+  local eline = line_text(bufnr, erow)
+  local ecol = math.min(p2[3] - 1, #eline)
+  if ecol < #eline then
+    -- Inclusive end: include the whole (possibly multibyte) character under it.
+    ecol = ecol + #vim.fn.strcharpart(eline:sub(ecol + 1), 0, 1)
+  end
+  return { srow, scol, erow, ecol }
+end
+
+--- Where text goes, taken when the command runs: the cursor (in Normal mode, before the
+--- character under it, like `i`), or the visual selection. The LSP position is computed later
+--- (`prepare`), when the client and its offset encoding are known.
+---@param range? table command range (line1, line2, range)
+---@return swictation.Target
+function M.capture(range)
+  local bufnr = vim.api.nvim_get_current_buf()
+  local win = vim.api.nvim_get_current_win()
+  local sel = selection(range)
+  local srow, scol, erow, ecol
+  if sel then
+    srow, scol, erow, ecol = sel[1], sel[2], sel[3], sel[4]
+  else
+    local cursor = vim.api.nvim_win_get_cursor(win)
+    srow, scol = cursor[1] - 1, math.min(cursor[2], #line_text(bufnr, cursor[1] - 1))
+    erow, ecol = srow, scol
+  end
+  local mark_opts = { right_gravity = false }
+  if sel then
+    mark_opts.end_row, mark_opts.end_col = erow, ecol
+    mark_opts.end_right_gravity = false
+    mark_opts.hl_group = "SwictationSelection"
+  end
+  local mark = vim.api.nvim_buf_set_extmark(bufnr, M.ns, srow, scol, mark_opts)
+  ---@type swictation.Target
+  return {
+    bufnr = bufnr,
+    win = win,
+    mark = mark,
+    uri = context.uri(bufnr),
+  }
+end
+
+--- Fix the target's LSP position (in `encoding`) where its extmark is now; returns the context.
+---@param target swictation.Target
+---@param encoding string
+---@return swictation.TextContext? context, nil when the buffer or the mark is gone
+function M.prepare(target, encoding)
+  if not vim.api.nvim_buf_is_valid(target.bufnr) then
+    return nil
+  end
+  local m = vim.api.nvim_buf_get_extmark_by_id(target.bufnr, M.ns, target.mark, { details = true })
+  if not m[1] then
+    return nil
+  end
+  local erow, ecol = m[1], m[2]
+  if m[3] and m[3].end_row then
+    erow, ecol = m[3].end_row, m[3].end_col
+  end
+  target.encoding = encoding
+  target.position = lsp_position(target.bufnr, m[1], m[2], encoding)
+  return context.build(target.bufnr, m[1], m[2], erow, ecol)
+end
+
+--- Forget a target: its extmark and its interim text.
+---@param target swictation.Target?
+function M.release(target)
+  if target and vim.api.nvim_buf_is_valid(target.bufnr) then
+    pcall(vim.api.nvim_buf_del_extmark, target.bufnr, M.ns, target.mark)
+    if target.interim then
+      pcall(vim.api.nvim_buf_del_extmark, target.bufnr, M.ns, target.interim)
+    end
+  end
+end
+
+--- Show `text` as inline virtual text where the target's text will go ("" clears it).
+---@param target swictation.Target
+---@param text string
+function M.show_interim(target, text)
+  if not vim.api.nvim_buf_is_valid(target.bufnr) then
+    return
+  end
+  if text == "" or not config.options.interim.enabled then
+    if target.interim then
+      pcall(vim.api.nvim_buf_del_extmark, target.bufnr, M.ns, target.interim)
+      target.interim = nil
+    end
+    return
+  end
+  local pos = vim.api.nvim_buf_get_extmark_by_id(target.bufnr, M.ns, target.mark, {})
+  if not pos[1] then
+    return
+  end
+  target.interim = vim.api.nvim_buf_set_extmark(target.bufnr, M.ns, pos[1], pos[2], {
+    id = target.interim,
+    virt_text = { { text, config.options.interim.hl_group } },
+    virt_text_pos = "inline",
+    right_gravity = false,
+  })
+end
+
+-- Inserted utterances ---------------------------------------------------------------------------
+
+--- Inserted utterances by id: where their text is now (an extmark spanning it) and what it was.
+---@type table<string, {bufnr: integer, mark: integer, text: string}>
+M.utterances = {}
+local utterance_order = {}
+local MAX_TRACKED = 200
+
+--- Track utterance `id`, whose `text` was inserted at byte position (srow, scol) of `bufnr`.
+---@param id string?
+---@param bufnr integer
+---@param srow integer
+---@param scol integer
+---@param text string
+function M.track(id, bufnr, srow, scol, text)
+  if not id then
+    return
+  end
+  local lines = vim.split(text, "\n", { plain = true })
+  local erow = srow + #lines - 1
+  local ecol = (#lines == 1 and scol or 0) + #lines[#lines]
+  local ok, mark = pcall(vim.api.nvim_buf_set_extmark, bufnr, M.ns, srow, scol, {
+    end_row = erow,
+    end_col = ecol,
+    right_gravity = true,
+    end_right_gravity = false,
+  })
+  if not ok then
+    return
+  end
+  M.utterances[id] = { bufnr = bufnr, mark = mark, text = text }
+  utterance_order[#utterance_order + 1] = id
+  if #utterance_order > MAX_TRACKED then
+    local old = table.remove(utterance_order, 1)
+    local u = M.utterances[old]
+    if u and vim.api.nvim_buf_is_valid(u.bufnr) then
+      pcall(vim.api.nvim_buf_del_extmark, u.bufnr, M.ns, u.mark)
+    end
+    M.utterances[old] = nil
+  end
+end
+
+--- The current byte range and text of a tracked utterance, or nil.
+---@param id string?
+---@return {bufnr: integer, srow: integer, scol: integer, erow: integer, ecol: integer, text: string, original: string}?
+function M.tracked(id)
+  local u = id and M.utterances[id]
+  if not u or not vim.api.nvim_buf_is_valid(u.bufnr) then
+    return nil
+  end
+  local m = vim.api.nvim_buf_get_extmark_by_id(u.bufnr, M.ns, u.mark, { details = true })
+  if not m[1] or not m[3] or not m[3].end_row then
+    return nil
+  end
+  local srow, scol, erow, ecol = m[1], m[2], m[3].end_row, m[3].end_col
+  local ok, text = pcall(vim.api.nvim_buf_get_text, u.bufnr, srow, scol, erow, ecol, {})
+  return {
+    bufnr = u.bufnr,
+    srow = srow,
+    scol = scol,
+    erow = erow,
+    ecol = ecol,
+    text = ok and table.concat(text, "\n") or "",
+    original = u.text,
+  }
+end
+
+--- Stop tracking utterance `id`.
+---@param id string?
+function M.forget(id)
+  local u = id and M.utterances[id]
+  if u then
+    if vim.api.nvim_buf_is_valid(u.bufnr) then
+      pcall(vim.api.nvim_buf_del_extmark, u.bufnr, M.ns, u.mark)
+    end
+    M.utterances[id] = nil
+  end
+end
+
+-- Edits -----------------------------------------------------------------------------------------
+
+--- Replace byte range [s, e) of `bufnr` with `text`, as one undo block.
+function M.replace_range(bufnr, srow, scol, erow, ecol, text)
+  vim.api.nvim_buf_call(bufnr, function()
+    vim.cmd("let &g:undolevels = &g:undolevels")
+    vim.api.nvim_buf_set_text(bufnr, srow, scol, erow, ecol, vim.split(text, "\n", { plain = true }))
+    vim.cmd("let &g:undolevels = &g:undolevels")
+  end)
+end
+
+--- Shift a position the server computed for `from` to where that spot is now (`to`).
+local function shift(pos, from, to)
+  if pos.line == from.line and pos.character >= from.character then
+    return { line = to.line, character = pos.character - from.character + to.character }
+  elseif pos.line > from.line then
+    return { line = pos.line + to.line - from.line, character = pos.character }
+  end
+  return { line = pos.line, character = pos.character }
+end
+
+--- Apply the server's edits at the target, as one undo block, and track the inserted utterance.
+---@param target swictation.Target
+---@param result swictation.TranscribeResult
+---@return boolean applied
+function M.apply(target, result)
+  local bufnr = target.bufnr
+  if not vim.api.nvim_buf_is_valid(bufnr) then
+    log.warn("the buffer was closed; the text is in :SwictationHistory")
+    return false
+  end
+  local mark = vim.api.nvim_buf_get_extmark_by_id(bufnr, M.ns, target.mark, { details = true })
+  if not mark[1] then
+    log.warn("lost track of where the text goes; the text is in :SwictationHistory")
+    return false
+  end
+  if target.interim then
+    pcall(vim.api.nvim_buf_del_extmark, bufnr, M.ns, target.interim)
+    target.interim = nil
+  end
+  local from, enc = target.position, target.encoding
+  local to = lsp_position(bufnr, mark[1], mark[2], enc)
+  local details = mark[3] or {}
+  local sel_end = details.end_row
+      and not (details.end_row == mark[1] and details.end_col == mark[2])
+      and lsp_position(bufnr, details.end_row, details.end_col, enc)
+    or nil
+
+  local edits = {}
+  local primary
+  for _, edit in ipairs(result.edits or {}) do
+    local e = {
+      range = { start = shift(edit.range.start, from, to), ["end"] = shift(edit.range["end"], from, to) },
+      newText = edit.newText,
+    }
+    if not primary and edit.range.start.line == from.line and edit.range.start.character == from.character then
+      primary = e
+    end
+    edits[#edits + 1] = e
+  end
+  if #edits == 0 then
+    if (result.text or "") == "" then
+      -- Nothing was said (a selection stays as it is).
+      log.info("no speech recognised")
+      return false
+    end
+    primary = { range = { start = to, ["end"] = to }, newText = result.text }
+    edits[1] = primary
+  end
+  if sel_end then
+    if primary and primary.range["end"].line == to.line and primary.range["end"].character == to.character then
+      primary.range["end"] = sel_end
+    else
+      table.insert(edits, 1, { range = { start = to, ["end"] = sel_end }, newText = "" })
+    end
+  end
+
+  -- Move the cursor after the text only if it still sits where the text went.
+  local win = target.win
+  local move_cursor = vim.api.nvim_win_is_valid(win)
+    and vim.api.nvim_win_get_buf(win) == bufnr
+    and vim.api.nvim_get_current_win() == win
+  if move_cursor then
+    local cur = vim.api.nvim_win_get_cursor(win)
+    local at_start = cur[1] - 1 == mark[1] and cur[2] == mark[2]
+    local in_sel = sel_end and (cur[1] - 1 >= mark[1] and cur[1] - 1 <= details.end_row)
+    move_cursor = at_start or in_sel or false
+  end
+
+  vim.api.nvim_buf_call(bufnr, function()
+    vim.cmd("let &g:undolevels = &g:undolevels")
+    vim.lsp.util.apply_text_edits(edits, bufnr, enc)
+    vim.cmd("let &g:undolevels = &g:undolevels")
+  end)
+
+  local start = vim.api.nvim_buf_get_extmark_by_id(bufnr, M.ns, target.mark, {})
+  if primary and start[1] then
+    M.track(result.utteranceId, bufnr, start[1], start[2], primary.newText)
+  end
+  if move_cursor and primary then
+    if start[1] then
+      local lines = vim.split(primary.newText, "\n", { plain = true })
+      local row = start[1] + #lines - 1
+      local col = (#lines == 1 and start[2] or 0) + #lines[#lines]
+      local insert = vim.api.nvim_get_mode().mode:sub(1, 1) == "i"
+      if not insert and col > 0 then
+        -- Normal mode: on the last inserted character, as after `i…<Esc>`.
+        local text = line_text(bufnr, row):sub(1, col)
+        col = col - #vim.fn.strcharpart(text, vim.fn.strchars(text) - 1)
+      end
+      pcall(vim.api.nvim_win_set_cursor, win, { row + 1, col })
+    end
+  end
+  return true
+end
+
+--- Apply edits the server computed for a document (undoUtterance, retranscribe, refine).
+---@param uri string
+---@param edits lsp.TextEdit[]
+---@param encoding string
+---@return boolean applied
+function M.apply_document_edits(uri, edits, encoding)
+  local bufnr = context.bufnr_of(uri)
+  if not bufnr then
+    log.warn(("%s is not open"):format(uri))
+    return false
+  end
+  if #edits == 0 then
+    return false
+  end
+  vim.api.nvim_buf_call(bufnr, function()
+    vim.cmd("let &g:undolevels = &g:undolevels")
+    vim.lsp.util.apply_text_edits(edits, bufnr, encoding)
+    vim.cmd("let &g:undolevels = &g:undolevels")
+  end)
+  return true
+end
+
+--- Insert `text` at the cursor (or over the selection), as dictated text would be.
+---@param text string
+---@param range? table command range (line1, line2, range)
+function M.insert_text(text, range)
+  local target = M.capture(range)
+  M.prepare(target, "utf-8")
+  M.apply(target, { text = text, edits = {} })
+  M.release(target)
+end
+
+return M
