@@ -96,7 +96,7 @@ def _models(models_dir: str | None, problems: list[str]) -> list[dict[str, Any]]
             report = store.verify(model.name, quick=True)
             ok, detail = report.ok, report.problems
         except Exception as exc:
-            ok, detail = False, str(exc)
+            ok, detail = False, [str(exc)]
         found.append({"name": model.name, "verified": ok, "problems": detail})
     if not found:
         problems.append(

@@ -337,12 +337,15 @@ def _starts_sentence(region: str) -> bool:
 # Laying out
 
 
+PieceKind = Literal["word", "fixed", "symbol", "newline"]
+
+
 @define
 class _Piece:
     text: str
     space_before: bool
     space_after: bool
-    kind: Literal["word", "fixed", "symbol", "newline"]
+    kind: PieceKind
     """``word`` may change case; ``fixed`` (identifiers, casing results) never does."""
     sentence_end: bool = False
     quote: bool = False
@@ -391,7 +394,7 @@ def _pieces(tokens: list[Token], placement: Placement, identifiers: Sequence[str
         elif isinstance(token, SymbolToken):
             sym = token.symbol
             before, after = _SPACING[sym.spacing]
-            kind = "newline" if sym.spacing == "newline" else "symbol"
+            kind: PieceKind = "newline" if sym.spacing == "newline" else "symbol"
             pieces.append(_Piece(sym.text, before, after, kind, sym.sentence_end, sym.spacing == "quote"))
     flush_run()
     return pieces, used
@@ -475,7 +478,7 @@ def _render(
             text = text + indent
         if placement.where == "code" and piece.kind == "symbol" and text[:1] in "([":
             # A call or an index: ``foo(`` and ``items[``, not ``foo (``.
-            prev_word = re.search(r"\w*\Z", before + out).group(0)
+            prev_word = _word_ending(before + out)
             space_before = space_before and (not prev_word or prev_word in _KEYWORDS_BEFORE_PAREN)
         if piece.kind in {"word", "fixed"}:
             if piece.kind == "word":
@@ -503,10 +506,26 @@ def _render(
     return out, used
 
 
+def _word_ending(text: str) -> str:
+    """The word characters ``text`` ends with ("" if none)."""
+    found = _TRAILING_WORD.search(text)
+    return found.group(0) if found else ""
+
+
+def _word_starting(text: str) -> str:
+    """The word characters ``text`` starts with ("" if none)."""
+    found = _LEADING_WORD.match(text)
+    return found.group(0) if found else ""
+
+
+_TRAILING_WORD = re.compile(r"\w*\Z")
+_LEADING_WORD = re.compile(r"\w*")
+
+
 def _join_identifier(pieces: list[_Piece], context: TextContext) -> str:
     """Words inserted inside an identifier become part of it, in its style."""
-    left = re.search(r"\w*\Z", context.before).group(0)
-    right = re.match(r"\w*", context.after).group(0)
+    left = _word_ending(context.before)
+    right = _word_starting(context.after)
     words = [p.text for p in pieces]
     if "_" in left or "_" in right:
         body = "_".join(w.lower() for w in words)
