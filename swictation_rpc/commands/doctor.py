@@ -52,7 +52,7 @@ def collect(models_dir: str | None = None) -> dict[str, Any]:
         )
     try:
         providers = gpu.available_providers()
-    except Exception as exc:  # a broken onnxruntime install
+    except Exception as exc:  # noqa: BLE001 - a broken onnxruntime install is a finding, not a crash
         providers = []
         problems.append(f"onnxruntime does not import: {exc}")
     report["onnxruntime"] = {"providers": providers, "cuda": gpu.CUDA in providers}
@@ -95,7 +95,7 @@ def _models(models_dir: str | None, problems: list[str]) -> list[dict[str, Any]]
             # Quick: sizes and layout. Full SHA-256 of a 600 MB model is `models verify`'s job.
             report = store.verify(model.name, quick=True)
             ok, detail = report.ok, report.problems
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - doctor reports every failure
             ok, detail = False, [str(exc)]
         found.append({"name": model.name, "verified": ok, "problems": detail})
     if not found:
@@ -125,7 +125,7 @@ def _input_devices(problems: list[str]) -> list[dict[str, Any]]:
         devices = [converter.unstructure(d) for d in list_input_devices()]
     except ImportError:
         devices = []
-    except Exception as exc:  # PortAudio missing or broken
+    except Exception as exc:  # noqa: BLE001 - PortAudio missing or broken
         problems.append(
             f"Cannot list audio devices: {exc}. Fix: install PortAudio (Debian: apt-get install libportaudio2)"
         )
