@@ -152,6 +152,11 @@ class OnnxruntimeTransducer:
         return np.ascontiguousarray(enc.T[:, None, :, None], dtype=self._frame_dtype)
 
     def token_ids(self, audio: np.ndarray) -> list[int]:
+        return [token for token, _frame in self.timed_token_ids(audio)]
+
+    def timed_token_ids(self, audio: np.ndarray) -> list[tuple[int, int]]:
+        """``(token id, encoder frame it was emitted on)`` pairs: the frame is what onnx-asr and
+        sherpa-onnx report as a timestamp (``frame * subsampling_factor * 10 ms``)."""
         frames = self.encode(audio)
         if self._decoder_joint is not None:
             return self._greedy_decoder_joint(frames)
@@ -181,7 +186,7 @@ class OnnxruntimeTransducer:
             return 1, 0
         return 0, emitted
 
-    def _greedy_split(self, frames: np.ndarray) -> list[int]:
+    def _greedy_split(self, frames: np.ndarray) -> list[tuple[int, int]]:
         dec, join = self._decoder, self._joiner
         d_tgt, d_len, d_s1, d_s2 = self._dec_names
         j_enc, j_dec = self._join_names
@@ -190,13 +195,13 @@ class OnnxruntimeTransducer:
         dec_out, _, s1, s2 = dec.run(
             self._dec_out, {d_tgt: self._target, d_len: self._target_len, d_s1: states[0], d_s2: states[1]}
         )
-        ids: list[int] = []
+        ids: list[tuple[int, int]] = []
         t, emitted, n = 0, 0, frames.shape[0]
         while t < n:
             (logits,) = join.run(self._join_out, {j_enc: frames[t], j_dec: dec_out})
             token, skip = self._pick(logits)
             if token != self._blank:
-                ids.append(token)
+                ids.append((token, t))
                 emitted += 1
                 self._target[0, 0] = token
                 dec_out, _, s1, s2 = dec.run(
@@ -206,11 +211,11 @@ class OnnxruntimeTransducer:
             t += step
         return ids
 
-    def _greedy_decoder_joint(self, frames: np.ndarray) -> list[int]:
+    def _greedy_decoder_joint(self, frames: np.ndarray) -> list[tuple[int, int]]:
         dj = self._decoder_joint
         s1, s2 = (np.zeros(s, dtype=self._state_dtype) for s in self._state_shapes)
         last = self._blank
-        ids: list[int] = []
+        ids: list[tuple[int, int]] = []
         t, emitted, n = 0, 0, frames.shape[0]
         while t < n:
             self._target[0, 0] = last
@@ -226,7 +231,7 @@ class OnnxruntimeTransducer:
             )
             token, skip = self._pick(logits)
             if token != self._blank:
-                ids.append(token)
+                ids.append((token, t))
                 emitted += 1
                 last, s1, s2 = token, n1, n2
             step, emitted = self._advance(token, skip, emitted)

@@ -16,6 +16,16 @@ whose segment number exceeds that count, blank otherwise; the TDT joiner adds du
 ``per_feature`` normalisation rescales every bin on its own, which makes a tone's bin and the bins
 that only receive its leakage indistinguishable, so no per-frame rule could read them.
 
+The ``per_feature`` variant (``write_tone_model(normalize_type="per_feature")``) decodes what real
+NeMo exports get, so that NeMo's own preprocessor (onnx-asr's) can feed it: its encoder first maps
+every bin to ``(x - min_t x) / (max_t x - min_t x)`` over the utterance, which any per-bin affine
+normalisation leaves unchanged, so ``NA`` and ``per_feature`` features give the same input. That
+needs each bin's maximum to come from its own tone, not from a neighbour's leakage: its audio
+(``tone_audio(..., calibrate=True)``) starts with a *calibration chord* of every tone slot at once,
+which sets each bin's maximum and is itself never tonal (every bin is at its maximum, so no group
+stands out: contrast <= 0.32 where a lone tone gives ~0.9). Measured: every slot wins its own
+tone's frames at 80 and 128 bins, with NeMo's preprocessor and with ``engine/features.py``.
+
 Two layouts: ``sherpa`` (encoder/decoder/joiner.onnx + tokens.txt, metadata on the encoder, as the
 sherpa-onnx release archives) and ``nemo`` (encoder-model.onnx + decoder_joint-model.onnx +
 vocab.txt + config.json, as NeMo's ``export()`` / onnx-asr). ``config.json`` carries an extra
@@ -86,6 +96,10 @@ _FADE_S = 0.01
 # Tonal test: peak of the loudest group minus the frame's mean log-mel. Silence gives exactly 0,
 # a 300 ms tone at amplitude 0.01..1 gives 15..25.
 _TONAL_THRESHOLD = 6.0
+# The same test after the per-bin min-max map of the per_feature variant (units of each bin's
+# range): a lone tone gives ~0.9, the calibration chord at most ~0.32, silence 0.
+_MINMAX_TONAL_THRESHOLD = 0.5
+_MINMAX_EPS = 1e-6
 _ERODE = 5  # frames; a tonal run shorter than this never counts
 _TOKEN_LOGIT = 30.0
 _BLANK_LOGIT = 15.0
@@ -161,11 +175,16 @@ def tone_audio(
     tone_s: float = TONE_S,
     gap_s: float = GAP_S,
     amplitude: float = AMPLITUDE,
+    calibrate: bool = False,
 ) -> np.ndarray:
     """Float32 mono audio: one ``tone_s`` tone per token, ``gap_s`` of digital silence around each.
 
     ``what`` is text (spelled with ``encode_text``) or token ids. Tones have 10 ms raised-cosine
     ramps so their onsets do not splatter into other bands.
+
+    ``calibrate``: for the ``per_feature`` models, start with the calibration chord (every tone
+    slot at once, fixed phases, each at the lone tones' level); the whole clip is then scaled so
+    that its peak is ``amplitude``. The chord decodes to nothing.
     """
     ids = _as_ids(what, tokens)
     slot_of = {tok_id: slot for slot, tok_id in enumerate(toned_tokens(tokens))}
@@ -179,12 +198,19 @@ def tone_audio(
     envelope[-n_fade:] = ramp[::-1]
     t = np.arange(n_tone) / sample_rate
     parts = [np.zeros(n_gap)]
+    if calibrate:
+        phases = np.random.default_rng(1).uniform(0.0, 2 * np.pi, freqs.size)
+        chord = np.sin(2 * np.pi * freqs[:, None] * t[None, :] + phases[:, None]).sum(axis=0)
+        parts += [amplitude * envelope * chord, np.zeros(n_gap)]
     for tok_id in ids:
         if tok_id not in slot_of:
             raise ValueError(f"token id {tok_id} has no tone")
         parts.append(amplitude * envelope * np.sin(2 * np.pi * freqs[slot_of[tok_id]] * t))
         parts.append(np.zeros(n_gap))
-    return np.concatenate(parts).astype(np.float32)
+    audio = np.concatenate(parts)
+    if calibrate:
+        audio *= amplitude / np.abs(audio).max()
+    return audio.astype(np.float32)
 
 
 # --------------------------------------------------------------------------------------------
@@ -196,16 +222,37 @@ def _const(name: str, value: np.ndarray | float | int | Sequence[int], dtype=Non
     return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(arr, name))
 
 
-def _encoder_graph(feat_dim: int, num_tones: int, *, output_names: tuple[str, str]) -> onnx.GraphProto:
+def _minmax_nodes() -> list[onnx.NodeProto]:
+    """``audio_signal`` -> ``scaled``: each bin mapped to ``(x - min_t) / (max_t - min_t)`` over time.
+
+    Invariant to any per-bin affine map with a positive scale, such as ``per_feature``.
+    """
+    return [
+        _const("mm_eps", np.float32(_MINMAX_EPS)),
+        helper.make_node("ReduceMax", ["audio_signal"], ["bin_max"], axes=[2], keepdims=1),  # [N,F,1]
+        helper.make_node("ReduceMin", ["audio_signal"], ["bin_min"], axes=[2], keepdims=1),
+        helper.make_node("Sub", ["audio_signal", "bin_min"], ["above_min"]),
+        helper.make_node("Sub", ["bin_max", "bin_min"], ["bin_range"]),
+        helper.make_node("Add", ["bin_range", "mm_eps"], ["bin_range_e"]),
+        helper.make_node("Div", ["above_min", "bin_range_e"], ["scaled"]),
+    ]
+
+
+def _encoder_graph(
+    feat_dim: int, num_tones: int, *, output_names: tuple[str, str], normalize_type: str = "NA"
+) -> onnx.GraphProto:
     groups = _groups(feat_dim)[:num_tones]
     width = max(len(g) for g in groups)
     # Pad short groups by repeating a member (Gather accepts repeated indices).
     index = np.array([g[i] if i < len(g) else g[-1] for g in groups for i in range(width)], np.int64)
     out, out_len = output_names
+    minmax = normalize_type == "per_feature"
+    threshold = _MINMAX_TONAL_THRESHOLD if minmax else _TONAL_THRESHOLD
     nodes = [
+        *(_minmax_nodes() if minmax else []),
         _const("idx", index),
         _const("gshape", [0, 0, num_tones, width], np.int64),
-        _const("thr", np.float32(_TONAL_THRESHOLD)),
+        _const("thr", np.float32(threshold)),
         _const("one", np.float32(1.0)),
         _const("pads", [0, 1, 0, 0, 0, 0], np.int64),
         _const("s0", [0], np.int64),
@@ -216,7 +263,7 @@ def _encoder_graph(feat_dim: int, num_tones: int, *, output_names: tuple[str, st
         _const("sub", [SUBSAMPLING], np.int64),
         _const("sub_m1", np.int64(SUBSAMPLING - 1)),
         _const("sub_s", np.int64(SUBSAMPLING)),
-        helper.make_node("Transpose", ["audio_signal"], ["x"], perm=[0, 2, 1]),  # [N,T,F]
+        helper.make_node("Transpose", ["scaled" if minmax else "audio_signal"], ["x"], perm=[0, 2, 1]),  # [N,T,F]
         helper.make_node("Gather", ["x", "idx"], ["sel"], axis=2),
         helper.make_node("Reshape", ["sel", "gshape"], ["sel4"]),
         helper.make_node("ReduceMax", ["sel4"], ["g"], axes=[3], keepdims=0),  # [N,T,K]
@@ -425,10 +472,14 @@ def write_tone_model(
     name: str | None = None,
     unk_only: bool = False,
     external_data: bool = False,
+    normalize_type: Literal["NA", "per_feature"] = "NA",
 ) -> Path:
     """Write a tone-alphabet model folder and return it (``dest / name``, or ``dest`` itself).
 
     ``unk_only``: every tone decodes to ``<unk>`` (the symptom of the broken 0.6B-v2 fp16 export).
+    ``normalize_type="per_feature"``: the model asks for NeMo's normalisation like real Parakeet
+    exports (the nemo layout's config.json then has no ``normalize_type`` key, as NeMo writes it)
+    and decodes ``tone_audio(..., calibrate=True)``, fed by any NeMo preprocessor.
     ``external_data``: the encoder keeps its tensors in ``<encoder>.onnx.data``, like the fp32
     Parakeet encoders (over protobuf's 2 GB limit) do.
     """
@@ -437,6 +488,8 @@ def write_tone_model(
         tokens = [UNK, *tokens]
     if BLANK in tokens:
         raise ValueError("tokens must not contain <blk>: it is appended as the last id")
+    if normalize_type not in ("NA", "per_feature"):
+        raise ValueError(f"normalize_type must be 'NA' or 'per_feature', got {normalize_type!r}")
     folder = Path(dest) / name if name else Path(dest)
     folder.mkdir(parents=True, exist_ok=True)
     vocab = len(tokens)
@@ -457,13 +510,15 @@ def write_tone_model(
             "subsampling_factor": str(SUBSAMPLING),
             "pred_rnn_layers": str(PRED_RNN_LAYERS),
             "pred_hidden": str(PRED_HIDDEN),
-            "normalize_type": "NA",
+            "normalize_type": normalize_type,
             "feat_dim": str(feat_dim),
             "url": url,
             "model_type": "EncDecRNNTBPEModel",
             "comment": "swictation-rpc synthetic tone-alphabet model",
         }
-        enc = _encoder_graph(feat_dim, num_tones, output_names=("outputs", "encoded_lengths"))
+        enc = _encoder_graph(
+            feat_dim, num_tones, output_names=("outputs", "encoded_lengths"), normalize_type=normalize_type
+        )
         _save(_model(enc, metadata), folder / "encoder.onnx", external_data=external_data)
         dec = helper.make_graph(
             _decoder_nodes(blank),
@@ -488,7 +543,9 @@ def write_tone_model(
         lines = [f"{t} {i}" for i, t in enumerate(tokens)] + [f"{BLANK} {blank}"]
         (folder / "tokens.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     elif layout == "nemo":
-        enc = _encoder_graph(feat_dim, num_tones, output_names=("outputs", "encoded_lengths"))
+        enc = _encoder_graph(
+            feat_dim, num_tones, output_names=("outputs", "encoded_lengths"), normalize_type=normalize_type
+        )
         _save(_model(enc), folder / "encoder-model.onnx", external_data=external_data)
         nodes = _decoder_nodes(blank, prefix="dec_") + _joiner_nodes(
             token_map, kind, "encoder_outputs", "dec_dec_out", "outputs", prefix="join_"
@@ -510,8 +567,9 @@ def write_tone_model(
             "features_size": feat_dim,
             "subsampling_factor": SUBSAMPLING,
             "max_tokens_per_step": 10,
-            "normalize_type": "NA",
         }
+        if normalize_type != "per_feature":
+            config["normalize_type"] = normalize_type
         (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     else:
         raise ValueError(f"unknown layout {layout!r}")
