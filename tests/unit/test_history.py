@@ -246,8 +246,12 @@ def test_a_full_disk_raises_history_write_error_and_leaves_the_store_consistent(
     results = json.loads(done.stdout.strip().splitlines()[-1])
     assert results == {"audio": "history-write-failed", "text": "history-write-failed", "first": "fits", "count": 1}
     assert [p.name for p in (directory / "audio").iterdir()] == []  # no half-written audio left
+    # The words whose audio did not fit were spooled (a short line fits) and replayed on the next
+    # open, without audio; the 2 MB text fitted nowhere, and no half line of it was left behind.
     with HistoryStore(directory, HistoryOptions()) as store:
-        assert [i.text for i in store.list(10)] == ["fits"]
+        assert [i.text for i in store.list(10)] == ["big audio", "fits"]
+        assert store.audio(store.list(1)[0].id) is None
+    assert not (directory / "spool.jsonl").exists()
 
 
 def test_an_unwritable_location_raises_history_write_error(tmp_path):
