@@ -209,7 +209,7 @@ class HistoryStore:
             self._make_private_dir(self.directory)
             self._create_db_file()
         try:
-            info = os.stat(self.db_path)
+            info = os.lstat(self.db_path)  # as _recover compares it: a symlinked file is renamed, not its target
             self._opened_ino = (info.st_dev, info.st_ino)
         except OSError:
             self._opened_ino = None
@@ -792,10 +792,21 @@ class HistoryStore:
             except (OSError, sqlite3.Error) as exc:
                 raise self._write_error("The history could not be read", exc) from exc
 
-    def list(self, limit: int = 20, *, include_removed: bool = False) -> list[HistoryItem]:
-        """The newest ``limit`` utterances, newest first (undone ones left out unless asked)."""
-        where = "" if include_removed else "WHERE removed = 0"
-        rows = self._query(f"SELECT {_COLUMNS} FROM utterances {where} ORDER BY seq DESC LIMIT ?", (max(0, limit),))
+    def list(self, limit: int = 20, *, include_removed: bool = False, owner_only: bool = False) -> list[HistoryItem]:
+        """The newest ``limit`` utterances, newest first (undone ones left out unless asked).
+
+        Every editor's, unless ``owner_only`` (and the store has an owner): then only its own.
+        """
+        conditions, params = [], []
+        if not include_removed:
+            conditions.append("removed = 0")
+        if owner_only and self.owner is not None:
+            conditions.append("owner = ?")
+            params.append(self.owner)
+        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+        rows = self._query(
+            f"SELECT {_COLUMNS} FROM utterances {where} ORDER BY seq DESC LIMIT ?", (*params, max(0, limit))
+        )
         return [_entry(row).item for row in rows]
 
     def entry(self, utterance_id: str) -> HistoryEntry:
@@ -811,14 +822,8 @@ class HistoryStore:
 
     def last(self) -> HistoryItem | None:
         """The newest utterance not undone, if any: the owner's, when the store has one."""
-        if self.owner is None:
-            items = self.list(1)
-            return items[0] if items else None
-        rows = self._query(
-            f"SELECT {_COLUMNS} FROM utterances WHERE removed = 0 AND owner = ? ORDER BY seq DESC LIMIT 1",
-            (self.owner,),
-        )
-        return _entry(rows[0]).item if rows else None
+        items = self.list(1, owner_only=True)
+        return items[0] if items else None
 
     def audio(self, utterance_id: str) -> np.ndarray | None:
         """The utterance's audio, 16 kHz mono float32; ``None`` if it was not kept."""

@@ -107,7 +107,7 @@ def tighten_fd(fd: int, info: os.stat_result | None = None) -> None:
         mode = stat.S_IMODE(info.st_mode)
         if mode & 0o077 and info.st_uid == os.geteuid():
             os.fchmod(fd, mode & 0o700)
-    except OSError:
+    except (OSError, AttributeError):  # AttributeError: no geteuid/fchmod (Windows)
         pass
 
 

@@ -40,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
 
     directory = paths.history_dir()
     try:
-        with HistoryStore(directory) as store:
+        # A damaged database is moved aside and a fresh one started: say where it was kept.
+        with HistoryStore(directory, notify=lambda message: print(message, file=sys.stderr)) as store:
             items = store.list(args.limit)
     except SwictationError as exc:
         print_error(exc)

@@ -101,3 +101,15 @@ def test_a_history_written_before_owners_existed_opens_and_keeps_its_utterances(
         texts = [item.text for item in store.list()]
         assert texts[-1] == "old words" and new not in {item.id for item in store.list()}
         assert store.last().text == "newer words"
+
+
+def test_list_can_be_limited_to_the_owners_utterances(tmp_path: Path) -> None:
+    directory = tmp_path / "history"
+    with (
+        HistoryStore(directory, HistoryOptions(), owner=VSCODE) as code,
+        HistoryStore(directory, HistoryOptions(), owner=NVIM) as vim,
+    ):
+        mine = _add(code, "code's")
+        theirs = _add(vim, "vim's")
+        assert [item.id for item in code.list()] == [theirs, mine]
+        assert [item.id for item in code.list(owner_only=True)] == [mine]
