@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import sys
 
 from swictation_rpc import __version__
+from swictation_rpc.commands import doctor, history, models, serve, transcribe
 
-#: Subcommand modules, in the order ``--help`` lists them. Each has ``add_parser`` and ``run``.
-COMMANDS = ("transcribe", "serve", "models", "history", "doctor")
+#: Subcommand modules, in the order ``--help`` lists them. Each has ``add_parser``.
+COMMANDS = (transcribe, serve, models, history, doctor)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,12 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"swictation-rpc {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"swictation_rpc.commands.{name}")
-        except ImportError as exc:  # a broken optional part must not take the whole CLI down
-            logging.getLogger(__name__).debug("command %s unavailable: %s", name, exc)
-            continue
+    for module in COMMANDS:
         module.add_parser(subparsers)
     return parser
 

@@ -298,8 +298,8 @@ class SwictationProtocol(LanguageServerProtocol):
         """Typed results out through the one converter; our errors out with their code and remedy."""
         self._request_futures.pop(msg_id, None)
         if future.cancelled():
-            error = JsonRpcRequestCancelled(f'Request with id "{msg_id}" is canceled')
-            self._send_response(msg_id, error=error.to_response_error())
+            cancelled = JsonRpcRequestCancelled(f'Request with id "{msg_id}" is canceled')
+            self._send_response(msg_id, error=cancelled.to_response_error())
             return
         exc = future.exception()
         if exc is None:

@@ -6,6 +6,7 @@ file for ``serve``; :class:`LspLogHandler` mirrors records to the client once it
 
 from __future__ import annotations
 
+import io
 import logging
 import logging.handlers
 import os
@@ -13,7 +14,6 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
 
 from lsprotocol import types
 
@@ -63,7 +63,7 @@ class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
     """The log file (and each one started by a rotation) is the user's only, whatever the umask:
     logs quote what the user dictated."""
 
-    def _open(self) -> IO[str]:  # type: ignore[override]
+    def _open(self) -> io.TextIOWrapper:
         fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             os.fchmod(fd, 0o600)  # a file left by an older version keeps no looser mode
@@ -87,7 +87,9 @@ def configure_logging(level: str | None, log_file: str | Path | None = None) -> 
     stderr.setLevel(numeric)
     stderr.setFormatter(formatter)
     root.addHandler(stderr)
-    path: Path | None = Path(log_file) if log_file else paths.log_dir() / "server.log"
+    # pygls logs every frame at INFO, audio included: keep it quiet unless debugging.
+    logging.getLogger("pygls").setLevel(logging.DEBUG if numeric <= logging.DEBUG else logging.WARNING)
+    path = Path(log_file) if log_file else paths.log_dir() / "server.log"
     try:
         paths.ensure_private_dir(path.parent)
         file_handler = PrivateRotatingFileHandler(path, maxBytes=2_000_000, backupCount=3, encoding="utf-8")
@@ -96,7 +98,5 @@ def configure_logging(level: str | None, log_file: str | Path | None = None) -> 
         root.addHandler(file_handler)
     except OSError as exc:
         logger.warning("Cannot write the log file %s: %s", path, exc)
-        path = None
-    # pygls logs every frame at INFO, audio included: keep it quiet unless debugging.
-    logging.getLogger("pygls").setLevel(logging.DEBUG if numeric <= logging.DEBUG else logging.WARNING)
+        return None
     return path

@@ -1,67 +1,60 @@
 """The stdio JSON-RPC server: the pygls ``LanguageServer`` subclass and its wiring.
 
 Framing lives in :mod:`swictation_rpc.transport`, envelope validation and typed dispatch in
-:mod:`swictation_rpc.dispatch`, log routing in :mod:`swictation_rpc.logs`; the method handlers in
-``swictation_rpc.handlers``. :meth:`SwictationServer.run_stdio` returns the exit code ``exit`` set
-(0 after ``shutdown``, 1 without).
+:mod:`swictation_rpc.dispatch`, log routing in :mod:`swictation_rpc.logs`, the engine's life in
+:mod:`swictation_rpc.engine_host`, utterances (the pipeline, document tracking, microphone
+sessions) in :mod:`swictation_rpc.utterances`, and the thin method handlers in
+``swictation_rpc.handlers``. This module builds them, connects them, and runs the event loop;
+:meth:`SwictationServer.run_stdio` returns the exit code ``exit`` set (0 after ``shutdown``, 1
+without).
 
 A dictation still running when the client goes (stdin closed, ``exit``, ``shutdown``, SIGTERM) is
-stopped and saved to the history before the process ends: :meth:`SwictationServer.save_unfinished_dictation`.
+stopped and saved to the history before the process ends
+(:meth:`~swictation_rpc.utterances.dictation.Dictation.save_unfinished`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import importlib
-import importlib.util
 import logging
-import logging.handlers
 import signal
 import sys
-from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import IO, TYPE_CHECKING, Any
 
-import attrs
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
+from pygls.protocol import default_converter
 
-from swictation_rpc import __version__
+from swictation_rpc import __version__, paths
 from swictation_rpc.converter import converter
 from swictation_rpc.dispatch import SwictationProtocol, is_ours
-from swictation_rpc.errors import EngineLoadingError
+from swictation_rpc.engine_host import EngineFactory, EngineHost
+from swictation_rpc.handlers import dictation, documents, history, lifecycle, status
+from swictation_rpc.handlers.base import Server
+from swictation_rpc.history import HistoryStore
 from swictation_rpc.logs import LOG_LEVELS, LspLogHandler
 from swictation_rpc.options import LogLevel, Options
 from swictation_rpc.protocol import STATE_CHANGED, State, StateChangedParams
 from swictation_rpc.transport import DEFAULT_MAX_MESSAGE_BYTES, LockedWriter, start_reader
-
-if TYPE_CHECKING:
-    from swictation_rpc.handlers.dictation import ActiveDictation
+from swictation_rpc.utterances.dictation import Dictation
+from swictation_rpc.utterances.documents import DocumentTracking
+from swictation_rpc.utterances.ports import Blocking
+from swictation_rpc.utterances.service import UtteranceService
 
 logger = logging.getLogger(__name__)
 
 SERVER_NAME = "swictation-rpc"
 
-#: Handler modules registered on every server, in this order; a module that is not installed yet
-#: (another part of the project) is skipped, a module that fails to import is an error.
-HANDLER_MODULES = (
-    "swictation_rpc.handlers.lifecycle",
-    "swictation_rpc.handlers.dictation",
-    "swictation_rpc.handlers.status",
-    "swictation_rpc.handlers.history",
-)
-
-#: How long a dictation left running by a vanished client may take to be transcribed and saved.
-ORPHAN_SAVE_TIMEOUT_S = 120.0
+#: The handler modules; each maps the methods it serves to its handlers in ``FEATURES``.
+HANDLERS = (lifecycle, dictation, status, history, documents)
 
 
 class SwictationServer(LanguageServer):
-    """One editor's connection: options in effect, the engine, the dictation session.
+    """One editor's connection: the options in effect, the history, and the services serving it.
 
-    ``engine_factory(options)`` builds the engine (default: the hybrid engine) and
-    ``session_factory(engine, options, mode=..., on_partial=..., on_state=..., on_auto_stop=...)``
-    builds a microphone session; both are seams, so the server is testable piece by piece.
+    ``engine_factory(options)`` builds the engine (default: the hybrid engine); fault-injection
+    tests wrap it.
     """
 
     protocol: SwictationProtocol
@@ -69,13 +62,10 @@ class SwictationServer(LanguageServer):
     def __init__(
         self,
         *,
-        engine_factory: Callable[[Options], Any] | None = None,
-        session_factory: Callable[..., Any] | None = None,
+        engine_factory: EngineFactory | None = None,
         log_level: LogLevel | None = None,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     ):
-        from pygls.protocol import default_converter
-
         super().__init__(
             SERVER_NAME,
             __version__,
@@ -84,93 +74,94 @@ class SwictationServer(LanguageServer):
             converter_factory=default_converter,
         )
         self.options = Options()
-        self.engine_factory = engine_factory or _default_engine_factory
-        self.session_factory = session_factory or _default_session_factory
         #: ``--log-level`` pins the level; otherwise the ``logLevel`` setting decides.
         self.cli_log_level = log_level
         #: A message whose Content-Length is above this is discarded unread and answered -32600.
         self.max_message_bytes = max_message_bytes
-        self.engine: Any = None
-        #: Done when the engine has loaded and the last settings change has been applied.
-        self.engine_job: concurrent.futures.Future[None] = concurrent.futures.Future()
-        self.engine_executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="engine")
-        #: The last load failed: the next settings change builds the engine again.
-        self.engine_failed = False
-        self.progress_reporter: Any = None
+        #: The utterance history, opened at initialize (a new store when ``history.enabled`` changes).
+        self.history: HistoryStore | None = None
         #: Settings come from ``workspace/configuration`` (no initializationOptions were sent).
         self.pull_config_at_start = False
-        #: Bumped by every settings change, so a slow pull never overrides a newer change.
-        self.settings_generation = 0
-        self.dictation: ActiveDictation | None = None
-        #: Results of sessions that stopped on their own, until ``stopDictation`` collects them.
-        self.finished_sessions: OrderedDict[str, Any] = OrderedDict()
-        #: The utterance history (``swictation_rpc.history.HistoryStore``), opened at initialize.
-        self.history: Any = None
-        #: Text post-processing ``(text, context, options) -> text``; ``None`` is
-        #: :func:`swictation_rpc.handlers.dictation.format_for_cursor` (spoken commands, spacing).
-        self.format_text: Callable[[str, Any, Options], str] | None = None
-        self.transcribing = 0
         self.last_state: tuple[State, str | None] | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._tasks: set[asyncio.Future[Any]] = set()
+
+        self.blocking = Blocking(lambda: self.thread_pool)
+        self.engine_host = EngineHost(self, engine_factory)
+        self.documents = DocumentTracking(lambda: self.history, self.blocking, self.position_encoding)
+        self.utterances = UtteranceService(
+            engines=self.engine_host,
+            client=self,
+            blocking=self.blocking,
+            options=lambda: self.options,
+            history=lambda: self.history,
+            documents=self.documents,
+        )
+        self.dictation = Dictation(
+            service=self.utterances,
+            engines=self.engine_host,
+            client=self,
+            blocking=self.blocking,
+            options=lambda: self.options,
+        )
+
         self.protocol.on_exit = self.request_stop
         self.log_handler = LspLogHandler(self.window_log_message, lambda: self.protocol.initialize_started)
         self.log_handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
-        self._stop: asyncio.Event | None = None
-        for name in HANDLER_MODULES:
-            if importlib.util.find_spec(name) is None:
-                continue
-            module = importlib.import_module(name)
-            register = getattr(module, "register", None)
-            if register is None:
-                logger.error("%s has no register(server): its methods are not served", name)
-                continue
-            register(self)
+        for module in HANDLERS:
+            for method, handler in module.FEATURES.items():
+                self.feature(method)(handler)
 
     # -- state ------------------------------------------------------------------------------------
 
     @property
     def state(self) -> State:
-        if self.dictation is not None:
-            return self.dictation.state
-        if self.transcribing:
+        if self.dictation.active is not None:
+            return self.dictation.active.state
+        if self.utterances.transcribing:
             return "transcribing"
-        if not self.engine_job.done():
+        if self.engine_host.loading:
             return "loading"
-        if self.engine_job.exception() is not None:
+        if self.engine_host.load_failed:
             return "error"
         return "idle"
 
-    def publish_state(self, reason: str | None = None) -> None:
-        """Send ``swictation/stateChanged`` when the state (or the session) changed."""
-        session_id = self.dictation.id if self.dictation is not None else None
+    def publish_state(self, reason: str | None = None, *, force: bool = False) -> None:
+        """Send ``swictation/stateChanged`` when the state (or the session) changed, or ``force``."""
+        active = self.dictation.active
+        session_id = active.id if active is not None else None
         current = (self.state, session_id)
-        if current == self.last_state:
+        if current == self.last_state and not force:
             return
         self.last_state = current
         if self.protocol.initialize_started:
             self.notify(STATE_CHANGED, StateChangedParams(state=current[0], session_id=session_id, reason=reason))
 
-    # -- engine -----------------------------------------------------------------------------------
+    def install_options(self, options: Options) -> None:
+        """Options now in effect: the log level and the history follow them (the engine does not)."""
+        self.options = options
+        self.apply_log_level()
+        store = self.history
+        if store is not None and store.options.enabled == options.history.enabled:
+            store.reconfigure(options.history)
+            return
+        if store is not None:
+            store.close()
+        self.history = HistoryStore(paths.history_dir(), options.history)
 
-    async def ensure_engine(self, wait: bool = True) -> Any:
-        """The engine, once loaded and with the current settings applied.
+    def apply_log_level(self) -> None:
+        level = LOG_LEVELS[self.cli_log_level or self.options.log_level]
+        self.log_handler.setLevel(level)
+        logging.getLogger("swictation_rpc").setLevel(min(level, logging.INFO))
 
-        With ``wait=False`` a loading engine is an :class:`EngineLoadingError` instead of a wait.
-        """
-        while True:
-            job = self.engine_job
-            if not job.done():
-                if not wait:
-                    raise EngineLoadingError(
-                        remedy="Retry in a moment, or send waitForEngine: true to wait for it "
-                        "(swictation/status shows the load).",
-                    )
-                await asyncio.wrap_future(job)
-            if job is self.engine_job:
-                job.result()  # re-raises a failed load
-                return self.engine
+    def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        """Run ``coroutine`` in the background, kept referenced until it is done."""
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
-    # -- messages to the client -------------------------------------------------------------------
+    # -- the client -------------------------------------------------------------------------------
 
     def notify(self, method: str, params: Any) -> None:
         """Send a notification; our attrs params go through the one converter (camelCase)."""
@@ -188,10 +179,48 @@ class SwictationServer(LanguageServer):
     def show_message(self, message: str, kind: types.MessageType = types.MessageType.Warning) -> None:
         self.window_show_message(types.ShowMessageParams(type=kind, message=message))
 
-    def apply_log_level(self) -> None:
-        level = LOG_LEVELS[self.cli_log_level or self.options.log_level]
-        self.log_handler.setLevel(level)
-        logging.getLogger("swictation_rpc").setLevel(min(level, logging.INFO))
+    def _client_capabilities(self) -> types.ClientCapabilities | None:
+        return getattr(self.protocol, "client_capabilities", None)  # set by initialize
+
+    def can_apply_edit(self) -> bool:
+        """The client announced ``workspace.applyEdit``."""
+        capabilities = self._client_capabilities()
+        workspace = capabilities.workspace if capabilities is not None else None
+        return bool(workspace and workspace.apply_edit)
+
+    def supports_configuration(self) -> bool:
+        """The client announced ``workspace.configuration``."""
+        capabilities = self._client_capabilities()
+        workspace = capabilities.workspace if capabilities is not None else None
+        return bool(workspace and workspace.configuration)
+
+    def supports_progress(self) -> bool:
+        """The client announced ``window.workDoneProgress``."""
+        capabilities = self._client_capabilities()
+        window = capabilities.window if capabilities is not None else None
+        return bool(window and window.work_done_progress)
+
+    def registers_sync(self) -> bool:
+        """The client can register document sync dynamically (``client/registerCapability``)."""
+        capabilities = self._client_capabilities()
+        text_document = capabilities.text_document if capabilities is not None else None
+        synchronization = text_document.synchronization if text_document is not None else None
+        return bool(synchronization and synchronization.dynamic_registration)
+
+    def static_sync_is_incremental(self) -> bool:
+        """Our initialize answer already asks for incremental sync of every document."""
+        capabilities: types.ServerCapabilities | None = getattr(self.protocol, "server_capabilities", None)
+        sync = capabilities.text_document_sync if capabilities is not None else None
+        if isinstance(sync, types.TextDocumentSyncOptions):
+            return bool(sync.open_close) and sync.change == types.TextDocumentSyncKind.Incremental
+        return sync == types.TextDocumentSyncKind.Incremental
+
+    def position_encoding(self) -> str:
+        """The ``positionEncoding`` agreed at initialize (``utf-16`` unless the client asked otherwise)."""
+        capabilities = getattr(self.protocol, "server_capabilities", None)
+        encoding = getattr(capabilities, "position_encoding", None)
+        value = getattr(encoding, "value", encoding)
+        return value if value in ("utf-8", "utf-16", "utf-32") else "utf-16"
 
     # -- transport --------------------------------------------------------------------------------
 
@@ -235,76 +264,27 @@ class SwictationServer(LanguageServer):
         await self._stop.wait()
         if self.protocol.exit_code is None:
             logger.info("stdin closed: stopping")
-        await self.save_unfinished_dictation()
+        await self.dictation.save_unfinished()
 
     def _on_sigterm(self) -> None:
         logger.info("SIGTERM received: stopping")
         if self._stop is not None:
             self._stop.set()
 
-    async def save_unfinished_dictation(self, timeout_s: float = ORPHAN_SAVE_TIMEOUT_S) -> None:
-        """A session still listening when the client goes: transcribe it and keep it in the history.
-
-        The user's words must survive the editor crashing mid-sentence: the session is stopped
-        as ``stopDictation`` would stop it and its text and audio are saved to the history
-        (``swictation/history`` in the next session shows them). Nothing is applied to a
-        document: there is no client left to apply it to.
-        """
-        active = self.dictation
-        if active is None:
-            return
-        from swictation_rpc.handlers.dictation import finish_session
-
-        logger.warning("The client left while dictation session %s was running: saving it to the history", active.id)
-        # Nobody is left to answer a workspace/applyEdit: the utterance goes to the history only.
-        self.options = attrs.evolve(self.options, apply_edits="client")
-        try:
-            result = await asyncio.wait_for(asyncio.shield(finish_session(self, active)), timeout_s)
-        except Exception:
-            logger.exception("Saving dictation session %s failed", active.id)
-            return
-        logger.info(
-            "Dictation session %s saved to the history as utterance %s (%d characters)",
-            active.id,
-            result.utterance_id,
-            len(result.text),
-        )
-
     def close(self) -> None:
         """Release the microphone and the engine; the process is about to end."""
-        dictation, self.dictation = self.dictation, None
-        if dictation is not None:
-            try:
-                dictation.session.cancel()
-            except Exception:
-                logger.exception("Cancelling the dictation session failed")
-        self.engine_executor.shutdown(wait=False, cancel_futures=True)
+        self.dictation.close()
+        self.engine_host.close()
         if self.history is not None:
             try:
                 self.history.close()
             except Exception:
                 logger.exception("Closing the history failed")
-        if self.engine is not None and self.engine_job.done():
-            try:
-                self.engine.close()
-            except Exception:
-                logger.exception("Closing the engine failed")
         if self._thread_pool is not None:
             self._thread_pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _default_engine_factory(options: Options) -> Any:
-    from swictation_rpc.engine.hybrid import HybridEngine
-
-    return HybridEngine(options)
-
-
-def _default_session_factory(engine: Any, options: Options, **kwargs: Any) -> Any:
-    """The microphone session; ``swictation_rpc.audio.session`` when installed."""
-    if importlib.util.find_spec("swictation_rpc.audio.session") is not None:
-        from swictation_rpc.audio.session import DictationSession
-
-        return DictationSession(engine, options, **kwargs)
-    from swictation_rpc.handlers.dictation import UnavailableSession
-
-    return UnavailableSession()
+if TYPE_CHECKING:
+    # The handlers see the server through this Protocol: the type checker keeps the two in step.
+    def _serves_handlers(server: SwictationServer) -> Server:
+        return server

@@ -12,8 +12,10 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from swictation_rpc.engine_host import EngineFactory
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -60,7 +62,7 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def run(args: argparse.Namespace, *, engine_factory: Callable[[Any], Any] | None = None) -> int:
+def run(args: argparse.Namespace, *, engine_factory: EngineFactory | None = None) -> int:
     """Serve until ``exit`` or end of input, then end the process with the exit code.
 
     ``engine_factory(options)`` replaces the hybrid engine (fault-injection tests wrap it).
@@ -94,7 +96,7 @@ def run(args: argparse.Namespace, *, engine_factory: Callable[[Any], Any] | None
     os._exit(code)
 
 
-def main(argv: list[str] | None = None, *, engine_factory: Callable[[Any], Any] | None = None) -> int:
+def main(argv: list[str] | None = None, *, engine_factory: EngineFactory | None = None) -> int:
     parser = argparse.ArgumentParser(prog="swictation-rpc serve")
     configure(parser)
     return run(parser.parse_args(argv), engine_factory=engine_factory)

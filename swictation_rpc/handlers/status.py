@@ -2,30 +2,32 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
+from swictation_rpc.audio.capture import list_input_devices
+from swictation_rpc.engine_host import Engine
+from swictation_rpc.handlers.base import Server
 from swictation_rpc.options import unstructure_options
-from swictation_rpc.protocol import STATUS, EngineStatus, InputDevice, StatusParams, StatusResult
-
-if TYPE_CHECKING:
-    from swictation_rpc.server import SwictationServer
+from swictation_rpc.protocol import (
+    STATUS,
+    EngineStatus,
+    GpuStatus,
+    InputDevice,
+    ModeMetrics,
+    StatusParams,
+    StatusResult,
+)
 
 logger = logging.getLogger(__name__)
 
 
-def register(server: SwictationServer) -> None:
-    server.feature(STATUS)(status)
-
-
-async def status(ls: SwictationServer, params: StatusParams) -> StatusResult:
+async def status(ls: Server, params: StatusParams) -> StatusResult:
     """Never waits for the engine: a loading engine is reported as such."""
-    from swictation_rpc.handlers.dictation import run_blocking
-
-    engine = ls.engine
     # Device enumeration and NVML can block for a moment: keep them off the event loop.
-    engine_status, metrics, gpu, devices = await run_blocking(ls, _gather, engine)
+    engine_status, metrics, gpu, devices = await ls.blocking(_gather, ls.engine_host.engine)
+    active = ls.dictation.active
     return StatusResult(
         state=ls.state,
         engine=engine_status,
@@ -34,23 +36,22 @@ async def status(ls: SwictationServer, params: StatusParams) -> StatusResult:
         rss_mb=_rss_mb(),
         input_devices=devices,
         config=unstructure_options(ls.options),
-        session_id=ls.dictation.id if ls.dictation is not None else None,
+        session_id=active.id if active is not None else None,
     )
 
 
-def _gather(engine: Any) -> tuple[EngineStatus, dict[str, Any], Any, list[InputDevice]]:
+FEATURES: dict[str, Callable[..., Any]] = {STATUS: status}
+
+
+def _gather(
+    engine: Engine | None,
+) -> tuple[EngineStatus, dict[str, ModeMetrics], GpuStatus | None, list[InputDevice]]:
     if engine is None:
-        engine_status, metrics, gpu = EngineStatus(ready=False), {}, None
-    else:
-        engine_status, metrics, gpu = engine.status(), engine.metrics(), engine.gpu()
-    return engine_status, metrics, gpu, _input_devices()
+        return EngineStatus(ready=False), {}, None, _input_devices()
+    return engine.status(), engine.metrics(), engine.gpu(), _input_devices()
 
 
 def _input_devices() -> list[InputDevice]:
-    if importlib.util.find_spec("swictation_rpc.audio.capture") is None:
-        return []
-    from swictation_rpc.audio.capture import list_input_devices
-
     try:
         return list(list_input_devices())
     except Exception as exc:  # noqa: BLE001 - status must answer even when PortAudio misbehaves

@@ -1,0 +1,244 @@
+"""Microphone sessions: the one session a server may have, its callbacks, and where its text goes.
+
+A session (:class:`~swictation_rpc.audio.session.DictationSession`) captures and decodes on its
+own threads; its callbacks (partial text, state, auto-stop) are moved to the event loop with
+:meth:`~swictation_rpc.utterances.ports.Client.call_soon` before anything is sent. When it stops
+(``stopDictation``, or on its own after silence or at its maximum length) its text goes through
+the utterance pipeline (:meth:`UtteranceService.deliver`) like any other utterance. A session
+that stopped on its own keeps its result until ``stopDictation`` collects it; one still running
+when the client goes is saved to the history (:meth:`Dictation.save_unfinished`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+
+from attrs import define, field
+from lsprotocol.types import Position
+
+from swictation_rpc.audio.session import DictationSession
+from swictation_rpc.errors import AlreadyListeningError, NoActiveSessionError
+from swictation_rpc.options import Mode
+from swictation_rpc.protocol import PARTIAL, PartialParams, State, TextContext, TranscribeResult
+from swictation_rpc.utterances.fitting import hotwords_for_context
+from swictation_rpc.utterances.ports import Blocking, Client, EngineSource, OptionsGetter
+from swictation_rpc.utterances.service import UtteranceService
+
+logger = logging.getLogger(__name__)
+
+#: Results of sessions that ended on their own (auto-stop), kept for a later ``stopDictation``.
+FINISHED_KEPT = 8
+#: How long a dictation left running by a vanished client may take to be transcribed and saved.
+ORPHAN_SAVE_TIMEOUT_S = 120.0
+
+
+@define(eq=False)
+class ActiveDictation:
+    """The one session a server may have: where its text goes and how it is doing."""
+
+    session: DictationSession
+    uri: str
+    position: Position
+    mode: Mode
+    context: TextContext | None = None
+    refine: bool = False
+    """Two-pass refine: the session decodes fast, the accurate text follows in ``swictation/refined``."""
+    state: State = "listening"
+    finishing: asyncio.Task[TranscribeResult] | None = field(default=None)
+
+    @property
+    def id(self) -> str:
+        return str(self.session.id)
+
+
+class Dictation:
+    """Starts, stops and cancels microphone sessions; keeps the results of those that stopped alone."""
+
+    def __init__(
+        self,
+        *,
+        service: UtteranceService,
+        engines: EngineSource,
+        client: Client,
+        blocking: Blocking,
+        options: OptionsGetter,
+    ):
+        self._service = service
+        self._engines = engines
+        self._client = client
+        self._blocking = blocking
+        self._options = options
+        #: The session listening (or finishing) now, if any.
+        self.active: ActiveDictation | None = None
+        #: Results of sessions that stopped on their own, until ``stopDictation`` collects them.
+        self.finished: OrderedDict[str, TranscribeResult] = OrderedDict()
+
+    async def start(
+        self, uri: str, position: Position, mode: Mode | None, context: TextContext | None
+    ) -> ActiveDictation:
+        engine = await self._engines.ensure(wait=True)
+        if self.active is not None:
+            raise AlreadyListeningError(
+                f"Dictation session {self.active.id} is already listening",
+                remedy="Stop it (swictation/stopDictation) or cancel it (swictation/cancelDictation) first.",
+                session_id=self.active.id,
+            )
+        holder: list[ActiveDictation] = []
+
+        def on_partial(text: str) -> None:
+            self._client.call_soon(self._send_partial, holder, text)
+
+        def on_state(state: State, reason: str | None = None) -> None:
+            self._client.call_soon(self._session_state, holder, state, reason)
+
+        def on_auto_stop() -> None:
+            self._client.call_soon(self._auto_stop, holder)
+
+        first_mode, refine = self._service.refine_plan(engine, mode)
+        session = DictationSession(
+            engine,
+            self._options(),
+            mode=first_mode,
+            on_partial=on_partial,
+            on_state=on_state,
+            on_auto_stop=on_auto_stop,
+            hotwords=hotwords_for_context(context),
+        )
+        active = ActiveDictation(
+            session=session, uri=uri, position=position, mode=first_mode, context=context, refine=refine
+        )
+        holder.append(active)
+        # Claim the slot before the first await, so a second start fails instead of racing.
+        self.active = active
+        try:
+            await self._blocking(session.start)
+        except BaseException:
+            if self.active is active:
+                self.active = None
+            self._client.publish_state()
+            raise
+        logger.info("Dictation session %s listening (%s mode) for %s", active.id, first_mode, active.uri)
+        self._client.publish_state()
+        return active
+
+    async def stop(self, session_id: str | None) -> TranscribeResult:
+        active = self.active
+        if active is None or (session_id is not None and session_id != active.id):
+            finished = self.finished.pop(session_id, None) if session_id else None
+            if finished is None and session_id is None and self.finished:
+                # No session running: hand back the last one that stopped on its own.
+                _, finished = self.finished.popitem()
+            if finished is not None:
+                return finished
+            raise NoActiveSessionError(
+                f"No dictation session {session_id} is active" if session_id else None,
+                remedy="Start one with swictation/startDictation.",
+            )
+        result = await asyncio.shield(self.finish(active))
+        self.finished.pop(active.id, None)  # collected here: never hand it out twice
+        return result
+
+    async def cancel(self, session_id: str | None) -> str | None:
+        """Cancel the active session (if ``session_id`` names it); its id, or ``None`` if none was."""
+        active = self.active
+        if active is None or (session_id is not None and session_id != active.id):
+            return None
+        self.active = None
+        try:
+            await self._blocking(active.session.cancel)
+        finally:
+            self._client.publish_state("cancelled")
+        logger.info("Dictation session %s cancelled", active.id)
+        return active.id
+
+    def finish(self, active: ActiveDictation, *, auto: bool = False) -> asyncio.Task[TranscribeResult]:
+        """One stop per session, however many ask (stopDictation twice, or auto-stop then stop)."""
+        if active.finishing is None:
+            active.finishing = asyncio.ensure_future(self._finish(active, auto=auto))
+        return active.finishing
+
+    async def _finish(self, active: ActiveDictation, *, auto: bool) -> TranscribeResult:
+        if active.state == "listening":
+            active.state = "transcribing"
+            self._client.publish_state()
+        try:
+            transcript, audio = await self._blocking(active.session.stop)
+            logger.info(
+                "Dictation session %s stopped%s: %d characters",
+                active.id,
+                " on its own" if auto else "",
+                len(transcript.text),
+            )
+            result = await self._service.deliver(transcript, active.uri, active.position, active.context, audio)
+            engine = self._engines.engine
+            if active.refine and engine is not None:
+                self._service.refiner.start(engine, result, active.uri, active.context, audio)
+            if auto:
+                # Kept until the client collects it with stopDictation (told by stateChanged "auto-stop").
+                self.finished[active.id] = result
+                while len(self.finished) > FINISHED_KEPT:
+                    self.finished.popitem(last=False)
+            return result
+        finally:
+            if self.active is active:
+                self.active = None
+            self._client.publish_state("auto-stop" if auto else None)
+
+    async def save_unfinished(self, timeout_s: float = ORPHAN_SAVE_TIMEOUT_S) -> None:
+        """A session still listening when the client goes: transcribe it and keep it in the history.
+
+        The user's words must survive the editor crashing mid-sentence: the session is stopped
+        as ``stopDictation`` would stop it and its text and audio are saved to the history
+        (``swictation/history`` in the next session shows them). Nothing is applied to a
+        document: there is no client left to apply it to.
+        """
+        active = self.active
+        if active is None:
+            return
+        logger.warning("The client left while dictation session %s was running: saving it to the history", active.id)
+        # Nobody is left to answer a workspace/applyEdit: the utterance goes to the history only.
+        self._service.edits.client_gone = True
+        try:
+            result = await asyncio.wait_for(asyncio.shield(self.finish(active)), timeout_s)
+        except Exception:
+            logger.exception("Saving dictation session %s failed", active.id)
+            return
+        logger.info(
+            "Dictation session %s saved to the history as utterance %s (%d characters)",
+            active.id,
+            result.utterance_id,
+            len(result.text),
+        )
+
+    def close(self) -> None:
+        """Release the microphone; the process is about to end."""
+        active, self.active = self.active, None
+        if active is not None:
+            try:
+                active.session.cancel()
+            except Exception:
+                logger.exception("Cancelling the dictation session failed")
+
+    # -- the session's callbacks, on the event loop ------------------------------------------------
+
+    def _send_partial(self, holder: list[ActiveDictation], text: str) -> None:
+        if holder and self.active is holder[0]:
+            self._client.notify(PARTIAL, PartialParams(session_id=holder[0].id, text=text))
+
+    def _session_state(self, holder: list[ActiveDictation], state: State, reason: str | None) -> None:
+        if not holder:
+            return
+        active = holder[0]
+        active.state = state
+        if self.active is active:
+            self._client.publish_state(reason)
+        elif state == "error":
+            # After the session ended (device lost while stopping), still say why.
+            self._client.publish_state(reason, force=True)
+
+    def _auto_stop(self, holder: list[ActiveDictation]) -> None:
+        """The session stopped itself (silence or maximum length): finish it and keep the result."""
+        if holder and self.active is holder[0]:
+            self.finish(holder[0], auto=True)

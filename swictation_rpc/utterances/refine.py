@@ -1,0 +1,124 @@
+"""Two-pass refine: a fast first text at once, the accurate text replacing it when it differs.
+
+The accurate pass runs in the background after the fast result went out. Its text replaces the
+fast text only where that text is now, only if the user has not edited inside it, and — in a
+document the editor syncs — only once the editor showed it applied the fast text (so the
+refinement never races the result). It goes out as ``swictation/refined``, or with
+``workspace/applyEdit`` under ``applyEdits: "server"``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import numpy as np
+from lsprotocol.types import TextEdit
+
+from swictation_rpc.errors import SwictationError
+from swictation_rpc.protocol import REFINED, RefinedParams, TextContext, TranscribeResult
+from swictation_rpc.utterances.documents import DocumentTracking
+from swictation_rpc.utterances.edits import EditSender
+from swictation_rpc.utterances.fitting import format_for_cursor, hotwords_for_context
+from swictation_rpc.utterances.ports import Blocking, Client, Engine, HistoryGetter, OptionsGetter
+
+logger = logging.getLogger(__name__)
+
+#: Two-pass refine waits this long for the editor to show it applied the fast text (synced documents).
+REFINE_APPLY_WAIT_S = 5.0
+
+
+class Refiner:
+    """Runs the accurate second pass of fast utterances, in the background."""
+
+    def __init__(
+        self,
+        *,
+        client: Client,
+        edits: EditSender,
+        blocking: Blocking,
+        options: OptionsGetter,
+        history: HistoryGetter,
+        documents: DocumentTracking,
+    ):
+        self._client = client
+        self._edits = edits
+        self._blocking = blocking
+        self._options = options
+        self._history = history
+        self._documents = documents
+        self._background: set[asyncio.Task[bool]] = set()
+
+    def start(
+        self, engine: Engine, result: TranscribeResult, uri: str, context: TextContext | None, audio: np.ndarray | None
+    ) -> None:
+        """Decode the utterance again in accurate mode, in the background (see :meth:`refine`)."""
+        if audio is None or not result.text or not result.utterance_id or result.mode != "fast":
+            return
+        hotwords = hotwords_for_context(context)
+        task = asyncio.ensure_future(
+            self.refine(engine, result.utterance_id, uri, result.text, context, audio, hotwords)
+        )
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def refine(
+        self,
+        engine: Engine,
+        utterance_id: str,
+        uri: str,
+        fast_text: str,
+        context: TextContext | None,
+        audio: np.ndarray,
+        hotwords: list[str] | None,
+    ) -> bool:
+        """The second pass: if the accurate text differs, replace the fast text where it is now.
+
+        Returns whether a refinement was sent.
+        """
+        await asyncio.sleep(0)  # the result goes out first
+        try:
+            transcript = await self._blocking(engine.transcribe, audio, "accurate", final=True, hotwords=hotwords)
+        except Exception as exc:  # noqa: BLE001 - the fast text stays; nothing is lost
+            logger.warning("Refining utterance %s failed: %s", utterance_id, exc)
+            return False
+        text = format_for_cursor(transcript.text, context, self._options()).text if transcript.text else ""
+        if not text or text == fast_text:
+            logger.info("Refine of %s: the accurate text is %s", utterance_id, "empty" if not text else "the same")
+            return False
+        if not await self._documents.wait_applied(utterance_id, REFINE_APPLY_WAIT_S):
+            logger.info("Refine of %s skipped: the editor did not show the utterance in %s", utterance_id, uri)
+            return False
+        tracker = self._documents.tracker
+        utterance = tracker.get(utterance_id)
+        rng = tracker.current_range(utterance) if utterance is not None else None
+        if utterance is None or rng is None or utterance.edited:
+            state = "removed" if rng is None else "edited"
+            logger.info("Refine of %s skipped: the utterance was %s", utterance_id, state)
+            return False
+        edit = TextEdit(range=rng, new_text=text)
+        new_range = tracker.replace(utterance_id, text)
+        store = self._history()
+        if store is not None:
+            try:
+                await self._blocking(
+                    store.update_text_and_range,
+                    utterance_id,
+                    text,
+                    new_range,
+                    document_version=tracker.version(uri),
+                    mode=transcript.mode,
+                    model=transcript.model,
+                    timings=transcript.timings,
+                )
+            except SwictationError as exc:
+                logger.warning("Could not save the refined text of %s: %s", utterance_id, exc)
+        if self._edits.server_applies():
+            if await self._edits.apply(uri, [edit]):
+                logger.info("Refined utterance %s (applied by the server)", utterance_id)
+                return True
+            tracker.cancel_expectation(utterance_id)
+            return False
+        self._client.notify(REFINED, RefinedParams(utterance_id=utterance_id, uri=uri, edit=edit, text=text))
+        logger.info("Refined utterance %s: %d -> %d characters", utterance_id, len(fast_text), len(text))
+        return True
