@@ -1,10 +1,20 @@
-"""What the GPU offers and uses: onnxruntime's providers and NVML's memory figures."""
+"""What the GPU offers and uses: onnxruntime's providers and NVML's figures, behind one seam.
+
+The engine asks a :class:`GpuProbe` whether CUDA is there (where fast mode goes), how busy the GPU
+is (``auto`` mode's "GPU busy" rule) and how much memory it uses (``status``). :class:`NvmlProbe`
+is the real one: onnxruntime's execution providers and NVML through ``pynvml``; it takes the NVML
+module as an argument, so tests hand it a fake with known numbers. A test of the engine passes its
+own probe: ``HybridEngine(options, gpu_probe=FakeProbe())``.
+
+The module-level functions (``gpu_status()``, ``cuda_available()``...) ask the default probe.
+"""
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
+import threading
+from typing import Any, Protocol
 
 from swictation_rpc.protocol import GpuStatus
 
@@ -12,63 +22,130 @@ logger = logging.getLogger(__name__)
 
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
+_MIB = 2**20
+
+
+class GpuProbe(Protocol):
+    """The engine's questions about the GPU (see :class:`NvmlProbe` for the real answers)."""
+
+    def available_providers(self) -> list[str]:
+        """onnxruntime's execution providers, in its order of preference."""
+        ...
+
+    def cuda_available(self) -> bool:
+        """True when onnxruntime can place a session on CUDA."""
+        ...
+
+    def utilization_percent(self) -> int | None:
+        """GPU busy time over NVML's last sample period (0-100); ``None`` when unknown."""
+        ...
+
+    def status(self) -> GpuStatus | None:
+        """Name and memory of the GPU fast mode runs on; ``None`` without an NVIDIA GPU."""
+        ...
+
+
+class NvmlProbe:
+    """onnxruntime's providers and NVML's figures for the GPU ``CUDA_VISIBLE_DEVICES`` names first.
+
+    ``nvml``: the ``pynvml`` module (imported on first use when ``None``), or any object with its
+    ``nvmlInit``/``nvmlDeviceGet*`` functions. ``pid``: whose memory counts as "ours" (default:
+    this process). Every NVML failure (no driver, no GPU, no pynvml) means "no figures": ``None``.
+    """
+
+    def __init__(self, nvml: Any | None = None, *, pid: int | None = None):
+        self._nvml = nvml
+        self._pid = os.getpid() if pid is None else pid
+        self._handle: Any = None
+        self._tried = False
+        self._lock = threading.Lock()
+
+    def available_providers(self) -> list[str]:
+        import onnxruntime
+
+        return list(onnxruntime.get_available_providers())
+
+    def cuda_available(self) -> bool:
+        return CUDA in self.available_providers()
+
+    def _device(self) -> Any:
+        """The NVML handle, looked up once; ``None`` when there is no NVIDIA GPU to ask."""
+        with self._lock:
+            if not self._tried:
+                self._tried = True
+                try:
+                    if self._nvml is None:
+                        import pynvml
+
+                        self._nvml = pynvml
+                    self._nvml.nvmlInit()
+                    self._handle = self._lookup(self._nvml)
+                except Exception as exc:  # noqa: BLE001 - no driver, no GPU, no pynvml: all mean "no GPU figures"
+                    logger.debug("NVML unavailable: %s", exc)
+                    self._handle = None
+            return self._handle
+
+    @staticmethod
+    def _lookup(nvml: Any) -> Any:
+        first = (os.environ.get("CUDA_VISIBLE_DEVICES") or "0").split(",")[0].strip() or "0"
+        if first.isdigit():
+            return nvml.nvmlDeviceGetHandleByIndex(int(first))
+        # CUDA_VISIBLE_DEVICES may name a GPU by UUID ("GPU-8f3e...") instead of an index.
+        return nvml.nvmlDeviceGetHandleByUUID(first)
+
+    def utilization_percent(self) -> int | None:
+        handle = self._device()
+        if handle is None:
+            return None
+        try:
+            return int(self._nvml.nvmlDeviceGetUtilizationRates(handle).gpu)
+        except Exception as exc:  # noqa: BLE001 - NVML errors are many classes; all mean "unknown"
+            logger.debug("NVML utilisation query failed: %s", exc)
+            return None
+
+    def status(self) -> GpuStatus | None:
+        handle = self._device()
+        if handle is None:
+            return None
+        nvml = self._nvml
+        try:
+            name = nvml.nvmlDeviceGetName(handle)
+            memory = nvml.nvmlDeviceGetMemoryInfo(handle)
+            used = memory.used
+            # Prefer this process's own use where the driver reports it (it may say None: no rights).
+            try:
+                processes = nvml.nvmlDeviceGetComputeRunningProcesses(handle)
+            except Exception:  # noqa: BLE001 - per-process figures are optional (NVML_ERROR_NO_PERMISSION...)
+                processes = []
+            for proc in processes:
+                if proc.pid == self._pid and proc.usedGpuMemory:
+                    used = proc.usedGpuMemory
+            return GpuStatus(
+                name=name.decode() if isinstance(name, bytes) else str(name),
+                memory_used_mb=round(used / _MIB, 1),
+                memory_total_mb=round(memory.total / _MIB, 1),
+            )
+        except Exception as exc:  # noqa: BLE001 - status must answer: no figures rather than an error
+            logger.debug("NVML query failed: %s", exc)
+            return None
+
+
+#: The probe the engine uses unless it is given another one.
+DEFAULT_PROBE = NvmlProbe()
 
 
 def available_providers() -> list[str]:
-    import onnxruntime
-
-    return list(onnxruntime.get_available_providers())
+    return DEFAULT_PROBE.available_providers()
 
 
 def cuda_available() -> bool:
-    return CUDA in available_providers()
-
-
-@functools.lru_cache(maxsize=1)
-def _nvml_handle():
-    try:
-        import pynvml
-
-        pynvml.nvmlInit()
-        index = int((os.environ.get("CUDA_VISIBLE_DEVICES") or "0").split(",")[0] or 0)
-        return pynvml.nvmlDeviceGetHandleByIndex(index)
-    except Exception as exc:  # no driver, no GPU, or NVML missing: all mean "no GPU figures"
-        logger.debug("NVML unavailable: %s", exc)
-        return None
+    return DEFAULT_PROBE.cuda_available()
 
 
 def gpu_status() -> GpuStatus | None:
     """Name and memory of the GPU fast mode runs on; ``None`` without an NVIDIA GPU."""
-    handle = _nvml_handle()
-    if handle is None:
-        return None
-    import pynvml
-
-    try:
-        name = pynvml.nvmlDeviceGetName(handle)
-        memory = pynvml.nvmlDeviceGetMemoryInfo(handle)
-        used = memory.used
-        # Prefer this process's own use where the driver reports it.
-        for proc in pynvml.nvmlDeviceGetComputeRunningProcesses(handle):
-            if proc.pid == os.getpid() and proc.usedGpuMemory:
-                used = proc.usedGpuMemory
-        return GpuStatus(
-            name=name.decode() if isinstance(name, bytes) else str(name),
-            memory_used_mb=round(used / 2**20, 1),
-            memory_total_mb=round(memory.total / 2**20, 1),
-        )
-    except Exception as exc:
-        logger.debug("NVML query failed: %s", exc)
-        return None
+    return DEFAULT_PROBE.status()
 
 
 def gpu_utilization_percent() -> int | None:
-    handle = _nvml_handle()
-    if handle is None:
-        return None
-    import pynvml
-
-    try:
-        return int(pynvml.nvmlDeviceGetUtilizationRates(handle).gpu)
-    except Exception:
-        return None
+    return DEFAULT_PROBE.utilization_percent()

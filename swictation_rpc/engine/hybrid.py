@@ -44,6 +44,8 @@ LONG_AUDIO_S = 30.0
 BUNDLED_ALIASES = {"bundled", "whisper-tiny.en", "whisper-tiny.en (bundled)"}
 #: Overrides the clip used to check a model after loading (tests use tones for tone models).
 CHECK_CLIP_ENV = "SWICTATION_CHECK_CLIP"
+#: In ``auto`` mode, interim text leaves a GPU this busy (NVML utilisation, %) to accurate mode.
+GPU_BUSY_PERCENT = 90
 
 
 @define
@@ -60,9 +62,23 @@ class _Slot:
 
 
 class HybridEngine:
-    def __init__(self, options: Options, *, check_audio: np.ndarray | None = None):
+    """Both modes' models, the fallbacks, and the rules that pick a mode.
+
+    ``check_audio``: the clip every loaded model must transcribe (default: the packaged speech
+    sample, or ``$SWICTATION_CHECK_CLIP``). ``gpu_probe``: what the engine asks about the GPU
+    (CUDA present, utilisation, memory); default :data:`gpu.DEFAULT_PROBE` (onnxruntime + NVML).
+    """
+
+    def __init__(
+        self,
+        options: Options,
+        *,
+        check_audio: np.ndarray | None = None,
+        gpu_probe: gpu.GpuProbe | None = None,
+    ):
         self.options = options
         self._check_audio = check_audio
+        self._gpu: gpu.GpuProbe = gpu_probe if gpu_probe is not None else gpu.DEFAULT_PROBE
         self._slots: dict[ConcreteMode, _Slot] = {}
         self._bundled: BundledWhisper | None = None
         self._bundled_lock = threading.Lock()  # guards creating the bundled model
@@ -179,7 +195,7 @@ class HybridEngine:
         note = None
         # Fast mode goes to the GPU when asked or able; accurate (int8) is faster on the CPU.
         want_gpu = mode == "fast" and self.options.engine.device != "cpu" and not force_cpu
-        if want_gpu and gpu.cuda_available():
+        if want_gpu and self._gpu.cuda_available():
             from swictation_rpc.engine.onnxruntime_tdt import OnnxruntimeTransducer
 
             return OnnxruntimeTransducer.from_files(
@@ -228,7 +244,9 @@ class HybridEngine:
             return self._bundled
 
     def _check_and_warm_up(self, only: list[ConcreteMode] | None = None) -> None:
-        """Decode a known clip with each new model: catches `<unk>` exports, warms fast mode up."""
+        """Decode a known clip with each new model: catches `<unk>` exports and models that hear
+        nothing (empty text), and warms fast mode up. A model that fails is retired; the other
+        model (or the bundled one) serves its mode."""
         clip = self._check_clip()
         for mode in only or MODES:
             slot = self._slots.get(mode)
@@ -238,7 +256,7 @@ class HybridEngine:
             try:
                 with slot.lock:
                     text = slot.recognizer.transcribe(clip)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any failure on the check clip retires the model
                 self._mark_broken(slot, f"Model {slot.recognizer.name} failed on its check clip: {exc}")
                 continue
             elapsed = round((time.perf_counter() - started) * 1000, 1)
@@ -252,8 +270,13 @@ class HybridEngine:
                     f"Re-download it (swictation-rpc models verify {slot.requested}) or pick another model",
                 )
             elif not text.strip():
-                slot.problem = f"Model {slot.recognizer.name} produced no text on the check clip"
-                logger.warning(slot.problem)
+                self._mark_broken(
+                    slot,
+                    f"Model {slot.recognizer.name} produced no text on its check clip (a known speech sample): "
+                    "it cannot transcribe (not the model its name says? wrong feature settings? a damaged "
+                    f"export?). Re-download it (swictation-rpc models download {slot.requested} --force) "
+                    "or pick another model",
+                )
 
     def _mark_broken(self, slot: _Slot, problem: str) -> None:
         logger.error(problem)
@@ -283,12 +306,19 @@ class HybridEngine:
         policy = self.options.auto_mode
         if audio_s >= policy.long_audio_s or (final and policy.final_uses_accurate):
             return "accurate"
-        fast = self._slots.get("fast")
-        if fast is not None and fast.recognizer is not None and fast.recognizer.provider == gpu.CUDA:
-            utilization = gpu.gpu_utilization_percent()
-            if fast.lock.locked() or (utilization is not None and utilization >= 90):
-                return "accurate"
+        if self._gpu_busy():
+            return "accurate"
         return "fast"
+
+    def _gpu_busy(self) -> bool:
+        """Fast mode runs on the GPU and it is taken: a decode in flight, or NVML says it is busy."""
+        fast = self._slots.get("fast")
+        if fast is None or fast.recognizer is None or fast.recognizer.provider != gpu.CUDA:
+            return False
+        if fast.lock.locked():
+            return True
+        utilization = self._gpu.utilization_percent()
+        return utilization is not None and utilization >= GPU_BUSY_PERCENT
 
     def transcribe(
         self,
@@ -311,7 +341,7 @@ class HybridEngine:
                 text = self._decode(recognizer, audio, hotwords)
         except SwictationError:
             raise
-        except Exception as exc:  # a runtime failure (CUDA out of memory, a lost GPU, a bad graph)
+        except Exception as exc:  # noqa: BLE001 - a runtime failure (CUDA out of memory, a lost GPU, a bad graph)
             recognizer, lock = self._recover(concrete, recognizer, exc)
             decode_started = time.perf_counter()
             with lock:
@@ -417,13 +447,14 @@ class HybridEngine:
                     warmup_ms=slot.warmup_ms,
                 )
             )
-        return EngineStatus(ready=self.ready, models=models, providers=gpu.available_providers())
+        return EngineStatus(ready=self.ready, models=models, providers=self._gpu.available_providers())
 
     def metrics(self) -> dict[str, ModeMetrics]:
         return self._metrics.snapshot()
 
     def gpu(self) -> GpuStatus | None:
-        return gpu.gpu_status()
+        """Name and memory of the GPU (``status``'s ``gpu``); ``None`` without an NVIDIA GPU."""
+        return self._gpu.status()
 
 
 def _is_unk_output(text: str) -> bool:

@@ -207,11 +207,12 @@ def test_accurate_final_text_redecodes_the_utterance_with_the_accurate_model(pip
     """
     from swictation_rpc.engine.hybrid import HybridEngine
     from swictation_rpc.options import ModelsOptions
-    from swictation_rpc.testing.synthetic import write_tone_model
+    from swictation_rpc.testing.synthetic import tone_audio, write_tone_model
 
     folder = write_tone_model(tmp_path, name="tone-accurate")
     options = Options(models=ModelsOptions(fast="bundled", accurate=str(folder)))
-    engine = HybridEngine(options)
+    # Its check clip must be tones: a model that hears nothing in its check clip is retired.
+    engine = HybridEngine(options, check_audio=tone_audio("hello world"))
     engine.load()
     try:
         recorder = Recorder()
