@@ -87,6 +87,57 @@ converter = _make_converter(forbid_extra_keys=False)
 strict_converter = _make_converter(forbid_extra_keys=True)
 
 
+#: Deepest JSON a settings object may nest. The settings tree itself is five levels deep
+#: (``text.customCommands.<language>.<phrase>.text``); hundreds of levels are an attack or a bug,
+#: and would exhaust Python's recursion limit in copying or structuring.
+MAX_NESTING_DEPTH = 32
+
+
+class TooDeepError(ValueError):
+    """JSON nested deeper than allowed; ``path`` is where the limit was crossed (cut short)."""
+
+    def __init__(self, path: str, limit: int):
+        self.path = path
+        self.limit = limit
+        super().__init__(f"nested more than {limit} levels deep @ {path}")
+
+
+def bounded_copy(value: Any, max_depth: int = MAX_NESTING_DEPTH, path: str = "$") -> Any:
+    """A deep copy of JSON data (objects, arrays, scalars) that refuses to go past ``max_depth``.
+
+    Iterative, so no input can raise ``RecursionError`` here; ``copy.deepcopy`` would. The
+    outermost object or array is level 1. Raises :class:`TooDeepError`.
+    """
+
+    def shell(item: Any) -> dict[Any, Any] | list[Any] | None:
+        if isinstance(item, dict):
+            return {}
+        if isinstance(item, (list, tuple)):
+            return []
+        return None
+
+    root = shell(value)
+    if root is None:
+        return value
+    stack: list[tuple[Any, Any, str, int]] = [(value, root, path, 1)]
+    while stack:
+        source, target, where, depth = stack.pop()
+        if depth > max_depth:
+            raise TooDeepError(where if len(where) <= 200 else where[:200] + "...", max_depth)
+        pairs = source.items() if isinstance(source, dict) else enumerate(source)
+        for key, item in pairs:
+            child = shell(item)
+            if child is not None:
+                inner = f"{where}.{key}" if isinstance(source, dict) else f"{where}[{key}]"
+                stack.append((item, child, inner, depth + 1))
+            copied = item if child is None else child
+            if isinstance(target, dict):
+                target[key] = copied
+            else:
+                target.append(copied)
+    return root
+
+
 def error_messages(exc: BaseException, path: str = "$", **kwargs: Any) -> list[str]:
     """cattrs' error paths for a structuring failure, e.g. ``invalid value @ $.position.line``.
 

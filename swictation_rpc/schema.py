@@ -169,7 +169,7 @@ class SchemaBuilder:
             prop = self.of_type(hints.get(field.name, Any))
             if field.name in docs:
                 prop = {**prop, "description": _clean(docs[field.name])}
-            prop.update(_bounds(field))
+            prop = _bounded(prop, _bounds(field))
             default = _default_of(field)
             if default is not attrs.NOTHING:
                 prop["default"] = default
@@ -209,19 +209,41 @@ def _unstructure_strict(value: Any) -> Any:
 
 
 def _bounds(field: attrs.Attribute) -> dict[str, Any]:
-    """Numeric bounds from the validators we know (``options._positive``, lsprotocol's uinteger)."""
+    """JSON Schema bounds from the field's validators.
+
+    ``options.Between`` and ``options.MaxLength`` carry theirs (``json_schema``); lsprotocol's
+    uinteger validator is known by name.
+    """
     validators = [field.validator]
     inner = getattr(field.validator, "_validators", None) or getattr(field.validator, "validators", None)
     if inner:
         validators = list(inner)
     bounds: dict[str, Any] = {}
     for validator in validators:
-        name = getattr(validator, "__name__", "")
-        if name == "_positive":
-            bounds["exclusiveMinimum"] = 0
-        elif name in ("_non_negative", "uinteger_validator"):
+        keywords = getattr(validator, "json_schema", None)
+        if isinstance(keywords, dict):
+            bounds.update(keywords)
+        elif getattr(validator, "__name__", "") == "uinteger_validator":
             bounds["minimum"] = 0
     return bounds
+
+
+_NUMERIC_KEYWORDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
+_STRING_KEYWORDS = ("maxLength", "minLength")
+
+
+def _bounded(prop: dict[str, Any], bounds: dict[str, Any]) -> dict[str, Any]:
+    """``prop`` with the bounds that apply to its type(s); inside ``anyOf``, per branch."""
+    if not bounds:
+        return prop
+    if "anyOf" in prop:
+        return {**prop, "anyOf": [_bounded(branch, bounds) for branch in prop["anyOf"]]}
+    kind = prop.get("type")
+    if kind in ("integer", "number"):
+        return {**prop, **{k: v for k, v in bounds.items() if k in _NUMERIC_KEYWORDS}}
+    if kind == "string":
+        return {**prop, **{k: v for k, v in bounds.items() if k in _STRING_KEYWORDS}}
+    return prop
 
 
 # -- documents ------------------------------------------------------------------------------------

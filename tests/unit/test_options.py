@@ -68,12 +68,14 @@ def test_json_types_are_not_coerced():
     options, problems = structure_options(
         {
             "engine": {"warmup": "yes"},
-            "vad": {"minSilenceDurationMs": 1.7, "threshold": 1},
+            "vad": {"minSilenceDurationMs": 1.7, "threshold": 0},
             "history": {"maxItems": "5"},
         }
     )
     assert options.engine.warmup is True and options.vad.min_silence_duration_ms == 500
-    assert options.vad.threshold == 1.0 and options.history.max_items == 1000
+    assert (
+        options.vad.threshold == 0.0 and isinstance(options.vad.threshold, float) and options.history.max_items == 1000
+    )
     text = "\n".join(problems)
     for path in ("$.engine.warmup", "$.vad.minSilenceDurationMs", "$.history.maxItems"):
         assert path in text, problems
@@ -81,4 +83,4 @@ def test_json_types_are_not_coerced():
 
 def test_out_of_range_values_are_reported_at_their_own_path():
     _, problems = structure_options({"engine": {"numThreads": 0}})
-    assert problems == ["numThreads must be > 0, got 0 @ $.engine.numThreads"]
+    assert problems == ["numThreads must be >= 1 and <= 64, got 0 @ $.engine.numThreads"]

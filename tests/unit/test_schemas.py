@@ -70,7 +70,10 @@ def test_settings_schema_carries_defaults_enums_and_descriptions():
     assert num_threads["type"] == "integer" and num_threads["default"] == 2
     assert "CPU threads" in num_threads["description"]
     input_device = config["$defs"]["AudioOptions"]["properties"]["inputDevice"]
-    assert {"type": "null"} in input_device["anyOf"] and {"type": "integer"} in input_device["anyOf"]
+    assert {"type": "null"} in input_device["anyOf"]
+    assert {"type": "integer", "minimum": 0, "maximum": 1023} in input_device["anyOf"]
+    threshold = config["$defs"]["VadOptions"]["properties"]["threshold"]
+    assert threshold["minimum"] == 0 and threshold["exclusiveMaximum"] == 1
 
 
 def test_wire_data_of_real_params_and_results_validates():
