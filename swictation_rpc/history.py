@@ -35,6 +35,7 @@ import datetime as _dt
 import errno
 import json
 import logging
+import math
 import os
 import re
 import sqlite3
@@ -76,6 +77,8 @@ _ORPHAN_AGE_S = 3600.0
 _AUDIO_NAME = re.compile(r"[0-9a-f]{32}\.(?:flac|tmp)")
 #: SQLite cannot bind integers beyond 64 bits; a larger ``max_items`` means "keep everything".
 _MAX_ITEMS_CAP = 2**62
+#: LSP positions are uintegers (0 .. 2^31 - 1).
+_POSITION_MAX = 2**31 - 1
 _SQLITE_CORRUPT = 11
 _SQLITE_NOTADB = 26
 
@@ -324,8 +327,8 @@ class HistoryStore:
 
     def _write_error(self, message: str, exc: BaseException, *, spooled: bool | None = None) -> HistoryWriteError:
         log.error("%s (%s): %s: %s", message, self.directory, type(exc).__name__, exc)
-        detail = f"{message}: {type(exc).__name__}: {exc}" if not isinstance(exc, (OSError, sqlite3.Error)) else None
-        if isinstance(exc, (OSError, sqlite3.Error)):
+        detail = None if isinstance(exc, (OSError, sqlite3.Error)) else f"{message}: {type(exc).__name__}: {exc}"
+        if isinstance(exc, (OSError, sqlite3.OperationalError)) or type(exc) is sqlite3.DatabaseError:
             remedy = f"Free disk space or make {self.directory} writable; or set history.enabled to false."
         else:
             remedy = "Please report this (the server log has the details); set history.enabled to false to stop saving."
@@ -580,18 +583,18 @@ class HistoryStore:
                         bad.append(raw)
             with self._transaction(conn):
                 for record in records:
+                    # Not INSERT OR IGNORE: that would also skip a row SQLite refuses, silently.
+                    if (
+                        record.get("id")
+                        and conn.execute(
+                            "SELECT 1 FROM utterances WHERE id = ?", (_storable(str(record["id"])),)
+                        ).fetchone()
+                    ):
+                        continue  # replayed before (killed between the commit and the unlink)
                     try:
-                        conn.execute(
-                            f"INSERT OR IGNORE INTO utterances ({_INSERT_COLUMNS}) "
-                            f"VALUES ({', '.join('?' * len(_RECORD_KEYS))})",
-                            _row(record),
-                        )
+                        self._insert(conn, _row(record))
                     except (sqlite3.InterfaceError, sqlite3.IntegrityError, OverflowError, ValueError, TypeError):
-                        conn.execute(  # the words at least, without what SQLite refused
-                            f"INSERT OR IGNORE INTO utterances ({_INSERT_COLUMNS}) "
-                            f"VALUES ({', '.join('?' * len(_RECORD_KEYS))})",
-                            _row(record, minimal=True),
-                        )
+                        self._insert(conn, _row(record, minimal=True))  # the words, without what was refused
             if bad:
                 stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
                 kept = self.directory / f"{SPOOL_NAME}.unreadable-{stamp}"
@@ -865,7 +868,7 @@ def _entry(row: tuple) -> HistoryEntry:
         removed,
     ) = row
     rng = None
-    if None not in (sl, sc, el, ec):
+    if all(_is_int_in(v, 0, _POSITION_MAX) for v in (sl, sc, el, ec)):  # a row from elsewhere may hold anything
         rng = Range(start=Position(line=sl, character=sc), end=Position(line=el, character=ec))
     item = HistoryItem(
         id=uid,
@@ -899,7 +902,7 @@ def _row(record: dict[str, Any], *, minimal: bool = False) -> tuple:
     """
     if minimal:
         record = {
-            "id": record.get("id") or uuid.uuid4().hex,
+            "id": record["id"] if isinstance(record.get("id"), str) and record["id"] else uuid.uuid4().hex,
             "created_at": str(record.get("created_at") or ""),
             "text": record["text"],
             "uri": record.get("uri") if isinstance(record.get("uri"), str) else None,
@@ -910,11 +913,24 @@ def _row(record: dict[str, Any], *, minimal: bool = False) -> tuple:
             "total_ms": 0.0,
             "owner": record.get("owner") if isinstance(record.get("owner"), str) else None,
         }
-    values = [record.get(key) for key in _RECORD_KEYS]
-    for i, key in enumerate(_RECORD_KEYS):
-        if key in ("audio_ms", "decode_ms", "total_ms"):
-            values[i] = float(values[i] or 0.0)
-    return tuple(_storable(value) for value in values)
+    values = {key: record.get(key) for key in _RECORD_KEYS}
+    for key in ("audio_ms", "decode_ms", "total_ms"):
+        try:
+            number = float(values[key] or 0.0)
+        except (TypeError, ValueError, OverflowError):
+            number = 0.0
+        values[key] = number if math.isfinite(number) else 0.0
+    position = ("start_line", "start_character", "end_line", "end_character")
+    if not all(_is_int_in(values[key], 0, _POSITION_MAX) for key in position):
+        for key in position:  # a range LSP cannot express is dropped, never the words
+            values[key] = None
+    if not _is_int_in(values["document_version"], -(2**63), 2**63 - 1):
+        values["document_version"] = None
+    return tuple(_storable(values[key]) for key in _RECORD_KEYS)
+
+
+def _is_int_in(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
 def _is_corruption(exc: sqlite3.Error) -> bool:

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from swictation_rpc.errors import HistoryWriteError
 from swictation_rpc.history import HistoryStore
@@ -130,8 +132,49 @@ def test_a_lone_surrogate_anywhere_is_saved_not_lost(tmp_path: Path, field: str)
     assert json.dumps(item.text, ensure_ascii=False).encode("utf-8")  # now encodable
 
 
+def _unchecked_options(max_items: int) -> HistoryOptions:
+    """Options as a caller might pass them without the settings' bounds (the store must cope)."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(enabled=True, keep_audio=True, max_items=max_items)  # type: ignore[return-value]
+
+
 def test_max_items_beyond_sqlite_integers_rotates_nothing_and_saves(tmp_path: Path) -> None:
-    with HistoryStore(tmp_path / "history", HistoryOptions(max_items=2**63)) as store:
+    with HistoryStore(tmp_path / "history", _unchecked_options(2**63)) as store:
         for text in ("a", "b", "c"):
             store.add(text, None, uri=None, range=None, mode="fast", model="m", timings=TIMINGS)
         assert [item.text for item in store.list()] == ["c", "b", "a"]
+
+
+_ODD_INTS = st.one_of(st.integers(-5, 5), st.integers(2**31 - 2, 2**31 + 2), st.integers(2**62, 2**70))
+_ODD_TEXT = st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0x10FFFF), min_size=1, max_size=40)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    text=_ODD_TEXT,
+    uri=st.one_of(st.none(), _ODD_TEXT),
+    line=_ODD_INTS,
+    version=st.one_of(st.none(), _ODD_INTS),
+    ms=st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(0, 10**6)),
+    max_items=st.one_of(st.integers(1, 3), st.integers(2**62, 2**70)),
+)
+def test_whatever_is_saved_add_returns_an_id_or_a_history_write_error_and_the_words_survive(
+    tmp_path_factory: pytest.TempPathFactory, text, uri, line, version, ms, max_items
+) -> None:
+    from types import SimpleNamespace
+
+    directory = tmp_path_factory.mktemp("odd") / "history"
+    # lsprotocol validates positions to 2^31 - 1; a range built without validation may carry more.
+    where = SimpleNamespace(start=SimpleNamespace(line=line, character=0), end=SimpleNamespace(line=line, character=1))
+    with HistoryStore(directory, _unchecked_options(max_items)) as store:
+        try:
+            store.add(text, np.zeros(160, np.float32), uri=uri, range=where, mode="fast", model="m",
+                      timings=Timings(audio_ms=ms, decode_ms=ms, total_ms=ms), document_version=version)  # fmt: skip
+        except HistoryWriteError:
+            pass  # reported to the user; the words must still be kept
+    with HistoryStore(directory) as store:
+        texts = [item.text for item in store.list(5)]
+    expected = "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in text)
+    assert texts == [expected]
+    assert {p.suffix for p in (directory / "audio").iterdir()} <= {".flac"} if (directory / "audio").exists() else True
