@@ -127,6 +127,8 @@ def _rows(store) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
             "layout": (entry.layout if entry else None) or (model.manifest.layout if model else None),
             "inCatalogue": entry is not None,
             "downloadSize": entry.download_size if entry else None,
+            "approxDownloadSize": entry.approx_size if entry and entry.download_size is None else None,
+            "sizeSource": entry.size_source if entry else None,
             "sha256Published": entry.pinned if entry else None,
             "notes": list(entry.notes) if entry else [],
             "installed": model is not None,
@@ -152,17 +154,25 @@ def _list(store, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-de
         return 0
     header = f"{'NAME':<28} {'ROLE':<9} {'LAYOUT':<7} {'SIZE':>9}  STATE"
     print(header)
+    approximate = False
     for r in rows:
-        size = r["installedSize"] if r["installed"] else r["downloadSize"]
+        if r["installed"]:
+            size = _human(r["installedSize"])
+        elif r["downloadSize"] is not None or r["approxDownloadSize"] is None:
+            size = _human(r["downloadSize"])
+        else:
+            size, approximate = "~" + _human(r["approxDownloadSize"]), True
         state = r["state"]
         if r["problems"]:
             state += ": " + "; ".join(r["problems"][:2])
         elif r["trust"] == "first-use":
             state += " (no published checksum: trusted on first use)"
-        print(f"{r['name']:<28} {r['role'] or '-':<9} {r['layout'] or '-':<7} {_human(size):>9}  {state}")
+        print(f"{r['name']:<28} {r['role'] or '-':<9} {r['layout'] or '-':<7} {size:>9}  {state}")
         for note in r["notes"]:
             if "Known issue" in note:
                 print(f"{'':<28}   note: {note}")
+    if approximate:
+        print("~ approximate download size: no exact byte count is published (sources: `models list --json`)")
     print(f"\nmodels folder: {store.root}", file=sys.stderr)
     return 0
 

@@ -6,6 +6,11 @@ none is known the digest is ``None`` and the downloader trusts on first use: it 
 byte count against the server's Content-Length, records the SHA-256 it computed in the installed
 model's manifest, and ``models verify`` checks the files against that manifest later.
 
+Every built-in entry also says what a download costs: the exact byte count where one is published,
+else ``approx_size`` (shown as ``~N MB``, never used to check a download), and ``size_source``
+says where either comes from. ``layout``, ``model_kind`` and ``feat_dim`` are what the model is:
+importing a folder under an entry's name checks them (:func:`check_matches_entry`).
+
 ``SWICTATION_CATALOGUE=/path/catalogue.json`` replaces or extends entries (tests, air-gapped
 mirrors). Its entries use the same fields as :class:`CatalogueEntry`, camelCase::
 
@@ -35,6 +40,7 @@ from swictation_rpc.errors import ModelDownloadError, SwictationError
 Role = Literal["fast", "accurate"]
 Layout = Literal["sherpa", "nemo"]
 Kind = Literal["archive", "files"]
+ModelKind = Literal["tdt", "rnnt"]
 
 CATALOGUE_ENV = "SWICTATION_CATALOGUE"
 SHERPA_RELEASES = "https://github.com/k2-fsa/sherpa-onnx/releases/download/asr-models/"
@@ -138,6 +144,14 @@ class CatalogueEntry:
     """Where the URL(s) came from."""
     checksum_source: str = ""
     """Where the size/SHA-256 came from, or why there is none."""
+    model_kind: ModelKind | None = None
+    """The transducer (TDT or RNN-T); checked on import under this name. ``None``: not checked."""
+    feat_dim: int | None = None
+    """Mel bins the encoder takes; checked on import under this name. ``None``: not checked."""
+    approx_size: int | None = None
+    """Bytes to fetch, approximately, where no exact size is published (display only)."""
+    size_source: str = ""
+    """Where the exact or approximate size comes from."""
 
     def __attrs_post_init__(self) -> None:
         check_model_name(self.name)
@@ -155,6 +169,14 @@ class CatalogueEntry:
         """Total bytes to fetch, when every size is known."""
         sizes = [d.size for d in self.downloads if not d.optional]
         return sum(sizes) if all(s is not None for s in sizes) else None  # type: ignore[misc]
+
+    @property
+    def shown_size(self) -> tuple[int | None, bool]:
+        """(bytes a download costs, whether that is approximate): exact if known, else approximate."""
+        exact = self.download_size
+        if exact is not None:
+            return exact, False
+        return self.approx_size, self.approx_size is not None
 
     @property
     def pinned(self) -> bool:
@@ -190,6 +212,15 @@ BUILTIN: tuple[CatalogueEntry, ...] = (
             "SHA-256 as pinned by one third-party app (zugaldia/speedofsound, Kotlin model list);"
             " archive size not published, taken from Content-Length"
         ),
+        model_kind="tdt",
+        feat_dim=80,
+        approx_size=456_000_000,
+        size_source=(
+            "approximate: 456 MB unpacked, per the `ls -lh` listing on the sherpa-onnx docs page above"
+            " ('total 456M': encoder.onnx 435M, decoder.onnx 16M) and the 456 MB a third-party app"
+            " (zugaldia/speedofsound) records; fp32 weights barely compress, so the .tar.bz2 is"
+            " about as large; its exact byte count is not published"
+        ),
     ),
     CatalogueEntry(
         name="parakeet-tdt-0.6b-v3-int8",
@@ -216,6 +247,9 @@ BUILTIN: tuple[CatalogueEntry, ...] = (
             "size and SHA-256 agree across several independent public manifests that pin this"
             " release asset (Go, Rust, C#, TypeScript and Python projects)"
         ),
+        model_kind="tdt",
+        feat_dim=128,
+        size_source="exact: the archive size pinned with its SHA-256 (see checksum_source)",
     ),
     CatalogueEntry(
         name="parakeet-tdt-0.6b-v2-fp16",
@@ -242,6 +276,8 @@ BUILTIN: tuple[CatalogueEntry, ...] = (
             "size and SHA-256 measured by a third-party project after fetching the official"
             " asset (GitHub published no digest for it); not confirmed by k2-fsa"
         ),
+        model_kind="tdt",
+        size_source="exact: the archive size measured with its SHA-256 (see checksum_source)",
     ),
     CatalogueEntry(
         name="parakeet-tdt-1.1b",
@@ -278,8 +314,58 @@ BUILTIN: tuple[CatalogueEntry, ...] = (
             " vocab.txt)"
         ),
         checksum_source="none published: trust on first use (SHA-256 recorded in the manifest)",
+        model_kind="tdt",
+        feat_dim=80,
+        approx_size=4_100_000_000,
+        size_source=(
+            "approximate: 1.1 billion fp32 parameters (NVIDIA's parakeet-tdt-1.1b model card) at"
+            " 4 bytes each; another public fp32 ONNX export of the same model lists 4.0 GB of encoder"
+            " weights + a 28 MB decoder + a 6.6 MB joiner (jenerallee78/parakeet-tdt-1.1b-onnx);"
+            " this repository publishes no file sizes"
+        ),
     ),
 )
+
+
+_LAYOUT_WORDS = {
+    "sherpa": "the sherpa-onnx layout (encoder/decoder/joiner .onnx + tokens.txt)",
+    "nemo": "the NeMo/onnx-asr layout (encoder-model.onnx + decoder_joint-model.onnx + vocab.txt)",
+}
+
+
+def check_matches_entry(folder: Path, entry: CatalogueEntry) -> None:
+    """Refuse ``folder`` as ``entry``'s model when its layout, transducer or mel bins differ.
+
+    A catalogue name promises a model: the engine picks the runtime by layout and the features by
+    ``feat_dim``, and ``models verify`` holds the files to the entry. The folder is read with the
+    engine's own check (:func:`~swictation_rpc.models.layout.inspect_model_dir`, no weights loaded).
+    Raises :class:`ModelDownloadError` listing every difference.
+    """
+    from swictation_rpc.models.layout import inspect_model_dir
+
+    remedy = (
+        f"Nothing was installed. Import it under a name of its own (`--name my-{entry.layout}-model`),"
+        f" or import the release of {entry.name} itself (`swictation-rpc models list` shows what it is)."
+    )
+    try:
+        files = inspect_model_dir(folder)
+    except SwictationError as exc:
+        raise ModelDownloadError(
+            f"Cannot import this as {entry.name}: {exc.message}", remedy=remedy, model=entry.name
+        ) from exc
+    problems = []
+    if files.layout != entry.layout:
+        problems.append(f"{entry.name} comes in {_LAYOUT_WORDS[entry.layout]}, this is {_LAYOUT_WORDS[files.layout]}")
+    if entry.model_kind is not None and files.kind != entry.model_kind:
+        problems.append(f"{entry.name} is a {entry.model_kind.upper()} transducer, this is {files.kind.upper()}")
+    if entry.feat_dim is not None and files.feat_dim != entry.feat_dim:
+        problems.append(f"{entry.name} takes {entry.feat_dim} mel bins, this takes {files.feat_dim}")
+    if problems:
+        raise ModelDownloadError(
+            f"This is not {entry.name}: " + "; ".join(problems),
+            remedy=remedy,
+            model=entry.name,
+        )
 
 
 def _find_refusal(exc: BaseException) -> ModelDownloadError | None:

@@ -34,6 +34,7 @@ from swictation_rpc.converter import converter
 from swictation_rpc.errors import ModelDownloadError, ModelNotInstalledError, SwictationError
 from swictation_rpc.models.catalogue import (
     CatalogueEntry,
+    check_matches_entry,
     check_model_name,
     get_entry,
     load_catalogue,
@@ -631,6 +632,9 @@ class ModelStore:
                     archive_sha256=archive_sha,
                     archive_size=archive_size,
                 )
+                if entry is not None:
+                    # A catalogue name promises that model: its layout, transducer and mel bins.
+                    check_matches_entry(built, entry)
                 self._check_structure(built, entry, name)
                 _write_manifest(built, manifest)
                 final = self._publish(built, name, force=force)
