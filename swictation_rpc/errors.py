@@ -105,6 +105,14 @@ class HistoryWriteError(SwictationError):
     MESSAGE = "The transcript could not be saved to the history"
 
 
+class ServerBusyError(SwictationError):
+    """Too much audio is being decoded for other requests right now; retry shortly."""
+
+    CODE = -33012
+    KIND = "server-busy"
+    MESSAGE = "The server is busy decoding other audio"
+
+
 ALL_ERRORS: tuple[type[SwictationError], ...] = (
     SwictationError,
     ModelNotInstalledError,
@@ -118,4 +126,5 @@ ALL_ERRORS: tuple[type[SwictationError], ...] = (
     UtteranceNotFoundError,
     AudioDeviceError,
     HistoryWriteError,
+    ServerBusyError,
 )

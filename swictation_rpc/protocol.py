@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import attrs
 from attrs import define, field
 from lsprotocol.types import Position, Range, TextDocumentIdentifier, TextEdit
 
@@ -28,6 +29,21 @@ RETRANSCRIBE = "swictation/retranscribe"
 STATE_CHANGED = "swictation/stateChanged"
 PARTIAL = "swictation/partial"
 REFINED = "swictation/refined"
+
+#: Highest line or character a request may place text at. LSP allows 2^31 - 1, but the end of
+#: the inserted text (position + its length) must fit too, and no editor holds 2^30 lines.
+MAX_POSITION = 2**30
+
+
+def _position_in_range(instance: Any, attribute: attrs.Attribute, value: Position) -> None:
+    """Checked when the params are read, so a request that cannot succeed decodes nothing."""
+    for name in ("line", "character"):
+        number = getattr(value, name)
+        if number > MAX_POSITION:
+            raise ValueError(
+                f"{attribute.name}.{name} must be at most {MAX_POSITION} (no document is that long), got {number}"
+            )
+
 
 #: What the server is doing, as shown in the editor's status item.
 State = Literal["loading", "idle", "listening", "transcribing", "error"]
@@ -89,7 +105,7 @@ class TextContext:
 @define
 class TranscribeParams:
     text_document: TextDocumentIdentifier
-    position: Position
+    position: Position = field(validator=_position_in_range)
     """Where the text goes: the edit inserts at this position."""
     audio: AudioInput
     mode: Mode | None = None
@@ -113,7 +129,7 @@ class TranscribeResult(Transcript):
 @define
 class StartDictationParams:
     text_document: TextDocumentIdentifier
-    position: Position
+    position: Position = field(validator=_position_in_range)
     mode: Mode | None = None
     context: TextContext | None = None
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import os
 import stat
+import threading
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 
@@ -14,7 +17,7 @@ import soundfile
 import soxr
 
 from swictation_rpc.audio import SAMPLE_RATE
-from swictation_rpc.errors import AudioUnreadableError
+from swictation_rpc.errors import AudioUnreadableError, ServerBusyError
 from swictation_rpc.protocol import AudioInput
 
 #: Refuse absurd inputs before allocating for them (an hour of 16-bit stereo 48 kHz is ~660 MB).
@@ -23,10 +26,94 @@ MAX_AUDIO_SECONDS = 4 * 3600
 #: (28 KB of pcm16 at 1 Hz is 3 hours: 690 MB once resampled to 16 kHz).
 MIN_SAMPLE_RATE_HZ = 8000
 MAX_SAMPLE_RATE_HZ = 384_000
+#: Samples x channels decoded for one request: as many as 4 hours of 16 kHz mono (0.9 GB as
+#: float32). Checked from the header before decoding: 20 minutes of 48 kHz 8-channel audio (a
+#: 476 KB FLAC of quiet) would otherwise decode to 2.5 GB, a 3 KB header claiming 4 hours at
+#: 384 kHz x 8 channels to 165 GiB.
+MAX_DECODED_SAMPLES = MAX_AUDIO_SECONDS * SAMPLE_RATE
+#: Bytes being decoded across all requests at once (the decoded samples, their mono mix and the
+#: 16 kHz copy, plus the raw bytes of inline pcm16). Past it a request gets ``server-busy``.
+MAX_AUDIO_BYTES_IN_FLIGHT = 2 << 30
+
+_in_flight_lock = threading.Lock()
+_in_flight_bytes = 0
+
+
+def audio_bytes_in_flight() -> int:
+    """Bytes reserved by decodes running now (0 when none is)."""
+    return _in_flight_bytes
+
+
+@contextlib.contextmanager
+def reserve_audio_bytes(amount: int, what: str) -> Iterator[None]:
+    """Hold ``amount`` bytes of the process-wide decoding budget while the block runs.
+
+    Refuses at once (``ServerBusyError``) rather than queueing: a client can retry, a queue of
+    decodes would hold the memory anyway. Released whatever the block raises.
+    """
+    global _in_flight_bytes
+    with _in_flight_lock:
+        busy = _in_flight_bytes
+        if busy + amount > MAX_AUDIO_BYTES_IN_FLIGHT:
+            raise ServerBusyError(
+                f"The server is busy: {what} needs {_mb(amount)} to decode while {_mb(busy)} of audio"
+                f" is being decoded for other requests (at most {_mb(MAX_AUDIO_BYTES_IN_FLIGHT)} at once)",
+                remedy="Try again when the other transcriptions have finished, or send shorter audio.",
+                needed_bytes=amount,
+                in_flight_bytes=busy,
+            )
+        _in_flight_bytes += amount
+    try:
+        yield
+    finally:
+        with _in_flight_lock:
+            _in_flight_bytes -= amount
+
+
+def _mb(amount: int) -> str:
+    return f"{amount / 2**20:.0f} MB"
+
+
+def _decode_cost(frames: int, channels: int, sample_rate: int) -> int:
+    """Bytes a decode holds at its peak: float32 samples, their mono mix, the 16 kHz copy."""
+    out_frames = frames * SAMPLE_RATE // max(sample_rate, 1) + 1
+    return 4 * (frames * channels + frames + out_frames)
+
+
+def _check_samples(frames: int, channels: int, what: str, **data: str) -> None:
+    if frames * channels > MAX_DECODED_SAMPLES:
+        raise AudioUnreadableError(
+            f"{what} holds {frames} frames x {channels} channels = {frames * channels / 1e6:.0f} million samples;"
+            f" at most {MAX_DECODED_SAMPLES / 1e6:.0f} million (4 hours of 16 kHz mono) are decoded at once",
+            remedy="Send mono audio (or fewer channels), at a lower sample rate, or split it into shorter files.",
+            **data,
+        )
+
+
+def _check_path_text(text: str) -> None:
+    """Refuse paths no file can have, with what is wrong with them (not a -32603 from ``open``)."""
+    remedy = "Give the absolute path of a WAV, FLAC or OGG file, as UTF-8 text."
+    if text == "":
+        raise AudioUnreadableError("The audio path is an empty path", remedy=remedy, path="")
+    if "\x00" in text:
+        raise AudioUnreadableError(
+            f"The audio path {text!a} contains a NUL character, which no file name can hold",
+            remedy=remedy,
+            path=ascii(text),
+        )
+    try:
+        os.fsencode(text)
+    except UnicodeEncodeError:
+        raise AudioUnreadableError(
+            f"The audio path {text!a} contains a lone surrogate (not valid Unicode text), which no file name can hold",
+            remedy=remedy,
+            path=ascii(text),
+        ) from None
 
 
 def load_audio(path: str | os.PathLike[str]) -> np.ndarray:
     """Read a WAV/FLAC/OGG file of any rate and channel count as 16 kHz mono float32."""
+    _check_path_text(os.fspath(path))
     path = Path(path)
     try:
         mode = path.stat().st_mode
@@ -69,9 +156,13 @@ def load_audio(path: str | os.PathLike[str]) -> np.ndarray:
                     remedy="Split it into shorter files.",
                     path=str(path),
                 )
-            file.seek(0)
-            data, sample_rate = soundfile.read(file, dtype="float32", always_2d=True)
-    except AudioUnreadableError:
+            _check_samples(info.frames, info.channels, f"Audio file {path}", path=str(path))
+            with reserve_audio_bytes(_decode_cost(info.frames, info.channels, info.samplerate), f"{path}"):
+                file.seek(0)
+                # Never more frames than the header claimed (and was checked for).
+                data, sample_rate = soundfile.read(file, frames=info.frames, dtype="float32", always_2d=True)
+                return resample_to_16k(data.mean(axis=1), sample_rate)
+    except (AudioUnreadableError, ServerBusyError):
         raise
     except (soundfile.LibsndfileError, RuntimeError, ValueError, OSError) as exc:
         raise AudioUnreadableError(
@@ -79,7 +170,6 @@ def load_audio(path: str | os.PathLike[str]) -> np.ndarray:
             remedy="Use WAV, FLAC or OGG (Vorbis/Opus) audio.",
             path=str(path),
         ) from exc
-    return resample_to_16k(data.mean(axis=1), sample_rate)
 
 
 def decode_pcm16(data_b64: str, sample_rate: int, channels: int = 1) -> np.ndarray:
@@ -89,19 +179,24 @@ def decode_pcm16(data_b64: str, sample_rate: int, channels: int = 1) -> np.ndarr
     _check_rate(sample_rate, "audio.pcm16")
     if channels <= 0:
         raise AudioUnreadableError("pcm16 audio needs channels >= 1", remedy="Set audio.channels.")
-    try:
-        raw = base64.b64decode(data_b64, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise AudioUnreadableError(f"audio.pcm16 is not valid base64: {exc}") from exc
+    # Bounded from the base64 length before a byte is decoded.
+    raw_bytes = len(data_b64) * 3 // 4
     frame_bytes = 2 * channels
-    if len(raw) % frame_bytes:
-        raise AudioUnreadableError(
-            f"audio.pcm16 has {len(raw)} bytes, not a whole number of {channels}-channel 16-bit frames"
-        )
-    if len(raw) / frame_bytes / sample_rate > MAX_AUDIO_SECONDS:
+    frames = raw_bytes // frame_bytes
+    if frames / sample_rate > MAX_AUDIO_SECONDS:
         raise AudioUnreadableError("audio.pcm16 is too long", remedy="Send at most 4 hours at once.")
-    samples = np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0
-    return resample_to_16k(samples.reshape(-1, channels).mean(axis=1), sample_rate)
+    _check_samples(frames, channels, "audio.pcm16")
+    with reserve_audio_bytes(raw_bytes + _decode_cost(frames, channels, sample_rate), "audio.pcm16"):
+        try:
+            raw = base64.b64decode(data_b64, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise AudioUnreadableError(f"audio.pcm16 is not valid base64: {exc}") from exc
+        if len(raw) % frame_bytes:
+            raise AudioUnreadableError(
+                f"audio.pcm16 has {len(raw)} bytes, not a whole number of {channels}-channel 16-bit frames"
+            )
+        samples = np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0
+        return resample_to_16k(samples.reshape(-1, channels).mean(axis=1), sample_rate)
 
 
 def _check_rate(sample_rate: int, what: str, **data: str) -> None:
