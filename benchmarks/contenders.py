@@ -28,7 +28,10 @@ class Setup:
     tone_sherpa_dir: str
     """The synthetic tone model in the sherpa-onnx layout."""
     tone_nemo_dir: str
-    """The same model in the NeMo/onnx-asr layout (run by the onnxruntime TDT path)."""
+    """The same model in the NeMo/onnx-asr layout (run by the onnxruntime TDT path and onnx-asr).
+
+    The tone models are the ``per_feature`` variant and the tone clips start with its calibration
+    chord, so NeMo's own preprocessor (onnx-asr's) can feed them like a real Parakeet export."""
     check_clip: str
     """A tone WAV the engine decodes after loading a tone model (its `<unk>` check and warmup)."""
     num_threads: int = 2
@@ -163,6 +166,56 @@ class SherpaRaw:
         self._recognizer = None
 
 
+class OnnxAsrRaw:
+    """onnx-asr's own NeMo transducer path on the NeMo-layout folder: NeMo's preprocessor exported
+    to ONNX, the encoder, and onnx-asr's greedy TDT loop over ``decoder_joint-model.onnx``. An
+    independent peer of swictation's onnxruntime path (our features, our decoder) on the same files.
+    """
+
+    modules = ("onnx_asr", "onnxruntime")
+
+    def __init__(
+        self,
+        setup: Setup,
+        name: str = "onnx-asr",
+        folder: str | None = None,
+        clip_kinds: tuple[ClipKind, ...] = ("tone",),
+    ):
+        self.name = name
+        self.clip_kinds = clip_kinds
+        self._folder = Path(folder or setup.tone_nemo_dir)
+        self._threads = setup.num_threads
+        self._model: Any = None
+        self._model_type = ""
+
+    def load(self) -> None:
+        try:
+            import onnx_asr
+            import onnxruntime
+        except ImportError as exc:
+            raise Unavailable(f"{self.name}: onnx-asr is not installed (it is in the test extra): {exc}") from None
+        config = self._folder / "config.json"
+        model_type = json.loads(config.read_text()).get("model_type", "") if config.is_file() else ""
+        # onnx-asr knows NeMo transducers as nemo-conformer-tdt / -rnnt; a folder without
+        # config.json is NeMo's TDT export as Parakeet ships it.
+        self._model_type = "nemo-conformer-rnnt" if "rnnt" in model_type else "nemo-conformer-tdt"
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = self._threads
+        options.inter_op_num_threads = 1
+        self._model = onnx_asr.load_model(
+            self._model_type, self._folder, sess_options=options, providers=["CPUExecutionProvider"]
+        )
+
+    def decode(self, clip: Clip) -> str:
+        return str(self._model.recognize(clip.audio)).strip()
+
+    def describe(self) -> str:
+        return f"onnx-asr load_model({self._model_type!r}, cpu, {self._threads} threads) on {self._folder.name}"
+
+    def close(self) -> None:
+        self._model = None
+
+
 # -- swictation-rpc -------------------------------------------------------------------------------
 
 
@@ -277,6 +330,8 @@ def build(name: str, setup: Setup) -> Contender:
         return FasterWhisperRaw(setup)
     if name == "sherpa-onnx":
         return SherpaRaw(setup)
+    if name == "onnx-asr":
+        return OnnxAsrRaw(setup)
     if name == "swictation-whisper":
         # Both modes on the bundled model: what a fresh install runs (no Parakeet downloaded).
         return EngineContender(
@@ -373,7 +428,7 @@ def installed_models() -> dict[str, str]:
         from swictation_rpc.models.store import ModelStore
 
         return {model.name: str(model.path) for model in ModelStore().installed()}
-    except Exception:  # a store that cannot be read just means "no real models" here
+    except Exception:  # noqa: BLE001 - a store that cannot be read just means "no real models" here
         return {}
 
 
@@ -389,6 +444,7 @@ def lineup(setup: Setup) -> tuple[list[str], list[str], list[Pairing]]:
         "sherpa-onnx",
         "swictation-sherpa",
         "swictation-ort-cpu",
+        "onnx-asr",
         "swictation-ort-cuda",
     ]
     probed = [*in_process, "swictation-both"]
@@ -396,6 +452,11 @@ def lineup(setup: Setup) -> tuple[list[str], list[str], list[Pairing]]:
         Pairing("swictation-whisper", "faster-whisper", target=1.05),
         Pairing("swictation-sherpa", "sherpa-onnx", target=1.05),
         Pairing("swictation-ort-cpu", "sherpa-onnx", note="informative: another runtime on the same model"),
+        Pairing(
+            "swictation-ort-cpu",
+            "onnx-asr",
+            note="informative: the same NeMo-layout folder through onnx-asr (NeMo's exported preprocessor)",
+        ),
         Pairing(
             "swictation-ort-cuda",
             "swictation-ort-cpu",
