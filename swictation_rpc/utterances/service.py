@@ -1,14 +1,17 @@
 """The one utterance pipeline: format for the cursor -> save to history -> track -> apply or return.
 
-Every path that puts recognised text into a document goes through :class:`UtteranceService`:
-a new utterance (:meth:`~UtteranceService.deliver`, after ``transcribe`` or a microphone session),
-the accurate second pass (:class:`~swictation_rpc.utterances.refine.Refiner`), a transcription again from the saved
-audio (:meth:`~UtteranceService.retranscribe`), undo and "scratch that". The order is always the
-same: the text is formatted for the text around the cursor, saved in the history *before* the
-edit goes out (so the words survive a crash), followed through the document's changes
-(:class:`~swictation_rpc.utterances.documents.DocumentTracking`), then either applied by the
-server with ``workspace/applyEdit`` (``applyEdits: "server"``, when the client can) or returned
-as ``edits`` for the client to apply (:class:`~swictation_rpc.utterances.edits.EditSender`).
+Every path that puts recognised text into a document goes through :class:`UtteranceService`: a
+new utterance (:meth:`~UtteranceService.deliver`, after ``transcribe`` or a microphone session),
+the accurate second pass (:class:`~swictation_rpc.utterances.refine.Refiner`), a transcription
+again from the saved audio (:meth:`~UtteranceService.retranscribe`), undo and "scratch that". The
+order is always the same: the text is formatted for the text around the cursor, saved in the
+history *before* the edit goes out (so the words survive a crash), followed through the
+document's changes (:class:`~swictation_rpc.utterances.documents.DocumentTracking`), then either
+applied by the server with ``workspace/applyEdit`` (``applyEdits: "server"``, when the client
+can) or returned as ``edits`` for the client to apply
+(:class:`~swictation_rpc.utterances.edits.EditSender`). Checks that every edit of an earlier
+utterance must pass (against the synced document, with its uri and version) belong here and in
+the refiner, the only places such edits are made.
 """
 
 from __future__ import annotations
