@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +29,7 @@ from swictation_rpc.errors import AudioUnreadableError, ServerBusyError
 from swictation_rpc.protocol import AudioInput
 from tests.e2e.conftest import transcribe_params
 
-from .conftest import PROBE_TIMEOUT_S, Server, add_figure, start_module_server
+from .conftest import PROBE_TIMEOUT_S, Server, add_figure, server_env, start_module_server
 
 AUDIO_UNREADABLE = -33003
 INVALID_PARAMS = -32602
@@ -148,3 +148,22 @@ def test_bytes_in_flight_across_requests_are_bounded_with_a_busy_error() -> None
     with pytest.raises(AudioUnreadableError):
         audio_io.audio_from_input(AudioInput(pcm16="not base64!", sample_rate=16000))
     assert audio_io.audio_bytes_in_flight() == 0
+
+
+def test_transcribing_writes_nothing_outside_the_data_dir_onnxruntime_telemetry_off(
+    spawn: Callable[..., Server], tmp_path: Path
+) -> None:
+    # Issue 19, item 12: onnxruntime wrote a device id and machine facts under
+    # ~/.cache/Microsoft/DeveloperTools/.onnxruntime as soon as it was imported (the VAD does).
+    home = tmp_path / "home"
+    home.mkdir()
+    env = server_env(tmp_path / "data")
+    for key in ("XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "ORT_DISABLE_TELEMETRY"):
+        env.pop(key, None)
+    env["HOME"] = str(home)
+    server = spawn({"vad": {"enabled": True}}, replace_env=env)
+    result = server.request("swictation/transcribe", transcribe_params(sample_clip_path()), timeout=120)
+    assert result["text"]
+    server.shutdown_and_exit()
+    written = sorted(str(p.relative_to(home)) for p in home.rglob("*"))
+    assert written == [], f"files written under HOME: {written}"
