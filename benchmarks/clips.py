@@ -129,14 +129,15 @@ def _tone_ids(count: int) -> list[int]:
 
 
 def tone_clips(directory: Path) -> list[Clip]:
-    """``tone-2.8s`` and ``tone-30s``: as many 300 ms tones as fit, padded with silence."""
+    """``tone-2.8s`` and ``tone-30s``: the calibration chord, then as many 300 ms tones as fit,
+    padded with silence (the tone models are the ``per_feature`` variant, which needs the chord)."""
     from swictation_rpc.testing.synthetic import GAP_S, TONE_S, expected_text, tone_audio
 
     clips = []
     for name, seconds in (("tone-2.8s", SHORT_S), ("tone-30s", TONE_LONG_S)):
-        count = int((seconds - GAP_S) // (TONE_S + GAP_S))
+        count = int((seconds - GAP_S) // (TONE_S + GAP_S)) - 1  # the chord takes one slot
         ids = _tone_ids(count)
-        audio = tone_audio(ids)
+        audio = tone_audio(ids, calibrate=True)
         target = round(seconds * SAMPLE_RATE)
         audio = np.concatenate([audio, np.zeros(max(0, target - len(audio)), np.float32)])[:target]
         clips.append(_finish(name, "tone", audio, expected_text(ids), directory))

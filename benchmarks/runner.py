@@ -388,8 +388,13 @@ def _run(config: RunConfig, results: Results, log: Log, workdir: Path) -> Result
         "through the real sherpa-onnx / onnxruntime code paths that Parakeet models use; no Parakeet weights here"
     )
     setup = Setup(
-        tone_sherpa_dir=str(write_tone_model(workdir / "models", layout="sherpa", name="tone-tdt")),
-        tone_nemo_dir=str(write_tone_model(workdir / "models", layout="nemo", name="tone-tdt-nemo")),
+        # per_feature, as Parakeet: NeMo's own preprocessor (onnx-asr) can feed these too.
+        tone_sherpa_dir=str(
+            write_tone_model(workdir / "models", layout="sherpa", name="tone-tdt", normalize_type="per_feature")
+        ),
+        tone_nemo_dir=str(
+            write_tone_model(workdir / "models", layout="nemo", name="tone-tdt-nemo", normalize_type="per_feature")
+        ),
         check_clip=str(next(c.path for c in clips if c.name == "tone-2.8s")),
         num_threads=config.num_threads,
         models=installed_models(),
