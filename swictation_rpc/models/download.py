@@ -22,6 +22,7 @@ import http.client
 import logging
 import os
 import re
+import shutil
 import stat
 import tarfile
 import urllib.error
@@ -36,6 +37,7 @@ import attrs
 
 from swictation_rpc.errors import ModelDownloadError
 from swictation_rpc.models.catalogue import check_url
+from swictation_rpc.models.files import open_regular
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +45,14 @@ CHUNK_BYTES = 1 << 16
 DEFAULT_TIMEOUT_S = 30.0
 DEFAULT_RETRIES = 2
 MAX_EXTRACT_BYTES = 64 << 30
-"""Refuse archives that unpack to more than this (a decompression bomb guard)."""
+"""Refuse archives that unpack to more than this, whatever their size."""
+EXTRACT_RATIO = 8
+"""An archive may unpack to at most this many times its own size (model weights compress to
+70-90 %: a 3 MB .tar.gz that inflates to 3 GB is a bomb, not a model)..."""
+EXTRACT_FLOOR_BYTES = 64 << 20
+"""...or to this much, for small archives of text files that compress well."""
+DISK_HEADROOM_BYTES = 256 << 20
+"""Free disk space an extraction leaves untouched (the history and logs live on that disk too)."""
 MAX_MEMBERS = 100_000
 
 _REMEDY_RETRY = "Check the network connection and run the same command again: it resumes."
@@ -114,10 +123,15 @@ def _user_agent() -> str:
 
 
 def hash_file(path: Path, hasher: hashlib._Hash | None = None) -> hashlib._Hash:
+    """SHA-256 of a regular file (a FIFO or device raises ``NotRegularFileError``, never blocks)."""
+    with open_regular(path) as f:
+        return hash_stream(f, hasher)
+
+
+def hash_stream(f: IO[bytes], hasher: hashlib._Hash | None = None) -> hashlib._Hash:
     h = hasher or hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
+    while chunk := f.read(1 << 20):
+        h.update(chunk)
     return h
 
 
@@ -365,7 +379,50 @@ def _safe_name(name: str, archive: Path) -> PurePosixPath | None:
     return PurePosixPath(*parts)
 
 
-def _write_member(src: IO[bytes], target: Path, budget: list[int], archive: Path) -> FileRecord:
+@attrs.define
+class ExtractBudget:
+    """Bytes an extraction may still write, and why that many (for the error message)."""
+
+    left: int
+    limit: int
+    disk_bound: bool
+    """True when the free disk space, not the archive's size, sets the limit."""
+
+    @classmethod
+    def for_archive(cls, archive_size: int, dest: Path, max_bytes: int | None = None) -> ExtractBudget:
+        limit = max_bytes if max_bytes is not None else max(archive_size * EXTRACT_RATIO, EXTRACT_FLOOR_BYTES)
+        limit = min(limit, MAX_EXTRACT_BYTES)
+        try:
+            free = shutil.disk_usage(dest).free - DISK_HEADROOM_BYTES
+        except OSError:
+            free = limit
+        if free < limit:
+            return cls(max(free, 0), max(free, 0), True)
+        return cls(limit, limit, False)
+
+    def take(self, amount: int, archive: Path, member: str) -> None:
+        """Account for ``amount`` more bytes; refuse (nothing installed) past the limit."""
+        self.left -= amount
+        if self.left >= 0:
+            return
+        if self.disk_bound:
+            raise ModelDownloadError(
+                f"Not enough free disk space to unpack {archive.name}: {member} takes it past the"
+                f" {self.limit >> 20} MB free (keeping {DISK_HEADROOM_BYTES >> 20} MB spare)",
+                remedy="Nothing was installed. Free some disk space (or move the models with --models-dir /"
+                " SWICTATION_MODELS_DIR) and run the command again.",
+                member=member,
+            )
+        raise UnsafeArchiveError(
+            f"Refusing to unpack {archive.name}: it unpacks to more than {self.limit} bytes"
+            f" ({EXTRACT_RATIO} times its size, at least {EXTRACT_FLOOR_BYTES >> 20} MB), at {member!r}:"
+            " a decompression bomb, not a model",
+            remedy="Nothing was installed. Download the model again from its catalogue URL.",
+            member=member,
+        )
+
+
+def _write_member(src: IO[bytes], target: Path, budget: ExtractBudget, archive: Path) -> FileRecord:
     target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
         fd = os.open(
@@ -383,12 +440,7 @@ def _write_member(src: IO[bytes], target: Path, budget: list[int], archive: Path
     with os.fdopen(fd, "wb") as out:
         while chunk := src.read(1 << 20):
             size += len(chunk)
-            budget[0] -= len(chunk)
-            if budget[0] < 0:
-                raise UnsafeArchiveError(
-                    f"Refusing to unpack {archive.name}: it unpacks to more than {MAX_EXTRACT_BYTES} bytes",
-                    remedy="Nothing was installed.",
-                )
+            budget.take(len(chunk), archive, target.name)
             try:
                 out.write(chunk)
             except OSError as exc:  # disk full, quota: not the archive's fault, keep it
@@ -409,19 +461,32 @@ def _corrupt(archive: Path, exc: BaseException) -> ModelDownloadError:
     )
 
 
-def safe_extract(archive: Path, dest: Path) -> dict[str, FileRecord]:
+def safe_extract(
+    archive: Path, dest: Path, *, fileobj: IO[bytes] | None = None, max_bytes: int | None = None
+) -> dict[str, FileRecord]:
     """Unpack ``archive`` into the empty folder ``dest``; return ``{relpath: FileRecord}``.
 
     Raises :class:`UnsafeArchiveError` for a member that is absolute, contains ``..``, is a
-    link, device or FIFO, and :class:`ModelDownloadError` for a truncated/corrupt archive. On
-    error ``dest`` holds whatever was written so far: callers extract into a staging folder
-    they delete.
+    link, device, FIFO or sparse file, or for an archive that unpacks to more than
+    ``max_bytes`` (default: :data:`EXTRACT_RATIO` times its size, at least
+    :data:`EXTRACT_FLOOR_BYTES`); :class:`ModelDownloadError` when the free disk space runs out
+    first, or for a truncated/corrupt archive. ``archive`` must be a regular file (read from
+    ``fileobj`` when given, e.g. the descriptor it was hashed from). On error ``dest`` holds
+    whatever was written so far: callers extract into a staging folder they delete.
     """
     dest.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if zipfile.is_zipfile(archive):
-        return _extract_zip(archive, dest)
+    if fileobj is None:
+        with open_regular(archive) as f:
+            return safe_extract(archive, dest, fileobj=f, max_bytes=max_bytes)
+    fileobj.seek(0, os.SEEK_END)
+    budget = ExtractBudget.for_archive(fileobj.tell(), dest, max_bytes)
+    fileobj.seek(0)
+    if zipfile.is_zipfile(fileobj):
+        fileobj.seek(0)
+        return _extract_zip(archive, dest, fileobj, budget)
+    fileobj.seek(0)
     try:
-        tf = tarfile.open(archive, mode="r:*")
+        tf = tarfile.open(fileobj=fileobj, mode="r:*")
     except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise CorruptArchiveError(
@@ -431,12 +496,11 @@ def safe_extract(archive: Path, dest: Path) -> dict[str, FileRecord]:
             archive=str(archive),
         ) from exc
     with tf:
-        return _extract_tar(tf, archive, dest)
+        return _extract_tar(tf, archive, dest, budget)
 
 
-def _extract_tar(tf: tarfile.TarFile, archive: Path, dest: Path) -> dict[str, FileRecord]:
+def _extract_tar(tf: tarfile.TarFile, archive: Path, dest: Path, budget: ExtractBudget) -> dict[str, FileRecord]:
     records: dict[str, FileRecord] = {}
-    budget = [MAX_EXTRACT_BYTES]
     count = 0
     data_filter = getattr(tarfile, "data_filter", None)
     try:
@@ -462,6 +526,17 @@ def _extract_tar(tf: tarfile.TarFile, archive: Path, dest: Path) -> dict[str, Fi
                     remedy="Nothing was installed. Model archives contain only files and folders.",
                     member=member.name,
                 )
+            if member.issparse():
+                # A few KB of map that unpacks to gigabytes of holes, written out dense.
+                raise UnsafeArchiveError(
+                    f"Refusing to unpack {archive.name}: member {member.name!r} is a sparse file"
+                    f" ({member.size} bytes once unpacked)",
+                    remedy="Nothing was installed. Model releases are plain tar archives: download"
+                    " the model again from its catalogue URL.",
+                    member=member.name,
+                )
+            if member.isfile() and member.size > budget.left:
+                budget.take(member.size, archive, member.name)  # refused from the header, before writing
             if data_filter is not None:
                 try:  # the stdlib's own opinion, as a second pair of eyes
                     data_filter(member, str(dest))
@@ -494,11 +569,10 @@ def _extract_tar(tf: tarfile.TarFile, archive: Path, dest: Path) -> dict[str, Fi
     return records
 
 
-def _extract_zip(archive: Path, dest: Path) -> dict[str, FileRecord]:
+def _extract_zip(archive: Path, dest: Path, fileobj: IO[bytes], budget: ExtractBudget) -> dict[str, FileRecord]:
     records: dict[str, FileRecord] = {}
-    budget = [MAX_EXTRACT_BYTES]
     try:
-        with zipfile.ZipFile(archive) as zf:
+        with zipfile.ZipFile(fileobj) as zf:
             infos = zf.infolist()
             if len(infos) > MAX_MEMBERS:
                 raise UnsafeArchiveError(
@@ -531,6 +605,8 @@ def _extract_zip(archive: Path, dest: Path) -> dict[str, FileRecord]:
                 if info.is_dir():
                     target.mkdir(parents=True, exist_ok=True, mode=0o700)
                     continue
+                if info.file_size > budget.left:
+                    budget.take(info.file_size, archive, info.filename)  # refused from the directory
                 with zf.open(info) as src:
                     records[rel.as_posix()] = _write_member(src, target, budget, archive)
     except ModelDownloadError:

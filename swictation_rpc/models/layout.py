@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import mmap
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +33,7 @@ import attrs
 import onnx
 
 from swictation_rpc.errors import ModelBrokenError, ModelNotInstalledError
+from swictation_rpc.models.files import open_regular, read_regular
 
 LayoutName = Literal["sherpa", "nemo"]
 KindName = Literal["tdt", "rnnt"]
@@ -41,6 +43,9 @@ SHERPA_REQUIRED_METADATA = ("vocab_size", "subsampling_factor", "pred_rnn_layers
 NORMALIZE_TYPES = ("", "NA", "per_feature")
 #: Precision suffixes, in order of preference when a folder holds several.
 PRECISIONS = ("", "int8", "fp16")
+#: tokens.txt / vocab.txt and config.json are small; a larger one is not a model's.
+MAX_TOKENS_BYTES = 16 << 20
+MAX_CONFIG_BYTES = 1 << 20
 
 
 @attrs.frozen
@@ -194,10 +199,12 @@ class OnnxSummary:
 # 12 output. TensorProto: 13 external_data, 14 data_location (1 = EXTERNAL).
 def read_onnx_summary(path: Path) -> OnnxSummary:
     """Parse ``path``'s header and graph interface; raises ``_WireError`` with the problem."""
-    size = path.stat().st_size
-    if size == 0:
-        raise _WireError("is empty (0 bytes)")
-    with path.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+    with open_regular(path) as f:  # a FIFO or device in a model folder: refused, never waited on
+        size = os.fstat(f.fileno()).st_size
+        if size == 0:
+            raise _WireError("is empty (0 bytes)")
+        buf = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    with buf:
         ir_version = None
         graph: tuple[int, int] | None = None
         metadata: dict[str, str] = {}
@@ -226,7 +233,7 @@ def read_onnx_summary(path: Path) -> OnnxSummary:
                 info = onnx.ValueInfoProto()
                 try:
                     info.ParseFromString(bytes(buf[value[0] : value[1]]))  # type: ignore[index]
-                except Exception as exc:  # protobuf's DecodeError
+                except Exception as exc:  # noqa: BLE001 - protobuf's DecodeError
                     raise _WireError(f"is not a valid ONNX model ({exc})") from None
                 (inputs if field == 11 else outputs).append(info)
             elif field == 5:
@@ -310,9 +317,11 @@ def _read_symbol_lines(path: Path, folder: Path) -> list[tuple[str, int]]:
     if not path.is_file():
         raise _broken(path, "is missing", folder=folder)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_regular(path, MAX_TOKENS_BYTES).decode("utf-8")
     except UnicodeDecodeError:
         raise _broken(path, "is not UTF-8 text", folder=folder) from None
+    except OSError as exc:
+        raise _broken(path, f"cannot be read ({exc})", folder=folder) from None
     lines = [ln for ln in text.splitlines() if ln.strip()]
     if not lines:
         raise _broken(path, "is empty", folder=folder)
@@ -526,7 +535,7 @@ def _joiner_width(summary: OnnxSummary, path: Path, folder: Path) -> int:
             model = onnx.shape_inference.infer_shapes(onnx.load(str(path), load_external_data=False))
             inferred = next((o for o in model.graph.output if o.name == output.name), None)
             dims = _dims(inferred) if inferred is not None else dims
-        except Exception:  # inference is best effort; the verdict below stands
+        except Exception:  # noqa: BLE001 - inference is best effort; the verdict below stands
             pass
     if not dims or not isinstance(dims[-1], int) or dims[-1] <= 0:
         raise _broken(path, "has no fixed vocabulary size on its output (last dim)", folder=folder)
@@ -566,9 +575,11 @@ def _inspect_nemo(folder: Path, precision: str | None) -> ModelFiles:
     config: dict = {}
     if config_file.is_file():
         try:
-            config = json.loads(config_file.read_text(encoding="utf-8"))
+            config = json.loads(read_regular(config_file, MAX_CONFIG_BYTES).decode("utf-8"))
         except (ValueError, UnicodeDecodeError) as exc:
             raise _broken(config_file, f"is not valid JSON ({exc})", folder=folder) from None
+        except OSError as exc:
+            raise _broken(config_file, f"cannot be read ({exc})", folder=folder) from None
         if not isinstance(config, dict):
             raise _broken(config_file, "is not a JSON object", folder=folder)
 

@@ -25,13 +25,13 @@ import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import attrs
 
 from swictation_rpc import paths
 from swictation_rpc.converter import converter
-from swictation_rpc.errors import ModelDownloadError, ModelNotInstalledError, SwictationError
+from swictation_rpc.errors import ModelBrokenError, ModelDownloadError, ModelNotInstalledError, SwictationError
 from swictation_rpc.models.catalogue import (
     CatalogueEntry,
     check_matches_entry,
@@ -46,13 +46,19 @@ from swictation_rpc.models.download import (
     UnsafeArchiveError,
     fetch,
     hash_file,
+    hash_stream,
     safe_extract,
 )
+from swictation_rpc.models.files import FileTooLargeError, NotRegularFileError, open_regular, read_regular
 
 log = logging.getLogger(__name__)
 
 MANIFEST_NAME = "swictation-model.json"
 MANIFEST_FORMAT = 1
+#: A manifest lists every file of a model: a few KB; anything past this is not one.
+MAX_MANIFEST_BYTES = 32 << 20
+#: tokens.txt of the largest vocabularies is well under 1 MB.
+MAX_TOKENS_BYTES = 16 << 20
 _ARCHIVE_SUFFIXES = (".tar.bz2", ".tbz2", ".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar", ".zip")
 
 
@@ -143,7 +149,12 @@ def _basic_structure(folder: Path, entry: CatalogueEntry | None) -> tuple[str | 
         )
     tokens = folder / "tokens.txt"
     if layout == "sherpa" and tokens.is_file():
-        lines = [ln for ln in tokens.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
+        try:
+            text = read_regular(tokens, MAX_TOKENS_BYTES).decode("utf-8", errors="replace")
+        except OSError as exc:
+            problems.append(f"tokens.txt cannot be read ({exc})")
+            return layout, problems
+        lines = [ln for ln in text.splitlines() if ln.strip()]
         if not lines or not lines[-1].split()[0] == "<blk>":
             problems.append("tokens.txt does not end with <blk> (sherpa-onnx would abort on it)")
     return layout, problems
@@ -201,15 +212,61 @@ def _write_manifest(folder: Path, manifest: ModelManifest) -> None:
 
 
 def _read_manifest(folder: Path) -> ModelManifest | None:
+    return _load_manifest(folder)[0]
+
+
+def _load_manifest(folder: Path) -> tuple[ModelManifest | None, str | None]:
+    """The manifest, or ``None`` and why it cannot be used (``None`` too when there is none).
+
+    Read as a regular file of bounded size: a FIFO in its place must not hang ``models list``
+    or the server's load (issue 19, item 7).
+    """
     path = folder / MANIFEST_NAME
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        return converter.structure(raw, ModelManifest)
+        raw = json.loads(read_regular(path, MAX_MANIFEST_BYTES).decode("utf-8"))
+        return converter.structure(raw, ModelManifest), None
     except FileNotFoundError:
-        return None
-    except Exception as exc:  # noqa: BLE001 - a damaged manifest = not (properly) installed
-        log.warning("ignoring unreadable manifest %s: %s", path, exc)
-        return None
+        return None, None
+    except NotRegularFileError as exc:
+        problem = f"it is {exc.kind}, not a regular file"
+    except FileTooLargeError:
+        problem = f"it is larger than {MAX_MANIFEST_BYTES >> 20} MB"
+    except OSError as exc:
+        problem = f"it cannot be read: {exc.strerror or exc}"
+    except Exception as exc:  # noqa: BLE001 - JSON, UTF-8 or shape: all mean damaged
+        problem = f"it is not a valid manifest: {type(exc).__name__}: {str(exc)[:200]}"
+    log.warning("ignoring the damaged manifest %s: %s", path, problem)
+    return None, problem
+
+
+def _damaged_manifest(name: str, folder: Path, problem: str) -> ModelBrokenError:
+    return ModelBrokenError(
+        f"The model {name} is installed in {folder}, but its manifest {MANIFEST_NAME} is damaged ({problem})",
+        remedy=f"Reinstall it: `swictation-rpc models download {name} --force` for a catalogue model, or"
+        f" `swictation-rpc models import PATH --name {name} --force`; `swictation-rpc models remove {name}`"
+        " deletes it.",
+        model=name,
+        file=str(folder / MANIFEST_NAME),
+    )
+
+
+def _open_archive(src: Path) -> BinaryIO:
+    """An archive to import, opened: a regular, non-empty file (not /dev/zero, a FIFO, /proc)."""
+    remedy = "Give the path of a model archive (.tar.bz2, .tar.gz, .tar, .zip) or of a model folder."
+    try:
+        f = open_regular(src)
+    except NotRegularFileError as exc:
+        raise ModelDownloadError(
+            f"Refusing to import {src}: it is {exc.kind}, not a regular file", remedy=remedy
+        ) from None
+    except OSError as exc:
+        raise ModelDownloadError(f"Cannot read {src}: {exc.strerror or exc}", remedy=remedy) from exc
+    if os.fstat(f.fileno()).st_size == 0:
+        f.close()
+        raise ModelDownloadError(
+            f"Refusing to import {src}: it is empty (0 bytes; files under /proc and /sys say so too)", remedy=remedy
+        )
+    return f
 
 
 def _fsync_dir(path: Path) -> None:
@@ -272,10 +329,17 @@ def _copy_tree(src: Path, dest: Path) -> dict[str, FileRecord]:
         for name in filenames:
             s = here / name
             t = dest / rel_dir / name
+            try:
+                fin = open_regular(s)  # checked again on the descriptor: a file swapped for a FIFO
+            except OSError as exc:
+                raise ModelDownloadError(
+                    f"Refusing to import {src}: {(rel_dir / name).as_posix()} cannot be read ({exc})",
+                    remedy="A model folder holds only regular files and folders the user can read.",
+                ) from exc
             fd = os.open(t, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
             h = hashlib.sha256()
             size = 0
-            with open(s, "rb") as fin, os.fdopen(fd, "wb") as fout:
+            with fin, os.fdopen(fd, "wb") as fout:
                 while chunk := fin.read(1 << 20):
                     fout.write(chunk)
                     h.update(chunk)
@@ -336,6 +400,13 @@ class ModelStore:
 
     def path_for(self, name: str) -> Path:
         return self.root / check_model_name(name)
+
+    def manifest_problem(self, name: str) -> str | None:
+        """Why the manifest of an installed-looking folder cannot be used, if it cannot."""
+        folder = self.path_for(name)
+        if not folder.is_dir() or folder.is_symlink():
+            return None
+        return _load_manifest(folder)[1]
 
     def get(self, name: str) -> InstalledModel | None:
         folder = self.path_for(name)
@@ -400,6 +471,8 @@ class ModelStore:
         model = self.get(text)
         if model is not None:
             return model.path
+        if (problem := self.manifest_problem(text)) is not None:
+            raise _damaged_manifest(text, self.path_for(text), problem)
         if text in self.catalogue:
             raise ModelNotInstalledError(
                 f"The model {text} is not installed (looked in {self.root})",
@@ -584,6 +657,8 @@ class ModelStore:
             raise ModelDownloadError(
                 f"Nothing to import at {src}", remedy="Give the path of a model archive or folder."
             )
+        if not src.is_dir():
+            _open_archive(src).close()  # refused before anything is created
         entry, remote = self._match_catalogue(src, name)
         if name is None:
             name = entry.name if entry is not None else (src.name if src.is_dir() else _archive_stem(src))
@@ -605,20 +680,29 @@ class ModelStore:
                     built = staging / "model"
                     records = _copy_tree(src, built)
                 else:
-                    archive_size = src.stat().st_size
-                    archive_sha = hash_file(src).hexdigest()
-                    if remote is not None and remote.sha256:
-                        if archive_sha != remote.sha256 or (remote.size is not None and archive_size != remote.size):
+                    # One descriptor, checked regular, for the checksum and the extraction alike.
+                    with _open_archive(src) as archive:
+                        archive_size = os.fstat(archive.fileno()).st_size
+                        try:
+                            archive_sha = hash_stream(archive).hexdigest()
+                        except OSError as exc:
                             raise ModelDownloadError(
-                                f"Checksum mismatch for {src.name}: the catalogue expects sha256"
-                                f" {remote.sha256}, the file has {archive_sha}",
-                                remedy="Nothing was installed. Fetch the archive again from " + remote.url,
-                                expected=remote.sha256,
-                                actual=archive_sha,
-                            )
-                        trust = "catalogue"
-                    unpacked = staging / "unpacked"
-                    records = safe_extract(src, unpacked)
+                                f"Cannot read {src}: {exc.strerror or exc}", remedy="Check the file and try again."
+                            ) from exc
+                        if remote is not None and remote.sha256:
+                            if archive_sha != remote.sha256 or (
+                                remote.size is not None and archive_size != remote.size
+                            ):
+                                raise ModelDownloadError(
+                                    f"Checksum mismatch for {src.name}: the catalogue expects sha256"
+                                    f" {remote.sha256}, the file has {archive_sha}",
+                                    remedy="Nothing was installed. Fetch the archive again from " + remote.url,
+                                    expected=remote.sha256,
+                                    actual=archive_sha,
+                                )
+                            trust = "catalogue"
+                        unpacked = staging / "unpacked"
+                        records = safe_extract(src, unpacked, fileobj=archive)
                     built = _model_root(unpacked, entry.top_folder if entry else None)
                     records = _rekey(records, unpacked, built)
                 manifest = ModelManifest(
@@ -664,6 +748,8 @@ class ModelStore:
     def verify(self, name: str, *, quick: bool = False) -> VerifyReport:
         """Compare the files with the manifest (SHA-256 unless ``quick``) and check the layout."""
         model = self.get(name)
+        if model is None and (problem := self.manifest_problem(name)) is not None:
+            raise _damaged_manifest(name, self.path_for(name), problem)
         if model is None:
             raise ModelNotInstalledError(
                 f"The model {name} is not installed (looked in {self.root})",
@@ -688,7 +774,11 @@ class ModelStore:
                 problems.append(f"{rel} has {st.st_size} bytes, the manifest says {record.size}")
                 continue
             if not quick:
-                digest = hash_file(f).hexdigest()
+                try:
+                    digest = hash_file(f).hexdigest()
+                except OSError as exc:
+                    problems.append(f"{rel} cannot be read ({exc})")
+                    continue
                 if digest != record.sha256:
                     problems.append(f"{rel} was modified: sha256 {digest}, the manifest says {record.sha256}")
         known = set(model.manifest.files) | {MANIFEST_NAME}
