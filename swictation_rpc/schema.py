@@ -233,17 +233,19 @@ _STRING_KEYWORDS = ("maxLength", "minLength")
 
 
 def _bounded(prop: dict[str, Any], bounds: dict[str, Any]) -> dict[str, Any]:
-    """``prop`` with the bounds that apply to its type(s); inside ``anyOf``, per branch."""
-    if not bounds:
-        return prop
-    if "anyOf" in prop:
-        return {**prop, "anyOf": [_bounded(branch, bounds) for branch in prop["anyOf"]]}
-    kind = prop.get("type")
-    if kind in ("integer", "number"):
-        return {**prop, **{k: v for k, v in bounds.items() if k in _NUMERIC_KEYWORDS}}
-    if kind == "string":
-        return {**prop, **{k: v for k, v in bounds.items() if k in _STRING_KEYWORDS}}
-    return prop
+    """``prop`` with the bounds that apply to its type(s).
+
+    For a union (``anyOf``) they go at the top: JSON Schema applies numeric keywords to numbers
+    only and ``maxLength`` to strings only, so ``{"anyOf": [integer, string, null], "minimum": 0,
+    "maxLength": 256}`` bounds each branch, and editors read the bounds where they expect them.
+    """
+    kinds = {branch.get("type") for branch in prop.get("anyOf", [])} | {prop.get("type")}
+    keywords = dict(prop)
+    if kinds & {"integer", "number"}:
+        keywords.update({k: v for k, v in bounds.items() if k in _NUMERIC_KEYWORDS})
+    if "string" in kinds:
+        keywords.update({k: v for k, v in bounds.items() if k in _STRING_KEYWORDS})
+    return keywords
 
 
 # -- documents ------------------------------------------------------------------------------------
