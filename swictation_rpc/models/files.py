@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import stat
-from pathlib import Path
 from typing import BinaryIO
 
 
@@ -76,11 +75,3 @@ def read_regular(path: str | os.PathLike[str], max_bytes: int) -> bytes:
 def read_regular_text(path: str | os.PathLike[str], max_bytes: int) -> str:
     """:func:`read_regular` decoded as UTF-8 (``UnicodeDecodeError`` when it is not)."""
     return read_regular(path, max_bytes).decode("utf-8")
-
-
-def is_regular(path: Path) -> bool:
-    """Whether ``path`` is a regular file, links followed (``Path.is_file`` without the surprises)."""
-    try:
-        return stat.S_ISREG(path.stat().st_mode)
-    except (OSError, ValueError):
-        return False
