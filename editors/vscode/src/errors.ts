@@ -53,6 +53,7 @@ export const POLICY: Readonly<Record<string, Policy>> = {
   'audio-device-error': { severity: 'error', actions: [settings('swictation.audio'), SHOW_LOGS] },
   'already-listening': { severity: 'warning', actions: [STOP] },
   'engine-loading': { severity: 'info', actions: [] },
+  'server-busy': { severity: 'warning', actions: [] },
   'no-active-session': { severity: 'warning', actions: [] },
   'utterance-not-found': { severity: 'warning', actions: [] },
   'history-write-failed': { severity: 'warning', actions: [settings('swictation.history'), SHOW_LOGS] },
