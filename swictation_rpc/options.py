@@ -9,6 +9,7 @@ server (see :func:`structure_options`).
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Literal
 
 import attrs
@@ -223,6 +224,9 @@ class TextOptions:
     """Extra spoken commands by languageId (``"*"`` for all): phrase -> text, ``{"text", "spacing"}``
     or ``null`` to remove a built-in one."""
 
+    cleanup: bool = True
+    """Drop fillers ("um", "uh"), repeated words ("the the") and words corrected with "no wait"."""
+
 
 @define
 class HistoryOptions:
@@ -234,6 +238,11 @@ class HistoryOptions:
 
     keep_audio: bool = True
     """Keep each utterance's audio, so it can be transcribed again."""
+
+
+def _language_code(_instance: Any, attribute: Any, value: str) -> None:
+    if value != "auto" and not re.fullmatch(r"[a-z]{2,3}(-[A-Za-z]{2,4})?", value):
+        raise ValueError(f"{attribute.name} must be 'auto' or a language code like 'en' or 'de', got {value!r}")
 
 
 @define
@@ -250,6 +259,11 @@ class Options:
     history: HistoryOptions = field(factory=HistoryOptions)
     apply_edits: ApplyEdits = "client"
     """``server`` also applies each utterance with ``workspace/applyEdit`` when the client can."""
+
+    language: str = field(default="auto", validator=_language_code)
+    """Spoken language: ``auto`` (detected where the model can, else the model's language) or a
+    code such as ``en``, ``de``, ``es``. Passed to models that take one; picks the spoken
+    command table."""
 
     log_level: LogLevel = "info"
 

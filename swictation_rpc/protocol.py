@@ -69,6 +69,9 @@ class Transcript:
     model: str
     """The model that produced the text, e.g. ``parakeet-tdt-110m`` or ``whisper-tiny.en (bundled)``."""
     timings: Timings
+    language: str | None = None
+    """The language the text was recognised in (``en``, ``de``; detected when the ``language``
+    setting is ``auto`` and the model can tell), ``None`` when the model does not say."""
 
 
 @define
@@ -183,6 +186,8 @@ class EngineStatus:
     models: list[ModelStatus] = field(factory=list)
     providers: list[str] = field(factory=list)
     """Execution providers onnxruntime offers on this machine."""
+    language: str = "auto"
+    """The ``language`` setting in effect (``auto`` or a code); each result names the language used."""
 
 
 @define

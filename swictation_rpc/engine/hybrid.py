@@ -25,7 +25,7 @@ from attrs import define, field
 from swictation_rpc import paths
 from swictation_rpc.audio import SAMPLE_RATE
 from swictation_rpc.engine import gpu
-from swictation_rpc.engine.base import Recognizer
+from swictation_rpc.engine.base import Heard, Hints, Recognized, Recognizer, WordTiming, recognize
 from swictation_rpc.engine.metrics import LatencyMetrics
 from swictation_rpc.engine.whisper import BundledWhisper
 from swictation_rpc.errors import ModelNotInstalledError, SwictationError
@@ -327,8 +327,21 @@ class HybridEngine:
         *,
         final: bool = True,
         hotwords: list[str] | None = None,
+        prompt: str | None = None,
+        commands: list[str] | None = None,
     ) -> Transcript:
-        """Text of ``audio`` (16 kHz mono float32) in the chosen mode."""
+        """Text of ``audio`` (16 kHz mono float32) in the chosen mode.
+
+        ``hotwords``, ``prompt`` and ``commands`` hint the recognizer (see :class:`~swictation_rpc.engine.base.Hints`);
+        the result is a :class:`~swictation_rpc.engine.base.Heard`: the transcript with word timings
+        where the backend gives them, and the language it decoded in.
+        """
+        hints = Hints(
+            hotwords=tuple(hotwords or ()),
+            prompt=prompt,
+            language=self.options.language,
+            commands=tuple(commands or ()),
+        )
         started = time.perf_counter()
         self.wait_ready()
         audio = np.ascontiguousarray(audio, dtype=np.float32)
@@ -338,18 +351,20 @@ class HybridEngine:
         decode_started = time.perf_counter()
         try:
             with lock:
-                text = self._decode(recognizer, audio, hotwords)
+                heard = self._decode(recognizer, audio, hints)
         except SwictationError:
             raise
         except Exception as exc:  # noqa: BLE001 - a runtime failure (CUDA out of memory, a lost GPU, a bad graph)
             recognizer, lock = self._recover(concrete, recognizer, exc)
             decode_started = time.perf_counter()
             with lock:
-                text = self._decode(recognizer, audio, hotwords)
+                heard = self._decode(recognizer, audio, hints)
         decode_ms = (time.perf_counter() - decode_started) * 1000
         self._metrics.record(concrete, decode_ms, audio_ms)
-        return Transcript(
-            text=text,
+        return Heard(
+            text=heard.text,
+            language=heard.language,
+            words=heard.words,
             mode=concrete,
             model=recognizer.name,
             timings=Timings(
@@ -402,14 +417,25 @@ class HybridEngine:
             remedy="Run: swictation-rpc models download parakeet-tdt-110m (or reinstall swictation-rpc)",
         )
 
-    def _decode(self, recognizer: Recognizer, audio: np.ndarray, hotwords: list[str] | None) -> str:
+    def _decode(self, recognizer: Recognizer, audio: np.ndarray, hints: Hints) -> Recognized:
         if len(audio) <= LONG_AUDIO_S * SAMPLE_RATE:
-            return recognizer.transcribe(audio, hotwords=hotwords).strip()
+            heard = recognize(recognizer, audio, hints)
+            heard.text = heard.text.strip()
+            return heard
         from swictation_rpc.engine.vad import fixed_chunks, speech_chunks
 
         chunks = speech_chunks(audio, self.options.vad) if self.options.vad.enabled else fixed_chunks(audio)
-        texts = [recognizer.transcribe(audio[start:end], hotwords=hotwords).strip() for start, end in chunks]
-        return " ".join(text for text in texts if text)
+        parts = [(start, recognize(recognizer, audio[start:end], hints)) for start, end in chunks]
+        text = " ".join(part.text.strip() for _, part in parts if part.text.strip())
+        words: list[WordTiming] | None = []
+        for start, part in parts:
+            if part.words is None:
+                words = None
+                break
+            offset = start / SAMPLE_RATE
+            words.extend(WordTiming(w.text, w.start_s + offset, w.end_s + offset) for w in part.words)
+        language = next((part.language for _, part in parts if part.language), None)
+        return Recognized(text, words, language)
 
     # -- reporting -------------------------------------------------------------------------
 
@@ -447,7 +473,9 @@ class HybridEngine:
                     warmup_ms=slot.warmup_ms,
                 )
             )
-        return EngineStatus(ready=self.ready, models=models, providers=self._gpu.available_providers())
+        return EngineStatus(
+            ready=self.ready, models=models, providers=self._gpu.available_providers(), language=self.options.language
+        )
 
     def metrics(self) -> dict[str, ModeMetrics]:
         return self._metrics.snapshot()

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from swictation_rpc.audio import SAMPLE_RATE
+from swictation_rpc.engine.base import Hints, Recognized, WordTiming
 from swictation_rpc.engine.features import pad_short
 from swictation_rpc.errors import ModelBrokenError
 from swictation_rpc.models.layout import BLANK, ModelFiles
@@ -125,6 +126,19 @@ class SherpaTransducer:
 
     def transcribe(self, audio: np.ndarray, *, hotwords: list[str] | None = None) -> str:
         """Text of 16 kHz mono float32 ``audio``."""
+        return self._decode(audio, hotwords).result.text.strip()
+
+    def recognize(self, audio: np.ndarray, hints: Hints) -> Recognized:
+        """Text and word timings (from sherpa-onnx's token timestamps) of ``audio``.
+
+        The buffer's identifiers and the command phrases in effect are both hotwords (beam search
+        only); the prompt is for Whisper. Parakeet does not say which language it heard.
+        """
+        stream = self._decode(audio, [*hints.hotwords, *hints.commands])
+        result = stream.result
+        return Recognized(result.text.strip(), token_words(result))
+
+    def _decode(self, audio: np.ndarray, hotwords: list[str] | None):
         samples = pad_short(audio)
         phrases = hotword_lines(hotwords or [])
         if phrases and self.decoding_method == "modified_beam_search":
@@ -156,13 +170,34 @@ class SherpaTransducer:
                 remedy=f"Re-download it with `swictation-rpc models download {self.name}`.",
                 model=self.name,
             ) from exc
-        return stream.result.text.strip()
+        return stream
 
     def close(self) -> None:
         self._recognizer = None
         if self._scratch is not None:
             shutil.rmtree(self._scratch, ignore_errors=True)
             self._scratch = None
+
+
+def token_words(result) -> list[WordTiming] | None:
+    """Words from a sherpa-onnx result's tokens and their start times (``None`` without them).
+
+    A token starting with SentencePiece's ``▁`` starts a word; a word ends where the next one
+    starts, or one token-frame after its last token for the last word.
+    """
+    tokens = list(getattr(result, "tokens", []) or [])
+    starts = list(getattr(result, "timestamps", []) or [])
+    if not tokens or len(tokens) != len(starts):
+        return None
+    words: list[tuple[str, float, float]] = []
+    for token, start in zip(tokens, starts, strict=True):
+        piece = token.replace("\u2581", " ")
+        if piece.startswith(" ") or not words:
+            words.append((piece.strip(), float(start), float(start) + 0.08))
+        else:
+            text, first, _ = words[-1]
+            words[-1] = (text + piece, first, float(start) + 0.08)
+    return [WordTiming(text, start, end) for text, start, end in words if text]
 
 
 def hotword_lines(hotwords: list[str]) -> list[str]:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from swictation_rpc.engine.base import Hints, Recognized, WordTiming
 from swictation_rpc.errors import ModelBrokenError, ModelNotInstalledError
 
 logger = logging.getLogger(__name__)
@@ -53,18 +54,47 @@ class BundledWhisper:
     def bundled(cls, *, num_threads: int = 2) -> BundledWhisper:
         return cls(bundled_model_path(), num_threads=num_threads)
 
+    @property
+    def multilingual(self) -> bool:
+        """Whether the model speaks more than English (the bundled tiny.en does not)."""
+        return bool(getattr(getattr(self._model, "model", None), "is_multilingual", False))
+
     def transcribe(self, audio: np.ndarray, *, hotwords: list[str] | None = None) -> str:
-        segments, _info = self._model.transcribe(
+        return self.recognize(audio, Hints(hotwords=tuple(hotwords or ())), word_timestamps=False).text
+
+    def recognize(self, audio: np.ndarray, hints: Hints, *, word_timestamps: bool = True) -> Recognized:
+        """Text, word timings and language of ``audio``.
+
+        ``hints.prompt`` becomes Whisper's initial prompt (it imitates the prompt's words and
+        style: a line of spoken commands makes "open paren" come out as words, not "open parent"),
+        ``hints.hotwords`` its hotwords. An English-only model decodes English whatever
+        ``hints.language`` says; a multilingual one takes the code, or detects it for ``auto``.
+        """
+        language = "en"
+        if self.multilingual:
+            language = None if hints.language in ("", "auto") else hints.language
+        segments, info = self._model.transcribe(
             audio,
-            language="en",
+            language=language,
             beam_size=1,
             # The engine segments long audio itself; Whisper's own VAD would only add latency here.
             vad_filter=False,
             condition_on_previous_text=False,
-            without_timestamps=True,
-            hotwords=", ".join(hotwords) if hotwords else None,
+            without_timestamps=not word_timestamps,
+            word_timestamps=word_timestamps,
+            initial_prompt=hints.prompt or None,
+            hotwords=", ".join(hints.hotwords) if hints.hotwords else None,
         )
-        return " ".join(segment.text.strip() for segment in segments).strip()
+        texts: list[str] = []
+        words: list[WordTiming] = []
+        for segment in segments:
+            texts.append(segment.text.strip())
+            for word in segment.words or ():
+                if word.word.strip():
+                    words.append(WordTiming(word.word.strip(), float(word.start), float(word.end)))
+        return Recognized(
+            " ".join(texts).strip(), words if word_timestamps else None, getattr(info, "language", None) or language
+        )
 
     def close(self) -> None:
         self._model = None  # CTranslate2 frees the weights when the last reference goes

@@ -18,8 +18,13 @@ Rules, kept few so they are predictable:
 * A casing command ("camel case", "snake case", ...) takes the words after it, up to the next
   symbol (spoken or the recognizer's punctuation) or the end of the utterance.
 
-Tables are per languageId (:data:`LANGUAGE_COMMANDS`) and extensible from configuration
-(:func:`command_table`'s ``custom``).
+Tables are per languageId (:data:`LANGUAGE_COMMANDS`) and spoken language
+(:mod:`~swictation_rpc.text.spoken_languages`), and extensible from configuration
+(:func:`command_table`'s ``custom``). Whether a matched phrase is a command or a word in prose
+(pauses, position, the ``command`` prefix) is decided by :mod:`~swictation_rpc.text.decisions`.
+
+(Over the usual ~450 lines: the English table is data, and splitting the one parser would only
+scatter its rules.)
 """
 
 from __future__ import annotations
@@ -27,12 +32,21 @@ from __future__ import annotations
 import functools
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from attrs import define, field
 
 from swictation_rpc.text.casing import CASING_COMMANDS, CaseStyle
+from swictation_rpc.text.cleanup import clean
+from swictation_rpc.text.decisions import TimedWord, is_command, pauses_before
+from swictation_rpc.text.spoken_languages import (
+    COMMAND_PREFIX,
+    LITERAL_WORDS,
+    NEAR_MISSES,
+    SYMBOL_PHRASES,
+    base_language,
+)
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +84,12 @@ class Say:
     pass
 
 
-Command = Symbol | CaseCommand | ScratchThat | Say
+@define(frozen=True)
+class Prefix:
+    """The explicit command prefix ("command period"): the next phrase is a command anywhere."""
+
+
+Command = Symbol | CaseCommand | ScratchThat | Say | Prefix
 
 
 def _sym(text: str, spacing: Spacing = "word", sentence_end: bool = False) -> Symbol:
@@ -254,6 +273,17 @@ class CommandTable:
 
     commands: Mapping[tuple[str, ...], Command]
     max_words: int = field(default=0)
+    near_misses: Mapping[tuple[str, ...], Command] = field(factory=dict)
+    """Misheard forms of commands, used only where unambiguous (see ``decisions``)."""
+    language: str = "en"
+    """The spoken language of the phrases."""
+
+    def match_near_miss(self, keys: list[str], start: int) -> tuple[int, Command] | None:
+        for n in (3, 2, 1):
+            command = self.near_misses.get(tuple(keys[start : start + n])) if start + n <= len(keys) else None
+            if command is not None:
+                return n, command
+        return None
 
     def match(self, keys: list[str], start: int) -> tuple[int, Command] | None:
         """The longest command starting at ``keys[start]``: (number of words, command)."""
@@ -267,8 +297,10 @@ class CommandTable:
 CustomCommands = Mapping[str, Mapping[str, Any]]
 
 
-def command_table(language_id: str | None = None, custom: CustomCommands | None = None) -> CommandTable:
-    """The commands in effect for ``language_id``.
+def command_table(
+    language_id: str | None = None, custom: CustomCommands | None = None, spoken: str = "en"
+) -> CommandTable:
+    """The commands in effect for ``language_id`` (a document's LSP languageId) spoken in ``spoken``.
 
     ``custom`` extends or overrides them from configuration: ``{"*": {...}, "python": {...}}``,
     each mapping a spoken phrase to its text (``"arrow": "->"``, spacing inferred by
@@ -276,9 +308,10 @@ def command_table(language_id: str | None = None, custom: CustomCommands | None 
     to remove a default phrase. ``*`` applies to every language; a language's own entries win.
     Multi-word phrases are also matched written as one word ("newline", "backslash").
     """
+    spoken = base_language(spoken)
     if custom:
-        return _build(language_id, _freeze_custom(custom))
-    return _build(language_id, ())
+        return _build(language_id, _freeze_custom(custom), spoken)
+    return _build(language_id, (), spoken)
 
 
 def _freeze_custom(custom: CustomCommands) -> tuple[tuple[str, tuple[tuple[str, Any], ...]], ...]:
@@ -320,8 +353,10 @@ def _custom_symbol(value: Any) -> Symbol | None:
 
 
 @functools.lru_cache(maxsize=64)
-def _build(language_id: str | None, custom: tuple) -> CommandTable:
-    phrases: dict[str, Symbol | None] = dict(DEFAULT_COMMANDS)
+def _build(language_id: str | None, custom: tuple, spoken: str = "en") -> CommandTable:
+    phrases: dict[str, Symbol | None] = dict(DEFAULT_COMMANDS) if spoken == "en" else {}
+    for phrase, english in SYMBOL_PHRASES.get(spoken, {}).items():
+        phrases[phrase] = DEFAULT_COMMANDS[english]
     phrases.update(LANGUAGE_COMMANDS.get(language_id or "", {}))
     custom_map = dict(custom)
     for lang in ("*", language_id):
@@ -345,8 +380,15 @@ def _build(language_id: str | None, custom: tuple) -> CommandTable:
                 commands.setdefault(("".join(words),), command)
     # Removing "say" or "scratch that" would make other phrases impossible to undo or write.
     commands[("scratch", "that")] = ScratchThat()
-    commands[("say",)] = Say()
-    return CommandTable(commands, max(len(k) for k in commands))
+    for word in {"say", *LITERAL_WORDS.get(spoken, ())}:
+        commands[(word,)] = Say()
+    commands[(COMMAND_PREFIX.get(spoken, "command"),)] = Prefix()
+    near: dict[tuple[str, ...], Command] = {}
+    for miss, meant in NEAR_MISSES.get(spoken, {}).items():
+        target = commands.get(normalize_phrase(meant))
+        if target is not None and normalize_phrase(miss) not in commands:
+            near[normalize_phrase(miss)] = target
+    return CommandTable(commands, max(len(k) for k in commands), near, spoken)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -392,12 +434,14 @@ _TRAIL = '.,;:!?)]}"\u2026\u201d'
 _ABBREV_RE = re.compile(r"^(?:[A-Za-z]\.)+[A-Za-z]\.?$")
 
 
-@define(frozen=True)
+@define
 class _RawWord:
     text: str
     key: str
     lead: str
     trail: str
+    gap: float | None = None
+    """Silence before the word (seconds), when the recognizer gave word timings."""
 
 
 def _split_chunk(chunk: str) -> _RawWord | list[SymbolToken]:
@@ -436,18 +480,42 @@ def is_recognizer_punctuation(token: Token) -> bool:
     return isinstance(token, SymbolToken) and not token.spoken and token.symbol.spacing == "attach"
 
 
-def parse(raw: str, table: CommandTable | None = None, *, enabled: bool = True) -> Parsed:
+def parse(
+    raw: str,
+    table: CommandTable | None = None,
+    *,
+    enabled: bool = True,
+    strict: bool = False,
+    words: Sequence[TimedWord] | None = None,
+    cleanup: bool = False,
+) -> Parsed:
     """Tokens of a transcript: words, symbols (spoken or the recognizer's) and casing runs.
 
-    With ``enabled`` false only the recognizer's words and punctuation come out.
+    With ``enabled`` false only the recognizer's words and punctuation come out. ``strict``: the
+    text goes into prose, where a command phrase must be set off to count (see
+    :mod:`~swictation_rpc.text.decisions`, which reads the pauses in ``words``, the recognizer's
+    timed words). ``cleanup`` drops fillers, repetitions and corrected words first
+    (:mod:`~swictation_rpc.text.cleanup`).
     """
+    chunks = raw.split()
+    gaps = pauses_before(chunks, words) if enabled and strict else None
     items: list[_RawWord | SymbolToken] = []
-    for chunk in raw.split():
+    for index, chunk in enumerate(chunks):
         split = _split_chunk(chunk)
         if isinstance(split, list):
             items.extend(split)
         else:
+            split.gap = gaps[index] if gaps is not None else None
             items.append(split)
+    if cleanup:
+        language = table.language if table is not None else "en"
+        items = clean(
+            items,
+            lambda it: it.key if isinstance(it, _RawWord) else "",
+            language=language,
+            breaks_after=lambda it: isinstance(it, SymbolToken) or bool(it.trail),
+            protected=lambda it: isinstance(it, SymbolToken),
+        )
 
     if not enabled or table is None:
         tokens: list[Token] = []
@@ -462,9 +530,11 @@ def parse(raw: str, table: CommandTable | None = None, *, enabled: bool = True) 
 
     # Commands are matched over words only; the recognizer's punctuation between them is kept
     # with the word it was attached to (and dropped where a command consumes that word).
-    words = [it for it in items if isinstance(it, _RawWord)]
-    keys = [w.key for w in words]
-    position = {id(w): n for n, w in enumerate(words)}
+    words_ = [it for it in items if isinstance(it, _RawWord)]
+    keys = [w.key for w in words_]
+    position = {id(w): n for n, w in enumerate(words_)}
+    only_commands = _only_commands(table, keys)
+    timed = gaps is not None
 
     out: list[Token] = []
     scratch_previous = False
@@ -497,6 +567,19 @@ def parse(raw: str, table: CommandTable | None = None, *, enabled: bool = True) 
         else:
             out.append(Word(text, literal))
 
+    def emit_plain(item: _RawWord) -> None:
+        emit_punct(_punct_tokens(item.lead))
+        emit_word(item.text)
+        emit_punct(_punct_tokens(item.trail))
+
+    def emit_command(command: Command) -> None:
+        nonlocal case_style
+        if isinstance(command, CaseCommand):
+            flush_case()
+            case_style = command.style
+        elif isinstance(command, Symbol):
+            emit_symbol(command)
+
     for item in items:
         if isinstance(item, SymbolToken):
             emit_punct([item])
@@ -505,22 +588,26 @@ def parse(raw: str, table: CommandTable | None = None, *, enabled: bool = True) 
         if n < skip_until:
             continue
         found = table.match(keys, n)
+        if found is None and not strict:
+            near = table.match_near_miss(keys, n)
+            if near is not None and (near[0] > 1 or len(words_) == 1):
+                found = near
         if found is None:
-            emit_punct(_punct_tokens(item.lead))
-            emit_word(item.text)
-            emit_punct(_punct_tokens(item.trail))
+            emit_plain(item)
             continue
         length, command = found
         skip_until = n + length
-        if isinstance(command, Say):
-            nxt = table.match(keys, n + 1) if n + 1 < len(words) else None
-            if nxt is None:  # an ordinary "say"
-                emit_punct(_punct_tokens(item.lead))
-                emit_word(item.text)
-                emit_punct(_punct_tokens(item.trail))
+        if isinstance(command, (Say, Prefix)):
+            nxt = table.match(keys, n + 1) if n + 1 < len(words_) else None
+            if nxt is None or (isinstance(command, Prefix) and not isinstance(nxt[1], (Symbol, CaseCommand))):
+                # an ordinary "say" or "command"
+                emit_plain(item)
                 continue
-            said = words[n + 1 : n + 1 + nxt[0]]
             skip_until = n + 1 + nxt[0]
+            if isinstance(command, Prefix):
+                emit_command(nxt[1])
+                continue
+            said = words_[n + 1 : n + 1 + nxt[0]]
             for k, w in enumerate(said):
                 emit_word(w.text, literal=True)
                 if k == len(said) - 1:
@@ -534,10 +621,21 @@ def parse(raw: str, table: CommandTable | None = None, *, enabled: bool = True) 
                 out.clear()
                 scratch_previous = True
             continue
-        if isinstance(command, CaseCommand):
-            flush_case()
-            case_style = command.style
+        if not is_command(words_, n, length, strict=strict, timed=timed, only_commands=only_commands):
+            for w in words_[n : n + length]:
+                emit_plain(w)
             continue
-        emit_symbol(command)
+        emit_command(command)
     flush_case()
     return Parsed(out, scratch_previous)
+
+
+def _only_commands(table: CommandTable, keys: list[str]) -> bool:
+    """Whether the words are nothing but command phrases ("close paren colon")."""
+    n = 0
+    while n < len(keys):
+        found = table.match(keys, n)
+        if found is None or isinstance(found[1], (Say, Prefix, ScratchThat, CaseCommand)):
+            return False
+        n += found[0]
+    return bool(keys)

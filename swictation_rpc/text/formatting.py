@@ -53,6 +53,7 @@ from swictation_rpc.text.commands import (
     is_recognizer_punctuation,
     parse,
 )
+from swictation_rpc.text.decisions import TimedWord
 from swictation_rpc.text.vocabulary import vocabulary
 
 #: LSP languageIds treated as code (outside comments and strings), with their line comment markers.
@@ -232,18 +233,25 @@ def format_utterance(
     identifiers: Sequence[str] = (),
     *,
     custom_commands: Mapping[str, Mapping[str, Any]] | None = None,
+    words: Sequence[TimedWord] | None = None,
+    language: str | None = None,
 ) -> FormattedText:
     """The text to insert for transcript ``raw`` at the cursor described by ``context``.
 
     ``identifiers`` defaults to ``context.identifiers``. ``custom_commands`` extends the spoken
     command tables (see :func:`swictation_rpc.text.commands.command_table`). Spoken commands are
-    applied only if ``options.spoken_commands``.
+    applied only if ``options.spoken_commands``; in prose only where set off as commands, which
+    the recognizer's timed ``words`` tell (:mod:`~swictation_rpc.text.decisions`). ``language``
+    is the spoken language (``en``, ``de``, ...): its command table is used. Disfluencies are
+    cleaned up if ``options.cleanup``.
     """
     context = context or TextContext()
     identifiers = identifiers or context.identifiers
     placement = classify(context)
-    table = command_table(placement.language_id, custom_commands) if options.spoken_commands else None
-    parsed = parse(raw, table, enabled=options.spoken_commands)
+    table = command_table(placement.language_id, custom_commands, language or "en") if options.spoken_commands else None
+    parsed = parse(
+        raw, table, enabled=options.spoken_commands, strict=placement.prose, words=words, cleanup=options.cleanup
+    )
     text, used = _render(parsed.tokens, context, placement, identifiers)
     return FormattedText(text, parsed.scratch_previous, placement.prose, used)
 

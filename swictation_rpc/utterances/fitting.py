@@ -3,30 +3,45 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from lsprotocol.types import Position, Range
 
 from swictation_rpc.options import Mode, Options
 from swictation_rpc.protocol import TextContext
 from swictation_rpc.text.formatting import FormattedText, format_utterance
+from swictation_rpc.text.hints import recognition_hints
 from swictation_rpc.text.vocabulary import hotwords_for
 from swictation_rpc.utterances.ports import Engine
 
 logger = logging.getLogger(__name__)
 
 
-def format_for_cursor(raw: str, context: TextContext | None, options: Options) -> FormattedText:
+def format_for_cursor(
+    raw: str, context: TextContext | None, options: Options, *, words: Any = None, language: str | None = None
+) -> FormattedText:
     """The text to insert for transcript ``raw``, and whether it said "scratch that" first.
 
     Spoken commands, casing, identifiers and spacing that fit the text around the cursor; a
-    formatter failure inserts the text as recognised.
+    formatter failure inserts the text as recognised. ``words`` (the recognizer's word timings)
+    and ``language`` (the one it decoded in) tell commands from words in prose.
     """
     try:
         text = options.text
-        return format_utterance(raw, context, text, custom_commands=text.custom_commands)
+        spoken = language or (options.language if options.language != "auto" else None)
+        return format_utterance(raw, context, text, custom_commands=text.custom_commands, words=words, language=spoken)
     except Exception:
         logger.exception("Formatting the transcript failed; inserting it as recognised")
         return FormattedText(raw)
+
+
+def hints_for_context(context: TextContext | None, options: Options) -> dict[str, Any]:
+    """Keyword arguments for ``engine.transcribe``: identifiers, command phrases, Whisper's prompt."""
+    try:
+        return recognition_hints(context, options)
+    except Exception:
+        logger.exception("Building recognition hints failed; decoding without the command hints")
+        return {"hotwords": hotwords_for_context(context)}
 
 
 def hotwords_for_context(context: TextContext | None) -> list[str] | None:

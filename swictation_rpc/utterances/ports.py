@@ -28,7 +28,14 @@ class Engine(Protocol):
     """What the utterance service and the microphone session need of a loaded engine."""
 
     def transcribe(
-        self, audio: np.ndarray, mode: Mode = "auto", *, final: bool = True, hotwords: list[str] | None = None
+        self,
+        audio: np.ndarray,
+        mode: Mode = "auto",
+        *,
+        final: bool = True,
+        hotwords: list[str] | None = None,
+        prompt: str | None = None,
+        commands: list[str] | None = None,
     ) -> Transcript: ...
 
     def status(self) -> EngineStatus: ...

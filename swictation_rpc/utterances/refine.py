@@ -19,7 +19,7 @@ from swictation_rpc.errors import SwictationError
 from swictation_rpc.protocol import REFINED, RefinedParams, TextContext, TranscribeResult
 from swictation_rpc.utterances.documents import DocumentTracking
 from swictation_rpc.utterances.edits import EditSender
-from swictation_rpc.utterances.fitting import format_for_cursor, hotwords_for_context
+from swictation_rpc.utterances.fitting import format_for_cursor, hints_for_context, hotwords_for_context
 from swictation_rpc.utterances.ports import Blocking, Client, Engine, HistoryGetter, OptionsGetter
 
 logger = logging.getLogger(__name__)
@@ -78,11 +78,13 @@ class Refiner:
         """
         await asyncio.sleep(0)  # the result goes out first
         try:
-            transcript = await self._blocking(engine.transcribe, audio, "accurate", final=True, hotwords=hotwords)
+            hints = {**hints_for_context(context, self._options()), "hotwords": hotwords}
+            transcript = await self._blocking(engine.transcribe, audio, "accurate", final=True, **hints)
         except Exception as exc:  # noqa: BLE001 - the fast text stays; nothing is lost
             logger.warning("Refining utterance %s failed: %s", utterance_id, exc)
             return False
-        text = format_for_cursor(transcript.text, context, self._options()).text if transcript.text else ""
+        heard = {"words": getattr(transcript, "words", None), "language": transcript.language}
+        text = format_for_cursor(transcript.text, context, self._options(), **heard).text if transcript.text else ""
         if not text or text == fast_text:
             logger.info("Refine of %s: the accurate text is %s", utterance_id, "empty" if not text else "the same")
             return False

@@ -40,7 +40,7 @@ from swictation_rpc.utterances.documents import DocumentTracking
 from swictation_rpc.utterances.edits import EditSender
 from swictation_rpc.utterances.fitting import (
     format_for_cursor,
-    hotwords_for_context,
+    hints_for_context,
     key,
     refine_plan,
     without_scratched,
@@ -96,14 +96,14 @@ class UtteranceService:
         if not wait_for_engine:
             await self.engines.ensure(wait=False)
         started = time.perf_counter()
-        hotwords = hotwords_for_context(context)
+        hints = hints_for_context(context, self.options())
         with self._decoding():
             # Read while the engine may still be loading: a bad file fails without waiting for it.
             audio = await self.blocking(audio_from_input, audio_input)
             read_ms = (time.perf_counter() - started) * 1000
             engine = await self.engines.ensure(wait=True)
             mode, refine = refine_plan(self.options(), engine, mode or self.options().default_mode)
-            transcript = await self.blocking(engine.transcribe, audio, mode, final=True, hotwords=hotwords)
+            transcript = await self.blocking(engine.transcribe, audio, mode, final=True, **hints)
         transcript.timings = Timings(
             audio_ms=transcript.timings.audio_ms,
             decode_ms=transcript.timings.decode_ms,
@@ -136,7 +136,8 @@ class UtteranceService:
         the client refuses or does not answer, the edits are returned for it to apply.
         """
         options = self.options()
-        formatted = format_for_cursor(transcript.text, context, options) if transcript.text else None
+        heard = {"words": getattr(transcript, "words", None), "language": transcript.language}
+        formatted = format_for_cursor(transcript.text, context, options, **heard) if transcript.text else None
         scratched: tuple[str, Range] | None = None
         if formatted is not None and formatted.scratch_that:
             scratched = await self.previous_utterance(uri)
@@ -146,7 +147,7 @@ class UtteranceService:
                 # Lay the rest out as if the scratched text were already gone.
                 fitted = without_scratched(context, position, scratched[1], await self._text_of(scratched[0]))
                 if fitted is not context:
-                    formatted = format_for_cursor(transcript.text, fitted, options)
+                    formatted = format_for_cursor(transcript.text, fitted, options, **heard)
         text = formatted.text if formatted is not None else ""
         edits: list[TextEdit] = []
         insert_at = position
@@ -164,7 +165,12 @@ class UtteranceService:
         elif text:
             edits.append(TextEdit(range=Range(start=position, end=position), new_text=text))
         result = TranscribeResult(
-            text=text, mode=transcript.mode, model=transcript.model, timings=transcript.timings, edits=edits
+            text=text,
+            mode=transcript.mode,
+            model=transcript.model,
+            timings=transcript.timings,
+            edits=edits,
+            language=transcript.language,
         )
         if text and self.history() is not None:
             # Where the text will be once all the edits are applied (the deletion may move it).
@@ -309,19 +315,25 @@ class UtteranceService:
         with self._decoding():
             engine = await self.engines.ensure(wait=True)
             transcript = await self.blocking(
-                engine.transcribe, audio, mode, final=True, hotwords=hotwords_for_context(context)
+                engine.transcribe, audio, mode, final=True, **hints_for_context(context, self.options())
             )
         rng = None if entry.removed else self.documents.current_range(utterance_id, item.range)
         if rng is not None and item.uri is not None:
             context = self._context_now(item.uri, rng, context)
-        text = format_for_cursor(transcript.text, context, self.options()).text if transcript.text else ""
+        heard = {"words": getattr(transcript, "words", None), "language": transcript.language}
+        text = format_for_cursor(transcript.text, context, self.options(), **heard).text if transcript.text else ""
         timings = Timings(
             audio_ms=transcript.timings.audio_ms,
             decode_ms=transcript.timings.decode_ms,
             total_ms=round((time.perf_counter() - started) * 1000, 2),
         )
         result = TranscribeResult(
-            text=text, mode=transcript.mode, model=transcript.model, timings=timings, utterance_id=utterance_id
+            text=text,
+            mode=transcript.mode,
+            model=transcript.model,
+            timings=timings,
+            utterance_id=utterance_id,
+            language=transcript.language,
         )
         if not text:
             return result  # nothing recognised: the old text stays

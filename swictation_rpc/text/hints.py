@@ -1,0 +1,62 @@
+"""What the recognizer is told before it listens: the buffer's identifiers and the commands in effect.
+
+Two kinds of hint, both from the cursor's context and the settings:
+
+* ``hotwords``: spoken forms of the buffer's identifiers (:func:`~swictation_rpc.text.vocabulary.hotwords_for`);
+  ``commands``: in code, the command phrases in effect (built-in for the spoken language, for the
+  document's languageId, and ``text.customCommands``). sherpa-onnx takes both under
+  ``modified_beam_search``; Whisper takes the identifiers as hotwords and the commands through
+  its prompt (a hotword list of commands measured worse than the prompt: "paren open paren").
+* ``prompt``: for Whisper, a line that sounds like what is about to be said. In code, the command
+  words as they are dictated ("print open paren x close paren comma ..."): measured on the bundled
+  tiny.en, it turns "open parent" / "Cohen" / "It's an AKS" back into "open paren" / "colon" /
+  "snake case" (``python -m benchmarks.commands``). In prose, spoken punctuation in a sentence,
+  so Whisper keeps writing sentences.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from swictation_rpc.options import Options
+from swictation_rpc.protocol import TextContext
+from swictation_rpc.text.commands import CaseCommand, Symbol, command_table
+from swictation_rpc.text.formatting import classify
+from swictation_rpc.text.spoken_languages import CODE_PROMPTS, PROSE_PROMPTS, base_language
+from swictation_rpc.text.vocabulary import hotwords_for
+
+#: At most this many command phrases go into the hotwords (the most common first).
+MAX_COMMAND_HOTWORDS = 40
+
+
+def recognition_hints(context: TextContext | None, options: Options) -> dict[str, Any]:
+    """``hotwords``, ``prompt`` and ``commands`` for a decode at the cursor described by ``context``
+    (keyword arguments of ``HybridEngine.transcribe``)."""
+    context = context or TextContext()
+    hotwords = hotwords_for(context.identifiers) if context.identifiers else []
+    hints: dict[str, Any] = {"hotwords": hotwords or None}
+    if not options.text.spoken_commands:
+        return hints
+    placement = classify(context)
+    spoken = base_language(options.language)
+    if placement.prose:
+        hints["prompt"] = PROSE_PROMPTS.get(spoken)
+        return hints
+    table = command_table(placement.language_id, options.text.custom_commands, spoken)
+    commands = [
+        " ".join(words)
+        for words, command in table.commands.items()
+        if isinstance(command, (Symbol, CaseCommand)) and len(words) <= 3 and all(w.isalpha() for w in words)
+    ]
+    custom = _custom_phrases(options, placement.language_id)
+    prompt = CODE_PROMPTS.get(spoken, "")
+    extra = " ".join(p for p in custom if p not in prompt)
+    hints["prompt"] = (prompt + (" " + extra if extra else "")).strip() or None
+    hints["commands"] = list(dict.fromkeys(custom + commands))[:MAX_COMMAND_HOTWORDS]
+    return hints
+
+
+def _custom_phrases(options: Options, language_id: str | None) -> list[str]:
+    custom = options.text.custom_commands
+    tables = [custom.get("*", {}), custom.get(language_id or "", {})]
+    return [str(p).lower() for table in tables if isinstance(table, dict) for p, v in table.items() if v]
