@@ -181,17 +181,16 @@ def context_of(case: Case) -> dict[str, Any]:
     return {"before": case.before, "after": case.after, "languageId": case.language}
 
 
-def _server_hotwords(case: Case, options: dict[str, Any]) -> list[str] | None:
+def _server_hints(case: Case, options: dict[str, Any]) -> dict[str, Any]:
     """The hints the server passes the recognizer for this case's context (for the re-decode)."""
     from swictation_rpc.options import structure_options
     from swictation_rpc.protocol import TextContext
     from swictation_rpc.utterances import fitting
 
     context = TextContext(before=case.before, after=case.after, language_id=case.language)
-    try:
-        return fitting.hotwords_for_context(context, structure_options(options)[0])  # type: ignore[call-arg]
-    except TypeError:
-        return fitting.hotwords_for_context(context)
+    if hasattr(fitting, "hints_for_context"):
+        return fitting.hints_for_context(context, structure_options(options)[0])
+    return {"hotwords": fitting.hotwords_for_context(context)}
 
 
 def measure(
@@ -231,16 +230,16 @@ def measure(
                     said=case.sentence,
                     expected=case.expected,
                     text=text,
-                    exact=text == case.expected,
+                    exact=case.accepts(text),
                     decode_ms=float((result.get("timings") or {}).get("decodeMs", 0.0)),
                 )
                 if case.family == "prose":
                     if engine is None:
                         engine = bundled_engine(threads)
-                    hints = _server_hotwords(case, options)
+                    hints = _server_hints(case, options)
                     # The very samples the server read (the WAV is 16-bit).
                     samples, _rate = soundfile.read(str(wav), dtype="float32")
-                    heard = engine.transcribe(samples, "accurate", final=True, hotwords=hints).text
+                    heard = engine.transcribe(samples, "accurate", final=True, **hints).text
                     outcome.heard = heard
                     outcome.command_words_heard, outcome.command_words_converted = converted_words(
                         heard, text, case.language

@@ -242,7 +242,7 @@ class HistoryOptions:
 
 def _language_code(_instance: Any, attribute: Any, value: str) -> None:
     if value != "auto" and not re.fullmatch(r"[a-z]{2,3}(-[A-Za-z]{2,4})?", value):
-        raise ValueError(f"{attribute.name} must be 'auto' or a language code like 'en' or 'de', got {value!r}")
+        raise SettingValueError(attribute.name, f"must be 'auto' or a language code like 'en' or 'de', got {value!r}")
 
 
 @define

@@ -87,7 +87,9 @@ class BundledWhisper:
         )
         texts: list[str] = []
         words: list[WordTiming] = []
-        for segment in segments:
+        for n, segment in enumerate(segments):
+            if n and _hallucinated(segment):
+                continue
             texts.append(segment.text.strip())
             for word in segment.words or ():
                 if word.word.strip():
@@ -98,3 +100,18 @@ class BundledWhisper:
 
     def close(self) -> None:
         self._model = None  # CTranslate2 frees the weights when the last reference goes
+
+
+#: A segment after the first with at least this no-speech probability and at most this average
+#: log probability is Whisper talking over silence ("Thank you.", "."), not speech: a prompt makes
+#: tiny.en do that after short clips. Whisper's own thresholds (0.6 and -1.0, both needed) let
+#: these through; the first segment is left to them.
+HALLUCINATION_NO_SPEECH = 0.3
+HALLUCINATION_LOGPROB = -0.5
+
+
+def _hallucinated(segment) -> bool:
+    return (
+        getattr(segment, "no_speech_prob", 0.0) >= HALLUCINATION_NO_SPEECH
+        and getattr(segment, "avg_logprob", 0.0) <= HALLUCINATION_LOGPROB
+    )

@@ -41,11 +41,13 @@ def clean(
     language: str = "en",
     breaks_after: Callable[[T], bool] = lambda item: False,
     protected: Callable[[T], bool] = lambda item: False,
+    plain: Callable[[T], bool] = lambda item: True,
 ) -> list[T]:
     """``items`` without fillers, repeated words and corrected words (see the module doc).
 
     ``key`` gives an item's lower-case word; ``breaks_after`` whether punctuation follows it
-    (ends a correction's replacement); ``protected`` items are never dropped.
+    (ends a correction's replacement); ``protected`` items are never dropped; only ``plain``
+    words (not identifiers, acronyms or numbers as written) count as repeated.
     """
     fillers = FILLERS.get(language, FILLERS["en"]) | FILLERS["en"]
     out: list[T] = []
@@ -56,9 +58,10 @@ def clean(
         if (
             out
             and not protected(item)
+            and plain(item)
+            and plain(out[-1])
             and k == key(out[-1])
             and k.isalpha()
-            and k.islower()
             and k not in _GRAMMATICAL_REPEATS
         ):
             continue

@@ -515,6 +515,7 @@ def parse(
             language=language,
             breaks_after=lambda it: isinstance(it, SymbolToken) or bool(it.trail),
             protected=lambda it: isinstance(it, SymbolToken),
+            plain=lambda it: isinstance(it, _RawWord) and _plain_word(it.text),
         )
 
     if not enabled or table is None:
@@ -559,7 +560,16 @@ def parse(
     def emit_punct(tokens: list[SymbolToken]) -> None:
         if tokens:
             flush_case()
-            out.extend(tokens)
+            for token in tokens:
+                last = out[-1] if out else None
+                if (
+                    isinstance(last, SymbolToken)
+                    and last.spoken
+                    and last.symbol.spacing in {"attach", "newline"}
+                    and is_recognizer_punctuation(token)
+                ):
+                    continue  # "Period." -> "." once: the recognizer's dot was the same thing
+                out.append(token)
 
     def emit_word(text: str, literal: bool = False) -> None:
         if case_style is not None:
@@ -621,13 +631,35 @@ def parse(
                 out.clear()
                 scratch_previous = True
             continue
-        if not is_command(words_, n, length, strict=strict, timed=timed, only_commands=only_commands):
+        if not is_command(words_, n, length, strict=strict, timed=timed, only_commands=only_commands) or (
+            strict and isinstance(command, CaseCommand) and _run_length(table, words_, n + length) > MAX_PROSE_CASED
+        ):
             for w in words_[n : n + length]:
                 emit_plain(w)
             continue
         emit_command(command)
     flush_case()
     return Parsed(out, scratch_previous)
+
+
+#: In prose, a casing command takes at most this many words; a longer run ("camel case is common
+#: in Java") is a sentence about casing, not an identifier (the prefix still forces it).
+MAX_PROSE_CASED = 3
+
+
+def _run_length(table: CommandTable, words: list[_RawWord], start: int) -> int:
+    """Words a casing command starting its run at ``start`` would take."""
+    n = start
+    while n < len(words) and table.match([w.key for w in words[n : n + table.max_words]], 0) is None:
+        n += 1
+        if words[n - 1].trail:
+            break
+    return n - start
+
+
+def _plain_word(text: str) -> bool:
+    """A word as prose writes it ("the", "The"), not an identifier, acronym or number."""
+    return text.isalpha() and (text.islower() or (text[:1].isupper() and text[1:].islower()))
 
 
 def _only_commands(table: CommandTable, keys: list[str]) -> bool:

@@ -100,6 +100,7 @@ NEAR_MISSES: dict[str, dict[str, str]] = {
         "cohen": "colon",
         "colin": "colon",
         "semi colon": "semicolon",
+        "under score": "underscore",
     },
 }
 

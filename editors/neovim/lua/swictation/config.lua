@@ -19,6 +19,11 @@ M.defaults = {
   -- Example: { defaultMode = "fast", engine = { device = "cpu" }, vad = { autoStopSilenceMs = 1500 } }
   settings = {},
 
+  -- Spoken language: "auto" (detected where the model can; else the model's own) or a code such
+  -- as "en", "de", "es". Sent as the server setting `language` (a `settings.language` wins); it
+  -- picks the spoken command table ("Komma", "Klammer auf"). The bundled Whisper is English only.
+  language = "auto",
+
   -- What is sent about the text around the cursor, so the server can fit spacing, casing and
   -- spelling of identifiers to it.
   context = {
@@ -233,7 +238,12 @@ function M.resolve(user)
     clean.settings = camel_settings(clean.settings, "settings", problems)
   end
   table.sort(problems)
-  return vim.tbl_deep_extend("force", vim.deepcopy(M.defaults), clean), problems
+  local options = vim.tbl_deep_extend("force", vim.deepcopy(M.defaults), clean)
+  if options.language ~= "auto" and options.settings.language == nil then
+    -- Only a choice is sent: an older server never sees a key it does not know by default.
+    options.settings.language = options.language
+  end
+  return options, problems
 end
 
 --- Set the options from `user`; wrong options are reported with one warning.
