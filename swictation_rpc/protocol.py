@@ -24,6 +24,8 @@ STATUS = "swictation/status"
 HISTORY = "swictation/history"
 UNDO_UTTERANCE = "swictation/undoUtterance"
 RETRANSCRIBE = "swictation/retranscribe"
+INSERT_UTTERANCE = "swictation/insertUtterance"
+UTTERANCE_EDIT_APPLIED = "swictation/utteranceEditApplied"
 
 # Notifications (server -> client)
 STATE_CHANGED = "swictation/stateChanged"
@@ -246,6 +248,8 @@ class PartialParams:
 @define
 class HistoryParams:
     limit: int = 20
+    include_undone: bool = False
+    """Also list utterances that were undone (or scratched), marked ``undone``."""
 
 
 @define
@@ -259,6 +263,8 @@ class HistoryItem:
     timings: Timings
     created_at: str
     """ISO 8601, UTC."""
+    undone: bool = False
+    """The utterance was undone (or scratched): its text is no longer in the document."""
 
 
 @define
@@ -266,16 +272,48 @@ class HistoryResult:
     items: list[HistoryItem] = field(factory=list)
 
 
+#: Why the server proposes no edit of an earlier utterance:
+#:
+#: - ``changed``: the text at the utterance's place is not what the server inserted (the user edited
+#:   inside it, or the file changed on disk or was reopened with other text);
+#: - ``not-synced``: the server does not have the document's text now (not opened since the server
+#:   started, closed, or too large to keep): re-send it with ``didOpen`` and ask again;
+#: - ``gone``: the utterance's text is no longer in the document (deleted, or its range is past the end);
+#: - ``already-undone``: the utterance was already undone (for "undo last": the newest utterance was).
+EditRefusal = Literal["changed", "not-synced", "gone", "already-undone"]
+
+#: The kinds of edit of an earlier utterance a client may confirm (``utteranceEditApplied``).
+UtteranceEditKind = Literal["undo", "retranscribe", "refine"]
+
+
 @define
 class UndoUtteranceParams:
     id: str | None = None
-    """``None`` is the last utterance."""
+    """``None`` is the last utterance (of this editor): if it was already undone, the answer is
+    ``already-undone``; an older utterance is only undone by its id."""
 
 
 @define
 class UndoUtteranceResult:
     edits: list[TextEdit] = field(factory=list)
+    """The deletion of the utterance's text, to apply to ``uri`` at ``version``; empty when
+    ``reason`` says why nothing is proposed, or when the server applied it (``appliedByServer``)."""
     id: str | None = None
+    """The utterance the answer is about (``None``: there is no utterance to undo)."""
+    uri: str | None = None
+    """The document the edits are for (the utterance's document). Apply them to this document
+    only, never to the active editor by default."""
+    version: int | None = None
+    """The version of ``uri`` the edits were computed against (LSP
+    ``OptionalVersionedTextDocumentIdentifier``): apply them only if the document is still at this
+    version. ``None`` when the document is not synced."""
+    reason: EditRefusal | None = None
+    """Why no edit is proposed; ``None`` when edits are proposed (or applied by the server)."""
+    message: str | None = None
+    """One sentence for the user, with ``reason``."""
+    applied_by_server: bool = False
+    """True when the server applied the deletion itself with ``workspace/applyEdit`` and the
+    client answered ``applied: true``; the utterance is then undone."""
 
 
 @define
@@ -285,13 +323,82 @@ class RetranscribeParams:
 
 
 @define
+class RetranscribeResult(TranscribeResult):
+    """The utterance decoded again; ``edits`` replace its text where it is now, if it is unchanged.
+
+    When the user edited the utterance (or it is gone, undone, or its document is not synced),
+    ``edits`` is empty, ``reason`` says why, and ``text`` is the new text to offer instead.
+    """
+
+    uri: str | None = None
+    """The document the edits are for (the utterance's document)."""
+    version: int | None = None
+    """The version of ``uri`` the edits were computed against; ``None`` when not synced."""
+    reason: EditRefusal | None = None
+    """Why no edit is proposed; ``None`` when edits are proposed (or applied by the server)."""
+    message: str | None = None
+    """One sentence for the user, with ``reason``."""
+
+
+@define
+class InsertUtteranceParams:
+    """Insert an utterance from the history again (undone or not) at a cursor."""
+
+    utterance_id: str
+    text_document: TextDocumentIdentifier
+    position: Position = field(validator=_position_in_range)
+    """Where the text goes: the edit inserts at this position."""
+    context: TextContext | None = None
+    """The text around the new cursor: the text is formatted for it like a fresh utterance."""
+
+
+@define
+class UtteranceEditAppliedParams:
+    """The client applied (or could not apply) an edit the server proposed for an earlier utterance.
+
+    Clients that apply the edits of ``undoUtterance``, ``retranscribe`` and ``swictation/refined``
+    themselves send this after trying, so the server marks the utterance undone (or its new text)
+    only once the edit is really in the document; ``applied: false`` leaves it exactly as it was.
+    In a document the editor syncs, the server also sees the edit arrive (``didChange``) and
+    counts that as applied; confirming as well is harmless.
+    """
+
+    utterance_id: str
+    kind: UtteranceEditKind
+    """The answer the edit came from: ``undo``, ``retranscribe`` or ``refine``."""
+    applied: bool
+    """False when the client refused the edit (version mismatch, document gone) or failed."""
+    failure_reason: str | None = None
+    """Why it was not applied (logged)."""
+
+
+@define
+class UtteranceEditAppliedResult:
+    item: HistoryItem | None = None
+    """The utterance as the history now has it (``undone``, its text and range); ``None`` when
+    the history is off."""
+
+
+@define
 class RefinedParams:
-    """Sent after two-pass refine found better text for an utterance already inserted."""
+    """Sent after two-pass refine found better text for an utterance already inserted.
+
+    ``edit`` replaces the fast text where it is now, in ``uri`` at ``version``; when the user
+    edited the utterance (or its document is not synced) ``edit`` is ``None``, ``reason`` says why
+    and ``text`` is offered instead.
+    """
 
     utterance_id: str
     uri: str
-    edit: TextEdit
+    edit: TextEdit | None
     text: str
+    """The refined text."""
+    version: int | None = None
+    """The version of ``uri`` the edit was computed against; ``None`` when not synced."""
+    reason: EditRefusal | None = None
+    """Why no edit is proposed; ``None`` when ``edit`` is given."""
+    message: str | None = None
+    """One sentence for the user, with ``reason``."""
 
 
 #: Method -> (params class, result class); ``None`` result for notifications.
@@ -303,7 +410,9 @@ METHODS: dict[str, tuple[type, type | None]] = {
     STATUS: (StatusParams, StatusResult),
     HISTORY: (HistoryParams, HistoryResult),
     UNDO_UTTERANCE: (UndoUtteranceParams, UndoUtteranceResult),
-    RETRANSCRIBE: (RetranscribeParams, TranscribeResult),
+    RETRANSCRIBE: (RetranscribeParams, RetranscribeResult),
+    INSERT_UTTERANCE: (InsertUtteranceParams, TranscribeResult),
+    UTTERANCE_EDIT_APPLIED: (UtteranceEditAppliedParams, UtteranceEditAppliedResult),
     STATE_CHANGED: (StateChangedParams, None),
     PARTIAL: (PartialParams, None),
     REFINED: (RefinedParams, None),

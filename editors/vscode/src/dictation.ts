@@ -268,16 +268,18 @@ export class Dictation implements api.Disposable {
   private async refined(params: RefinedParams): Promise<void> {
     const landed = this.landed.get(params.utteranceId);
     const document = api.findDocument(params.uri);
-    if (!landed || !document) {
+    const edit = params.edit;
+    if (!landed || !document || !edit) {
+      // No edit: the server explains why in params.reason / params.message (issue 13, client side).
       return;
     }
-    const range = api.toVsRange(params.edit.range);
+    const range = api.toVsRange(edit.range);
     if (document.getText(range) !== landed.text) {
       this.deps.log.info(`Refined text for ${params.utteranceId} not applied: the text was edited since`);
       return;
     }
-    if (await api.applyEdits(params.uri, [params.edit])) {
-      this.remember(params.utteranceId, params.uri, [params.edit]);
+    if (await api.applyEdits(params.uri, [edit])) {
+      this.remember(params.utteranceId, params.uri, [edit]);
     }
   }
 

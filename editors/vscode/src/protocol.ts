@@ -14,6 +14,8 @@ export const STATUS = 'swictation/status';
 export const HISTORY = 'swictation/history';
 export const UNDO_UTTERANCE = 'swictation/undoUtterance';
 export const RETRANSCRIBE = 'swictation/retranscribe';
+export const INSERT_UTTERANCE = 'swictation/insertUtterance';
+export const UTTERANCE_EDIT_APPLIED = 'swictation/utteranceEditApplied';
 
 export const STATE_CHANGED = 'swictation/stateChanged';
 export const PARTIAL = 'swictation/partial';
@@ -28,6 +30,8 @@ export const REQUESTS = [
   HISTORY,
   UNDO_UTTERANCE,
   RETRANSCRIBE,
+  INSERT_UTTERANCE,
+  UTTERANCE_EDIT_APPLIED,
 ] as const;
 export const NOTIFICATIONS = [STATE_CHANGED, PARTIAL, REFINED] as const;
 
@@ -67,6 +71,8 @@ export interface Transcript {
   mode: ConcreteMode;
   model: string;
   timings: Timings;
+  /** The language the text was recognised in (`en`, `de`), when the model says. */
+  language?: string | null;
 }
 
 export interface AudioInput {
@@ -142,6 +148,8 @@ export interface EngineStatus {
   ready: boolean;
   models: ModelStatus[];
   providers: string[];
+  /** The `language` setting in effect (`auto` or a code). */
+  language?: string;
 }
 
 export interface ModeMetrics {
@@ -188,6 +196,8 @@ export interface PartialParams {
 
 export interface HistoryParams {
   limit?: number;
+  /** Also list utterances that were undone (or scratched), marked `undone`. */
+  includeUndone?: boolean;
 }
 
 export interface HistoryItem {
@@ -199,19 +209,45 @@ export interface HistoryItem {
   model: string;
   timings: Timings;
   createdAt: string;
+  /** The utterance was undone (or scratched): its text is no longer in the document. */
+  undone?: boolean;
 }
 
 export interface HistoryResult {
   items: HistoryItem[];
 }
 
+/**
+ * Why the server proposes no edit of an earlier utterance (see README, "Edits of earlier utterances"):
+ * `changed` (the text at its place is not what was dictated: edited, or the file changed),
+ * `not-synced` (the server does not have the document now: re-send it with didOpen and ask again),
+ * `gone` (its text is no longer in the document), `already-undone`.
+ */
+export type EditRefusal = 'changed' | 'not-synced' | 'gone' | 'already-undone';
+export type UtteranceEditKind = 'undo' | 'retranscribe' | 'refine';
+
+/** Fields of every answer that edits (or declines to edit) an earlier utterance. */
+export interface UtteranceEditTarget {
+  /** The document the edits are for: apply them to this document only. */
+  uri?: string | null;
+  /** The document version the edits were computed against (null: not synced); apply only at this version. */
+  version?: number | null;
+  /** Why nothing is proposed; null when edits are proposed (or applied by the server). */
+  reason?: EditRefusal | null;
+  /** One sentence for the user, with `reason`. */
+  message?: string | null;
+}
+
 export interface UndoUtteranceParams {
+  /** null: the last utterance of this editor (`already-undone` if it was undone; older ones only by id). */
   id?: string | null;
 }
 
-export interface UndoUtteranceResult {
+export interface UndoUtteranceResult extends UtteranceEditTarget {
   edits: TextEdit[];
   id?: string | null;
+  /** The server applied the deletion itself (`applyEdits: "server"`); `edits` is then empty. */
+  appliedByServer?: boolean;
 }
 
 export interface RetranscribeParams {
@@ -219,11 +255,37 @@ export interface RetranscribeParams {
   mode?: Mode;
 }
 
+/** With a `reason`, `edits` is empty and `text` is the new text to offer instead. */
+export interface RetranscribeResult extends TranscribeResult, UtteranceEditTarget {}
+
+export interface InsertUtteranceParams {
+  utteranceId: string;
+  textDocument: TextDocumentIdentifier;
+  position: Position;
+  context?: TextContext | null;
+}
+
+/** Sent by a client that applied (or could not apply) an edit of an earlier utterance itself. */
+export interface UtteranceEditAppliedParams {
+  utteranceId: string;
+  kind: UtteranceEditKind;
+  applied: boolean;
+  failureReason?: string | null;
+}
+
+export interface UtteranceEditAppliedResult {
+  item?: HistoryItem | null;
+}
+
+/** With a `reason`, `edit` is null and `text` is offered instead. */
 export interface RefinedParams {
   utteranceId: string;
   uri: string;
-  edit: TextEdit;
+  edit: TextEdit | null;
   text: string;
+  version?: number | null;
+  reason?: EditRefusal | null;
+  message?: string | null;
 }
 
 /** Request method -> [params, result] types, for the typed `request` helper. */
@@ -235,7 +297,9 @@ export interface RequestMap {
   [STATUS]: [StatusParams, StatusResult];
   [HISTORY]: [HistoryParams, HistoryResult];
   [UNDO_UTTERANCE]: [UndoUtteranceParams, UndoUtteranceResult];
-  [RETRANSCRIBE]: [RetranscribeParams, TranscribeResult];
+  [RETRANSCRIBE]: [RetranscribeParams, RetranscribeResult];
+  [INSERT_UTTERANCE]: [InsertUtteranceParams, TranscribeResult];
+  [UTTERANCE_EDIT_APPLIED]: [UtteranceEditAppliedParams, UtteranceEditAppliedResult];
 }
 
 export type RequestMethod = keyof RequestMap;

@@ -12,6 +12,8 @@ M.STATUS = "swictation/status"
 M.HISTORY = "swictation/history"
 M.UNDO_UTTERANCE = "swictation/undoUtterance"
 M.RETRANSCRIBE = "swictation/retranscribe"
+M.INSERT_UTTERANCE = "swictation/insertUtterance"
+M.UTTERANCE_EDIT_APPLIED = "swictation/utteranceEditApplied"
 M.STATE_CHANGED = "swictation/stateChanged"
 M.PARTIAL = "swictation/partial"
 M.REFINED = "swictation/refined"
@@ -50,6 +52,7 @@ M.notifications = {
 ---@field mode "fast"|"accurate"
 ---@field model string
 ---@field timings swictation.Timings
+---@field language? string
 ---@field edits? lsp.TextEdit[] Edits that put ``text`` in the document: an insertion at the position (zero-width range).
 ---@field utteranceId? string Id of the utterance in the history (``swictation/history``, ``undoUtterance``).
 ---@field appliedByServer? boolean True when the server already applied the edit with ``workspace/applyEdit`` (``applyEdits: "server"``); ``edits`` is then empty so no client inserts the text twice.
@@ -94,6 +97,7 @@ M.notifications = {
 ---@field ready boolean
 ---@field models? swictation.ModelStatus[]
 ---@field providers? string[] Execution providers onnxruntime offers on this machine.
+---@field language? string The ``language`` setting in effect (``auto`` or a code); each result names the language used.
 
 ---@class swictation.ModelStatus
 ---@field mode "fast"|"accurate"
@@ -124,6 +128,7 @@ M.notifications = {
 
 ---@class swictation.HistoryParams
 ---@field limit? integer
+---@field includeUndone? boolean Also list utterances that were undone (or scratched), marked ``undone``.
 
 ---@class swictation.HistoryResult
 ---@field items? swictation.HistoryItem[]
@@ -137,17 +142,55 @@ M.notifications = {
 ---@field model string
 ---@field timings swictation.Timings
 ---@field createdAt string ISO 8601, UTC.
+---@field undone? boolean The utterance was undone (or scratched): its text is no longer in the document.
 
 ---@class swictation.UndoUtteranceParams
----@field id? string ``None`` is the last utterance.
+---@field id? string ``None`` is the last utterance (of this editor): if it was already undone, the answer is ``already-undone``; an older utterance is only undone by its id.
 
 ---@class swictation.UndoUtteranceResult
----@field edits? lsp.TextEdit[]
----@field id? string
+---@field edits? lsp.TextEdit[] The deletion of the utterance's text, to apply to ``uri`` at ``version``; empty when ``reason`` says why nothing is proposed, or when the server applied it (``appliedByServer``).
+---@field id? string The utterance the answer is about (``None``: there is no utterance to undo).
+---@field uri? string The document the edits are for (the utterance's document). Apply them to this document only, never to the active editor by default.
+---@field version? integer The version of ``uri`` the edits were computed against (LSP ``OptionalVersionedTextDocumentIdentifier``): apply them only if the document is still at this version. ``None`` when the document is not synced.
+---@field reason? "changed"|"not-synced"|"gone"|"already-undone" Why no edit is proposed; ``None`` when edits are proposed (or applied by the server).
+---@field message? string One sentence for the user, with ``reason``.
+---@field appliedByServer? boolean True when the server applied the deletion itself with ``workspace/applyEdit`` and the client answered ``applied: true``; the utterance is then undone.
 
 ---@class swictation.RetranscribeParams
 ---@field id string
 ---@field mode? "fast"|"accurate"|"auto"
+
+--- The utterance decoded again; ``edits`` replace its text where it is now, if it is unchanged.
+---@class swictation.RetranscribeResult
+---@field text string
+---@field mode "fast"|"accurate"
+---@field model string
+---@field timings swictation.Timings
+---@field language? string
+---@field edits? lsp.TextEdit[]
+---@field utteranceId? string
+---@field appliedByServer? boolean
+---@field uri? string The document the edits are for (the utterance's document).
+---@field version? integer The version of ``uri`` the edits were computed against; ``None`` when not synced.
+---@field reason? "changed"|"not-synced"|"gone"|"already-undone" Why no edit is proposed; ``None`` when edits are proposed (or applied by the server).
+---@field message? string One sentence for the user, with ``reason``.
+
+--- Insert an utterance from the history again (undone or not) at a cursor.
+---@class swictation.InsertUtteranceParams
+---@field utteranceId string
+---@field textDocument lsp.TextDocumentIdentifier
+---@field position lsp.Position Where the text goes: the edit inserts at this position.
+---@field context? swictation.TextContext The text around the new cursor: the text is formatted for it like a fresh utterance.
+
+--- The client applied (or could not apply) an edit the server proposed for an earlier utterance.
+---@class swictation.UtteranceEditAppliedParams
+---@field utteranceId string
+---@field kind "undo"|"retranscribe"|"refine" The answer the edit came from: ``undo``, ``retranscribe`` or ``refine``.
+---@field applied boolean False when the client refused the edit (version mismatch, document gone) or failed.
+---@field failureReason? string Why it was not applied (logged).
+
+---@class swictation.UtteranceEditAppliedResult
+---@field item? swictation.HistoryItem The utterance as the history now has it (``undone``, its text and range); ``None`` when the history is off.
 
 ---@class swictation.StateChangedParams
 ---@field state "loading"|"idle"|"listening"|"transcribing"|"error"
@@ -162,7 +205,10 @@ M.notifications = {
 ---@class swictation.RefinedParams
 ---@field utteranceId string
 ---@field uri string
----@field edit lsp.TextEdit
----@field text string
+---@field edit? lsp.TextEdit
+---@field text string The refined text.
+---@field version? integer The version of ``uri`` the edit was computed against; ``None`` when not synced.
+---@field reason? "changed"|"not-synced"|"gone"|"already-undone" Why no edit is proposed; ``None`` when ``edit`` is given.
+---@field message? string One sentence for the user, with ``reason``.
 
 return M
