@@ -6,13 +6,16 @@ clients expect, and renames every field of this package's attrs classes to camel
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 import cattrs
 from cattrs.cols import is_sequence, list_structure_factory
+from cattrs.dispatch import StructureHook
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 from lsprotocol.converters import get_converter
+
+T = TypeVar("T")
 
 
 def to_camel(name: str) -> str:
@@ -28,23 +31,25 @@ def _renames(cls: type) -> dict[str, Any]:
     return {a.name: override(rename=to_camel(a.name)) for a in attrs.fields(cls)}
 
 
-def _exactly(expected: type | tuple[type, ...], name: str):
+def _exactly(expected: type | tuple[type, ...], name: str) -> StructureHook:
     """A scalar hook that refuses what cattrs would coerce: ``"yes"`` -> True, ``1.7`` -> 1, ``"5"`` -> 5."""
 
-    def structure(value: Any, _type: Any) -> Any:
+    def structure(value: object, _type: object) -> object:
         if isinstance(value, bool) and bool not in (expected if isinstance(expected, tuple) else (expected,)):
             raise TypeError(f"expected {name}, got a boolean")
         if not isinstance(value, expected):
             raise TypeError(f"expected {name}, got {type(value).__name__}")
-        return float(value) if name == "number" else value
+        if name == "number" and isinstance(value, (int, float)):  # always, once past the check above
+            return float(value)
+        return value
 
     return structure
 
 
-def _sequence_factory(type_: Any, conv: cattrs.Converter):
+def _sequence_factory(type_: Any, conv: cattrs.Converter) -> StructureHook:
     items = list_structure_factory(type_, conv)
 
-    def structure(value: Any, _type: Any) -> Any:
+    def structure(value: object, _type: object) -> object:
         # cattrs would turn the string "abc" into ["a", "b", "c"].
         if not isinstance(value, (list, tuple)):
             raise TypeError(f"expected an array, got {type(value).__name__}")
@@ -53,10 +58,10 @@ def _sequence_factory(type_: Any, conv: cattrs.Converter):
     return structure
 
 
-def _object_factory(cls: type, conv: cattrs.Converter, forbid_extra_keys: bool):
+def _object_factory(cls: type[T], conv: cattrs.Converter, forbid_extra_keys: bool) -> StructureHook:
     fields = make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=forbid_extra_keys, **_renames(cls))
 
-    def structure(value: Any, _type: Any) -> Any:
+    def structure(value: object, _type: object) -> object:
         # Without this, "" or [] would pass as an object whose fields all take their defaults.
         if not isinstance(value, dict):
             raise TypeError(f"expected an object, got {type(value).__name__}")

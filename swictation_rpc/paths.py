@@ -7,6 +7,7 @@ moves only the models, as does the ``models.modelsDir`` setting.
 from __future__ import annotations
 
 import errno
+import io
 import os
 import stat
 from pathlib import Path
@@ -89,7 +90,9 @@ def open_private_fd(path: str | os.PathLike[str], flags: int) -> int:
     return fd
 
 
-def open_private_append(path: str | os.PathLike[str], *, encoding: str | None = "utf-8", errors: str | None = None):
+def open_private_append(
+    path: str | os.PathLike[str], *, encoding: str | None = "utf-8", errors: str | None = None
+) -> io.TextIOWrapper:
     """A text file opened for appending: the log file. See :func:`open_private_fd`.
 
     The log handler's ``_open`` is ``return paths.open_private_append(self.baseFilename,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from typing import Any, Protocol
+from typing import Protocol
 
 from swictation_rpc.protocol import GpuStatus
 
@@ -45,6 +45,37 @@ class GpuProbe(Protocol):
         ...
 
 
+class _Utilization(Protocol):
+    @property
+    def gpu(self) -> int: ...
+
+
+class _Memory(Protocol):
+    @property
+    def used(self) -> int: ...
+    @property
+    def total(self) -> int: ...
+
+
+class _Process(Protocol):
+    @property
+    def pid(self) -> int: ...
+    @property
+    def usedGpuMemory(self) -> int | None: ...
+
+
+class Nvml(Protocol):
+    """The part of ``pynvml`` the probe calls; a device handle is opaque to us."""
+
+    def nvmlInit(self) -> None: ...
+    def nvmlDeviceGetHandleByIndex(self, index: int, /) -> object: ...
+    def nvmlDeviceGetHandleByUUID(self, uuid: str, /) -> object: ...
+    def nvmlDeviceGetUtilizationRates(self, handle: object, /) -> _Utilization: ...
+    def nvmlDeviceGetName(self, handle: object, /) -> str | bytes: ...
+    def nvmlDeviceGetMemoryInfo(self, handle: object, /) -> _Memory: ...
+    def nvmlDeviceGetComputeRunningProcesses(self, handle: object, /) -> list[_Process]: ...
+
+
 class NvmlProbe:
     """onnxruntime's providers and NVML's figures for the GPU ``CUDA_VISIBLE_DEVICES`` names first.
 
@@ -53,10 +84,10 @@ class NvmlProbe:
     this process). Every NVML failure (no driver, no GPU, no pynvml) means "no figures": ``None``.
     """
 
-    def __init__(self, nvml: Any | None = None, *, pid: int | None = None):
+    def __init__(self, nvml: Nvml | None = None, *, pid: int | None = None):
         self._nvml = nvml
         self._pid = os.getpid() if pid is None else pid
-        self._handle: Any = None
+        self._handle: object | None = None
         self._tried = False
         self._lock = threading.Lock()
 
@@ -68,25 +99,26 @@ class NvmlProbe:
     def cuda_available(self) -> bool:
         return CUDA in self.available_providers()
 
-    def _device(self) -> Any:
+    def _device(self) -> object | None:
         """The NVML handle, looked up once; ``None`` when there is no NVIDIA GPU to ask."""
         with self._lock:
             if not self._tried:
                 self._tried = True
                 try:
-                    if self._nvml is None:
+                    nvml = self._nvml
+                    if nvml is None:
                         import pynvml
 
-                        self._nvml = pynvml
-                    self._nvml.nvmlInit()
-                    self._handle = self._lookup(self._nvml)
+                        nvml = self._nvml = pynvml
+                    nvml.nvmlInit()
+                    self._handle = self._lookup(nvml)
                 except Exception as exc:  # noqa: BLE001 - no driver, no GPU, no pynvml: all mean "no GPU figures"
                     logger.debug("NVML unavailable: %s", exc)
                     self._handle = None
             return self._handle
 
     @staticmethod
-    def _lookup(nvml: Any) -> Any:
+    def _lookup(nvml: Nvml) -> object:
         first = (os.environ.get("CUDA_VISIBLE_DEVICES") or "0").split(",")[0].strip() or "0"
         if first.isdigit():
             return nvml.nvmlDeviceGetHandleByIndex(int(first))
@@ -95,19 +127,20 @@ class NvmlProbe:
 
     def utilization_percent(self) -> int | None:
         handle = self._device()
-        if handle is None:
+        nvml = self._nvml
+        if handle is None or nvml is None:  # a handle means NVML was there
             return None
         try:
-            return int(self._nvml.nvmlDeviceGetUtilizationRates(handle).gpu)
+            return int(nvml.nvmlDeviceGetUtilizationRates(handle).gpu)
         except Exception as exc:  # noqa: BLE001 - NVML errors are many classes; all mean "unknown"
             logger.debug("NVML utilisation query failed: %s", exc)
             return None
 
     def status(self) -> GpuStatus | None:
         handle = self._device()
-        if handle is None:
-            return None
         nvml = self._nvml
+        if handle is None or nvml is None:  # a handle means NVML was there
+            return None
         try:
             name = nvml.nvmlDeviceGetName(handle)
             memory = nvml.nvmlDeviceGetMemoryInfo(handle)

@@ -23,6 +23,9 @@ is laid out once so that each frame is a contiguous ``[1, D, 1]`` block.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -38,7 +41,34 @@ MAX_TOKENS_PER_FRAME_TDT = 5
 _CPU = "CPUExecutionProvider"
 
 
-def _session(path, providers: list[str], num_threads: int):
+class _NodeArg(Protocol):
+    """An input or output of an onnxruntime session (``onnxruntime.NodeArg``)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def shape(self) -> Sequence[int | str | None]: ...
+
+
+class _Session(Protocol):
+    """What this module calls on an ``onnxruntime.InferenceSession``."""
+
+    def get_providers(self) -> list[str]: ...
+    def get_inputs(self) -> list[_NodeArg]: ...
+    def get_outputs(self) -> list[_NodeArg]: ...
+    def run(self, output_names: list[str] | None, input_feed: dict[str, np.ndarray], /) -> list[np.ndarray]: ...
+
+
+def _live(session: _Session | None, name: str) -> _Session:
+    """``session``, or an error for a recognizer used after :meth:`OnnxruntimeTransducer.close`."""
+    if session is None:
+        raise RuntimeError(f"Model {name} was closed")
+    return session
+
+
+def _session(path: Path | None, providers: list[str], num_threads: int) -> _Session:
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -52,7 +82,7 @@ def _session(path, providers: list[str], num_threads: int):
     return ort.InferenceSession(str(path), sess_options=opts, providers=usable)
 
 
-def _float_type(onnx_type: str) -> type:
+def _float_type(onnx_type: str) -> type[np.float16] | type[np.float32]:
     return np.float16 if "float16" in onnx_type else np.float32
 
 
@@ -69,14 +99,18 @@ class OnnxruntimeTransducer:
     def __init__(self, files: ModelFiles, *, name: str, providers: list[str], num_threads: int):
         self.files = files
         self.name = name
+        self._encoder: _Session | None
+        self._decoder: _Session | None
+        self._joiner: _Session | None
+        self._decoder_joint: _Session | None
         try:
-            self._encoder = _session(files.encoder, providers, num_threads)
+            encoder = self._encoder = _session(files.encoder, providers, num_threads)
             if files.layout == "nemo":
-                self._decoder_joint = _session(files.decoder_joint, providers, num_threads)
+                decoder_joint = self._decoder_joint = _session(files.decoder_joint, providers, num_threads)
                 self._decoder = self._joiner = None
             else:
-                self._decoder = _session(files.decoder, providers, num_threads)
-                self._joiner = _session(files.joiner, providers, num_threads)
+                decoder = self._decoder = _session(files.decoder, providers, num_threads)
+                joiner = self._joiner = _session(files.joiner, providers, num_threads)
                 self._decoder_joint = None
         except Exception as exc:  # onnxruntime raises its own exception types
             raise ModelBrokenError(
@@ -85,11 +119,11 @@ class OnnxruntimeTransducer:
                 model=name,
                 file=str(files.encoder),
             ) from exc
-        self.provider = self._encoder.get_providers()[0]
-        enc_in = self._encoder.get_inputs()
+        self.provider = encoder.get_providers()[0]
+        enc_in = encoder.get_inputs()
         self._enc_feat_name = enc_in[0].name
         self._enc_len_name = enc_in[1].name
-        self._enc_len_dtype = np.int32 if "int32" in enc_in[1].type else np.int64
+        self._enc_len_dtype: type[np.int32] | type[np.int64] = np.int32 if "int32" in enc_in[1].type else np.int64
         # fp16 exports may take float16 tensors: feed each input the type it declares.
         self._feat_dtype = _float_type(enc_in[0].type)
         self._blank = files.blank_id
@@ -99,24 +133,24 @@ class OnnxruntimeTransducer:
         # Preallocated per-step inputs.
         self._target = np.zeros((1, 1), dtype=np.int32)
         self._target_len = np.ones(1, dtype=np.int32)
-        if self._decoder_joint is not None:
-            ins = {i.name: i for i in self._decoder_joint.get_inputs()}
+        if files.layout == "nemo":
+            ins = {i.name: i for i in decoder_joint.get_inputs()}
             self._state_shapes = [self._state_shape(ins[n].shape) for n in ("input_states_1", "input_states_2")]
             self._state_dtype = _float_type(ins["input_states_1"].type)
             self._frame_dtype = _float_type(ins["encoder_outputs"].type)
             self._dj_out = ["outputs", "output_states_1", "output_states_2"]
         else:
-            dec_in = self._decoder.get_inputs()
+            dec_in = decoder.get_inputs()
             self._dec_names = [i.name for i in dec_in]
             self._state_shapes = [self._state_shape(dec_in[k].shape) for k in (2, 3)]
             self._state_dtype = _float_type(dec_in[2].type)
-            self._dec_out = [o.name for o in self._decoder.get_outputs()]
-            join_in = self._joiner.get_inputs()
+            self._dec_out = [o.name for o in decoder.get_outputs()]
+            join_in = joiner.get_inputs()
             self._join_names = [i.name for i in join_in]
-            self._join_out = [self._joiner.get_outputs()[0].name]
+            self._join_out = [joiner.get_outputs()[0].name]
             self._frame_dtype = _float_type(join_in[0].type)
 
-    def _state_shape(self, shape) -> tuple[int, int, int]:
+    def _state_shape(self, shape: Sequence[int | str | None]) -> tuple[int, int, int]:
         layers = shape[0] if isinstance(shape[0], int) else self.files.pred_rnn_layers
         hidden = shape[2] if isinstance(shape[2], int) else self.files.pred_hidden
         return (layers, 1, hidden)
@@ -140,7 +174,7 @@ class OnnxruntimeTransducer:
         feats = features.log_mel(
             features.pad_short(audio), feat_dim=self.files.feat_dim, normalize_type=self.files.normalize_type
         )
-        enc_out, enc_len = self._encoder.run(
+        enc_out, enc_len = _live(self._encoder, self.name).run(
             None,
             {
                 self._enc_feat_name: feats[None].astype(self._feat_dtype, copy=False),
@@ -187,7 +221,7 @@ class OnnxruntimeTransducer:
         return 0, emitted
 
     def _greedy_split(self, frames: np.ndarray) -> list[tuple[int, int]]:
-        dec, join = self._decoder, self._joiner
+        dec, join = _live(self._decoder, self.name), _live(self._joiner, self.name)
         d_tgt, d_len, d_s1, d_s2 = self._dec_names
         j_enc, j_dec = self._join_names
         states = [np.zeros(s, dtype=self._state_dtype) for s in self._state_shapes]
@@ -212,7 +246,7 @@ class OnnxruntimeTransducer:
         return ids
 
     def _greedy_decoder_joint(self, frames: np.ndarray) -> list[tuple[int, int]]:
-        dj = self._decoder_joint
+        dj = _live(self._decoder_joint, self.name)
         s1, s2 = (np.zeros(s, dtype=self._state_dtype) for s in self._state_shapes)
         last = self._blank
         ids: list[tuple[int, int]] = []

