@@ -12,10 +12,16 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, NoReturn, TypedDict
 
 from swictation_rpc.commands.common import load_options, print_error
 from swictation_rpc.errors import SwictationError
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
+
+    from swictation_rpc.models.download import Progress
+    from swictation_rpc.models.store import ModelStore
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -77,7 +83,7 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(func=run)
 
 
-def _store(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _store(args: argparse.Namespace) -> ModelStore:
     from swictation_rpc import paths
     from swictation_rpc.models.store import ModelStore
 
@@ -112,15 +118,43 @@ def _human(n: int | None) -> str:
     return f"{n} B"  # pragma: no cover
 
 
-def _rows(store) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+class _Row(TypedDict):
+    """One model in ``models list --json`` (keys in output order)."""
+
+    name: str
+    title: str
+    role: str | None
+    layout: str | None
+    inCatalogue: bool
+    downloadSize: int | None
+    approxDownloadSize: int | None
+    sizeSource: str | None
+    sha256Published: bool | None
+    notes: list[str]
+    installed: bool
+    path: str | None
+    installedSize: int | None
+    trust: str | None
+    problems: list[str]
+    state: str
+
+
+def _rows(store: ModelStore) -> list[_Row]:
     installed = {m.name: m for m in store.installed()}
     incomplete = set(store.incomplete())
-    rows = []
+    rows: list[_Row] = []
     names = list(store.catalogue) + sorted(n for n in installed if n not in store.catalogue)
     for name in names:
         entry = store.catalogue.get(name)
         model = installed.get(name)
-        row: dict[str, Any] = {
+        problems: list[str] = []
+        if model is not None:
+            report = store.verify(name, quick=True)
+            state = "installed" if report.ok else "damaged"
+            problems = report.problems
+        else:
+            state = "incomplete" if name in incomplete else "not installed"
+        row: _Row = {
             "name": name,
             "title": entry.title if entry else "",
             "role": entry.role if entry else None,
@@ -135,19 +169,14 @@ def _rows(store) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
             "path": str(model.path) if model else None,
             "installedSize": model.size if model else None,
             "trust": model.manifest.trust if model else None,
-            "problems": [],
+            "problems": problems,
+            "state": state,
         }
-        if model is not None:
-            report = store.verify(name, quick=True)
-            row["state"] = "installed" if report.ok else "damaged"
-            row["problems"] = report.problems
-        else:
-            row["state"] = "incomplete" if name in incomplete else "not installed"
         rows.append(row)
     return rows
 
 
-def _list(store, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+def _list(store: ModelStore, args: argparse.Namespace) -> int:
     rows = _rows(store)
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -182,10 +211,10 @@ class _Bars:
 
     def __init__(self, enabled: bool):
         self.enabled = enabled
-        self.bar = None
+        self.bar: tqdm[NoReturn] | None = None  # a bar over no iterable: tqdm[Never] in the stubs
         self.label: str | None = None
 
-    def __call__(self, p) -> None:  # type: ignore[no-untyped-def]
+    def __call__(self, p: Progress) -> None:
         if not self.enabled:
             return
         from tqdm import tqdm
@@ -213,7 +242,7 @@ class _Bars:
             self.bar = None
 
 
-def _download(store, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+def _download(store: ModelStore, args: argparse.Namespace) -> int:
     from swictation_rpc.models.catalogue import get_entry
 
     entry = get_entry(args.name, store.catalogue)
@@ -238,7 +267,7 @@ def _download(store, args: argparse.Namespace) -> int:  # type: ignore[no-untype
     return 0
 
 
-def _import(store, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+def _import(store: ModelStore, args: argparse.Namespace) -> int:
     path = store.import_(args.path, name=args.name, force=args.force)
     model = store.get(path.name)
     trust = model.manifest.trust if model else "local"
@@ -250,7 +279,7 @@ def _import(store, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-
     return 0
 
 
-def _verify(store, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+def _verify(store: ModelStore, args: argparse.Namespace) -> int:
     from swictation_rpc.converter import converter
 
     names = [args.name] if args.name else [m.name for m in store.installed()]
@@ -277,13 +306,13 @@ def _verify(store, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-
     return 0
 
 
-def _remove(store, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+def _remove(store: ModelStore, args: argparse.Namespace) -> int:
     store.remove(args.name)
     print(f"removed {args.name}", file=sys.stderr)
     return 0
 
 
-def _path(store, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+def _path(store: ModelStore, args: argparse.Namespace) -> int:
     print(store.resolve(args.name) if args.name else store.root)
     return 0
 
