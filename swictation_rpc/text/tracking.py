@@ -126,6 +126,19 @@ class DocumentText:
         self.lines[start_line : end_line + 1] = new_lines
         self.size += len(new_text) - replaced
 
+    def has_position(self, position: Position) -> bool:
+        """Whether ``position`` is in the document (not past a line's end or the last line)."""
+        if position.line < 0 or position.line >= len(self.lines) or position.character < 0:
+            return False
+        content = _content(self.lines[position.line])
+        return position.character <= units(content, self.encoding)
+
+    def holds(self, rng: Range, text: str) -> bool:
+        """Whether ``rng`` lies in the document and reads exactly ``text`` (no clamping)."""
+        if _key(rng.end) < _key(rng.start) or not self.has_position(rng.start) or not self.has_position(rng.end):
+            return False
+        return self.text_in(rng) == text and units(text, self.encoding) == _span_units(self, rng)
+
     def text_in(self, rng: Range) -> str:
         start_line, start_index = self._locate(rng.start)
         end_line, end_index = self._locate(rng.end)
@@ -162,6 +175,17 @@ class DocumentText:
         return before[-chars:], after[:chars]
 
 
+def _span_units(doc: DocumentText, rng: Range) -> int:
+    """Code units between the range's ends (line breaks counted as in the text)."""
+    if rng.start.line == rng.end.line:
+        return rng.end.character - rng.start.character
+    first = doc.lines[rng.start.line]
+    total = units(first, doc.encoding) - rng.start.character
+    for line in doc.lines[rng.start.line + 1 : rng.end.line]:
+        total += units(line, doc.encoding)
+    return total + rng.end.character
+
+
 @define(eq=False)
 class Utterance:
     """One dictated text in one document, as the tracker follows it."""
@@ -190,6 +214,11 @@ class Utterance:
     @property
     def _is_insertion(self) -> bool:
         return _key(self.range.start) == _key(self.range.end)
+
+    @property
+    def arriving(self) -> bool:
+        """Its insertion was sent and the editor has not shown it applied yet."""
+        return self.expect is not None and self._is_insertion
 
 
 class UtteranceTracker:
@@ -233,6 +262,20 @@ class UtteranceTracker:
     def text(self, uri: str) -> str | None:
         doc = self._open.get(uri)
         return doc.text if doc is not None else None
+
+    def has_text(self, uri: str) -> bool:
+        """Whether the document is synced and its text kept (so what a range holds can be checked)."""
+        return self._open.get(uri) is not None
+
+    def in_document(self, uri: str, rng: Range) -> bool:
+        """Whether both ends of ``rng`` lie in the synced document (not past a line's end or its last line)."""
+        doc = self._open.get(uri)
+        return doc is not None and doc.has_position(rng.start) and doc.has_position(rng.end)
+
+    def holds(self, uri: str, rng: Range, text: str) -> bool:
+        """Whether the synced document's ``rng`` lies in it and reads exactly ``text`` now."""
+        doc = self._open.get(uri)
+        return doc is not None and doc.holds(rng, text)
 
     def around(self, uri: str, rng: Range, chars: int = 200) -> tuple[str, str] | None:
         doc = self._open.get(uri)
@@ -416,6 +459,25 @@ class UtteranceTracker:
             if old_uri not in self._open:
                 self._versions.pop(old_uri, None)
                 self._languages.pop(old_uri, None)
+        return utterance
+
+    def adopt(
+        self, utterance_id: str, uri: str, rng: Range, text: str, context: TextContext | None = None
+    ) -> Utterance:
+        """Follow an utterance the tracker did not know (from the history, after a restart) whose
+        text the synced document was just checked to hold at ``rng``."""
+        known = self._by_id.get(utterance_id)
+        if known is not None:
+            return known
+        utterance = Utterance(utterance_id, uri, rng, text, context=context)
+        per_doc = self._docs.setdefault(uri, OrderedDict())
+        if len(per_doc) >= self.max_per_document:
+            _, old = per_doc.popitem(last=False)
+            self._by_id.pop(old.id, None)
+        per_doc[utterance_id] = utterance
+        # Older than what this session dictated: first in line, so "latest" stays the newest.
+        per_doc.move_to_end(utterance_id, last=False)
+        self._by_id[utterance_id] = utterance
         return utterance
 
     def replace(self, utterance_id: str, new_text: str) -> Range | None:

@@ -3,6 +3,11 @@
 With ``applyEdits: "server"`` and a client that announced ``workspace.applyEdit``, the server
 applies an utterance's edits itself; a client that refuses or does not answer within
 :data:`APPLY_EDIT_TIMEOUT_S` gets them returned instead, so no text is ever lost or doubled.
+
+The workspace edit names the document with a versioned identifier (``documentChanges``, LSP's
+``OptionalVersionedTextDocumentIdentifier``): edits of earlier utterances carry the synced
+version they were checked against, so an editor whose document moved on refuses them; new
+insertions carry ``null`` (the position came from the client).
 """
 
 from __future__ import annotations
@@ -38,13 +43,22 @@ class EditSender:
             return False
         return self._options().apply_edits == "server" and self._client.can_apply_edit()
 
-    async def apply_if_server_applies(self, uri: str, edits: list[TextEdit]) -> bool:
+    async def apply_if_server_applies(self, uri: str, edits: list[TextEdit], version: int | None = None) -> bool:
         """Apply ``edits`` when the server applies edits; true if the client applied them."""
-        return self.server_applies() and await self.apply(uri, edits)
+        return self.server_applies() and await self.apply(uri, edits, version)
 
-    async def apply(self, uri: str, edits: list[TextEdit]) -> bool:
-        """``workspace/applyEdit``; false when the client refused, failed or did not answer."""
-        params = types.ApplyWorkspaceEditParams(edit=types.WorkspaceEdit(changes={uri: edits}), label=APPLY_EDIT_LABEL)
+    async def apply(self, uri: str, edits: list[TextEdit], version: int | None = None) -> bool:
+        """``workspace/applyEdit`` of ``edits`` to ``uri`` at ``version`` (``None``: any version).
+
+        False when the client refused, failed or did not answer.
+        """
+        change = types.TextDocumentEdit(
+            text_document=types.OptionalVersionedTextDocumentIdentifier(uri=uri, version=version),
+            edits=list(edits),
+        )
+        params = types.ApplyWorkspaceEditParams(
+            edit=types.WorkspaceEdit(document_changes=[change]), label=APPLY_EDIT_LABEL
+        )
         try:
             reply = await asyncio.wait_for(self._client.workspace_apply_edit_async(params), APPLY_EDIT_TIMEOUT_S)
         except Exception as exc:  # noqa: BLE001 - the client keeps the edits instead

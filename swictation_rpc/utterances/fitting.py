@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import attrs
 from lsprotocol.types import Position, Range
 
 from swictation_rpc.options import Mode, Options
@@ -33,6 +34,24 @@ def format_for_cursor(
     except Exception:
         logger.exception("Formatting the transcript failed; inserting it as recognised")
         return FormattedText(raw)
+
+
+def format_again(text: str, context: TextContext | None, options: Options) -> FormattedText:
+    """Text from the history laid out for a new cursor, like a fresh utterance.
+
+    The saved text is already written out (spoken commands applied), so it is read as words only:
+    no command is applied again and no "scratch that" is heard. Spacing, the sentence capital and
+    code's trailing punctuation follow the new context.
+    """
+    stripped = text.strip()
+    if not stripped:
+        return FormattedText("")
+    try:
+        words_only = attrs.evolve(options.text, spoken_commands=False, cleanup=False)
+        return attrs.evolve(format_utterance(stripped, context, words_only), scratch_that=False)
+    except Exception:
+        logger.exception("Formatting the history text failed; inserting it as saved")
+        return FormattedText(stripped)
 
 
 def hints_for_context(context: TextContext | None, options: Options) -> dict[str, Any]:

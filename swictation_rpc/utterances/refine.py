@@ -1,10 +1,14 @@
 """Two-pass refine: a fast first text at once, the accurate text replacing it when it differs.
 
 The accurate pass runs in the background after the fast result went out. Its text replaces the
-fast text only where that text is now, only if the user has not edited inside it, and — in a
-document the editor syncs — only once the editor showed it applied the fast text (so the
-refinement never races the result). It goes out as ``swictation/refined``, or with
-``workspace/applyEdit`` under ``applyEdits: "server"``.
+fast text only where that text is now, only if the user has not edited inside it, and only once
+the editor showed it applied the fast text (so the refinement never races the result); the
+check is the one every edit of an earlier utterance passes
+(:meth:`~swictation_rpc.utterances.documents.DocumentTracking.check`). It goes out as
+``swictation/refined`` (with the document's ``uri`` and ``version``), or with
+``workspace/applyEdit`` under ``applyEdits: "server"``. When the user edited the utterance, or
+its document is not synced, ``swictation/refined`` offers the text with no edit and says why.
+The history gets the refined text once the edit is applied.
 """
 
 from __future__ import annotations
@@ -15,12 +19,12 @@ import logging
 import numpy as np
 from lsprotocol.types import TextEdit
 
-from swictation_rpc.errors import SwictationError
-from swictation_rpc.protocol import REFINED, RefinedParams, TextContext, TranscribeResult
-from swictation_rpc.utterances.documents import DocumentTracking
+from swictation_rpc.protocol import REFINED, RefinedParams, TextContext, TranscribeResult, Transcript
+from swictation_rpc.utterances.documents import DocumentTracking, Refusal
 from swictation_rpc.utterances.edits import EditSender
 from swictation_rpc.utterances.fitting import format_for_cursor, hints_for_context, hotwords_for_context
 from swictation_rpc.utterances.ports import Blocking, Client, Engine, HistoryGetter, OptionsGetter
+from swictation_rpc.utterances.proposals import Proposal, Proposals
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +44,9 @@ class Refiner:
         options: OptionsGetter,
         history: HistoryGetter,
         documents: DocumentTracking,
+        proposals: Proposals,
     ):
+        self._proposals = proposals
         self._client = client
         self._edits = edits
         self._blocking = blocking
@@ -92,35 +98,44 @@ class Refiner:
             logger.info("Refine of %s skipped: the editor did not show the utterance in %s", utterance_id, uri)
             return False
         tracker = self._documents.tracker
-        utterance = tracker.get(utterance_id)
-        rng = tracker.current_range(utterance) if utterance is not None else None
-        if utterance is None or rng is None or utterance.edited:
-            state = "removed" if rng is None else "edited"
-            logger.info("Refine of %s skipped: the utterance was %s", utterance_id, state)
-            return False
-        edit = TextEdit(range=rng, new_text=text)
-        new_range = tracker.replace(utterance_id, text)
-        store = self._history()
-        if store is not None:
-            try:
-                await self._blocking(
-                    store.update_text_and_range,
-                    utterance_id,
-                    text,
-                    new_range,
-                    document_version=tracker.version(uri),
-                    mode=transcript.mode,
-                    model=transcript.model,
-                    timings=transcript.timings,
+        checked = self._documents.check(utterance_id, uri, None, None, action="replace")
+        if isinstance(checked, Refusal):
+            logger.info("Refine of %s: nothing proposed (%s)", utterance_id, checked.reason)
+            if checked.reason in ("changed", "not-synced"):
+                # The user's edit stays; the better text is offered to the client instead.
+                self._client.notify(
+                    REFINED,
+                    RefinedParams(
+                        utterance_id=utterance_id,
+                        uri=uri,
+                        edit=None,
+                        text=text,
+                        version=checked.version,
+                        reason=checked.reason,
+                        message=checked.message,
+                    ),
                 )
-            except SwictationError as exc:
-                logger.warning("Could not save the refined text of %s: %s", utterance_id, exc)
+            return False
+        if text == checked.text:
+            return False
+        edit = TextEdit(range=checked.range, new_text=text)
+        tracker.replace(utterance_id, text)
+        refined = Transcript(
+            text=text, mode=transcript.mode, model=transcript.model, timings=transcript.timings, language=None
+        )
+        self._proposals.propose(
+            utterance_id, Proposal("refine", checked.uri, checked.version, checked.range, text, refined)
+        )
         if self._edits.server_applies():
-            if await self._edits.apply(uri, [edit]):
+            if await self._edits.apply(uri, [edit], checked.version):
+                await self._proposals.applied(utterance_id, "refine")
                 logger.info("Refined utterance %s (applied by the server)", utterance_id)
                 return True
-            tracker.cancel_expectation(utterance_id)
+            self._proposals.withdraw(utterance_id, "refine")
             return False
-        self._client.notify(REFINED, RefinedParams(utterance_id=utterance_id, uri=uri, edit=edit, text=text))
+        self._client.notify(
+            REFINED,
+            RefinedParams(utterance_id=utterance_id, uri=uri, edit=edit, text=text, version=checked.version),
+        )
         logger.info("Refined utterance %s: %d -> %d characters", utterance_id, len(fast_text), len(text))
         return True

@@ -9,9 +9,22 @@ history *before* the edit goes out (so the words survive a crash), followed thro
 document's changes (:class:`~swictation_rpc.utterances.documents.DocumentTracking`), then either
 applied by the server with ``workspace/applyEdit`` (``applyEdits: "server"``, when the client
 can) or returned as ``edits`` for the client to apply
-(:class:`~swictation_rpc.utterances.edits.EditSender`). Checks that every edit of an earlier
-utterance must pass (against the synced document, with its uri and version) belong here and in
-the refiner, the only places such edits are made.
+(:class:`~swictation_rpc.utterances.edits.EditSender`).
+
+Edits of earlier utterances (undo, "scratch that", retranscribe; refine in the refiner) are made
+only here and in the refiner, and each passes the same gate:
+
+- the utterance is found by its id, never by position, and checked in its document *as synced
+  now* (:meth:`~swictation_rpc.utterances.documents.DocumentTracking.check`): its range must read
+  exactly its text; otherwise nothing is proposed and the answer says why (``changed``,
+  ``not-synced``, ``gone``, ``already-undone``) in one sentence;
+- the edit names the document and the version it was checked against (``uri``, ``version``);
+- the utterance is marked undone, or gets its new text, only once the edit is applied
+  (:class:`~swictation_rpc.utterances.proposals.Proposals`); a refused edit changes nothing;
+- retranscribe and refine never overwrite an utterance the user edited: the new text is offered;
+- "undo last" is the newest utterance of this editor, undone or not: if it was already undone the
+  answer is ``already-undone``, never an older utterance the user did not mean (older ones are
+  undone by id, from the history).
 """
 
 from __future__ import annotations
@@ -24,21 +37,26 @@ from lsprotocol import types
 from lsprotocol.types import Position, Range, TextEdit
 
 from swictation_rpc.audio.io import audio_from_input
-from swictation_rpc.errors import AudioUnreadableError, HistoryWriteError, SwictationError
+from swictation_rpc.errors import AudioUnreadableError, HistoryWriteError, SwictationError, UtteranceNotFoundError
 from swictation_rpc.options import Mode
 from swictation_rpc.protocol import (
     AudioInput,
     HistoryItem,
+    RetranscribeResult,
     TextContext,
     Timings,
     TranscribeResult,
     Transcript,
     UndoUtteranceResult,
+    UtteranceEditAppliedResult,
+    UtteranceEditKind,
 )
+from swictation_rpc.text.formatting import FormattedText
 from swictation_rpc.text.ranges import follow_edit, inserted_range
-from swictation_rpc.utterances.documents import DocumentTracking
+from swictation_rpc.utterances.documents import DocumentTracking, Refusal, Target, refusal
 from swictation_rpc.utterances.edits import EditSender
 from swictation_rpc.utterances.fitting import (
+    format_again,
     format_for_cursor,
     hints_for_context,
     key,
@@ -46,6 +64,7 @@ from swictation_rpc.utterances.fitting import (
     without_scratched,
 )
 from swictation_rpc.utterances.ports import Blocking, Client, Engine, EngineSource, HistoryGetter, OptionsGetter
+from swictation_rpc.utterances.proposals import Proposal, Proposals
 from swictation_rpc.utterances.refine import Refiner
 
 logger = logging.getLogger(__name__)
@@ -76,8 +95,15 @@ class UtteranceService:
         #: Decodes of requests in flight (the server's state is ``transcribing`` while above 0).
         self.transcribing = 0
         self.edits = EditSender(client, options)
+        self.proposals = Proposals(documents, history, blocking)
         self.refiner = Refiner(
-            client=client, edits=self.edits, blocking=blocking, options=options, history=history, documents=documents
+            client=client,
+            edits=self.edits,
+            blocking=blocking,
+            options=options,
+            history=history,
+            documents=documents,
+            proposals=self.proposals,
         )
 
     # -- new utterances ---------------------------------------------------------------------------
@@ -121,15 +147,21 @@ class UtteranceService:
         position: Position,
         context: TextContext | None,
         audio: np.ndarray | None = None,
+        *,
+        formatted: FormattedText | None = None,
     ) -> TranscribeResult:
         """The result for one utterance: the text as an insertion at ``position``.
+
+        ``formatted`` is the text already laid out for the cursor (insert from the history);
+        otherwise the transcript is formatted here.
 
         The utterance is saved in the history (text, place, audio) before the result goes out; a
         history that cannot be written is reported, and the text is delivered all the same. It is
         then followed through the document's changes.
 
-        "scratch that" said first removes the previous utterance of the document: ``edits`` then
-        also delete its current range (and the history marks it removed).
+        "scratch that" said first removes the previous utterance of the document, if it passes the
+        check of earlier utterances (else the rest is inserted and a message says why): ``edits``
+        then also delete its current range, and it is marked undone once that is applied.
 
         With ``applyEdits: "server"`` and a client that can apply workspace edits, the server
         applies the edit itself and returns no ``edits`` (so no client inserts the text twice); if
@@ -137,22 +169,21 @@ class UtteranceService:
         """
         options = self.options()
         heard = {"words": getattr(transcript, "words", None), "language": transcript.language}
-        formatted = format_for_cursor(transcript.text, context, options, **heard) if transcript.text else None
-        scratched: tuple[str, Range] | None = None
+        if formatted is None and transcript.text:
+            formatted = format_for_cursor(transcript.text, context, options, **heard)
+        scratched: Target | None = None
         if formatted is not None and formatted.scratch_that:
-            scratched = await self.previous_utterance(uri)
-            if scratched is None:
-                logger.info("'scratch that' heard, but no earlier utterance of %s is known", uri)
-            else:
+            scratched = await self._scratch_target(uri)
+            if scratched is not None:
                 # Lay the rest out as if the scratched text were already gone.
-                fitted = without_scratched(context, position, scratched[1], await self._text_of(scratched[0]))
+                fitted = without_scratched(context, position, scratched.range, scratched.text)
                 if fitted is not context:
                     formatted = format_for_cursor(transcript.text, fitted, options, **heard)
         text = formatted.text if formatted is not None else ""
         edits: list[TextEdit] = []
         insert_at = position
         if scratched is not None:
-            removed = scratched[1]
+            removed = scratched.range
             if key(removed.start) < key(position) < key(removed.end):
                 # The cursor is inside the scratched text: one edit replaces it (edits must not overlap).
                 insert_at = removed.start
@@ -161,7 +192,9 @@ class UtteranceService:
                 edits.append(TextEdit(range=removed, new_text=""))
                 if text:
                     edits.append(TextEdit(range=Range(start=position, end=position), new_text=text))
-            await self._forget(scratched[0])
+            self.proposals.propose(
+                scratched.utterance_id, Proposal("undo", scratched.uri, scratched.version, scratched.range)
+            )
         elif text:
             edits.append(TextEdit(range=Range(start=position, end=position), new_text=text))
         result = TranscribeResult(
@@ -177,7 +210,7 @@ class UtteranceService:
             saved_at = insert_at
             if scratched is not None and len(edits) == 2:
                 moved, _ = follow_edit(
-                    Range(start=position, end=position), scratched[1], "", self.client.position_encoding()
+                    Range(start=position, end=position), scratched.range, "", self.client.position_encoding()
                 )
                 saved_at = moved.start if moved is not None else position
             result.utterance_id = await self._record(result, audio, uri, saved_at)
@@ -186,9 +219,26 @@ class UtteranceService:
                 # A synced document reports each edit (in its own coordinates); otherwise assume them applied.
                 at = insert_at if tracker.is_synced(uri) else saved_at
                 tracker.track(result.utterance_id, uri, at, text, context)
-        if edits and await self.edits.apply_if_server_applies(uri, edits):
+        # A deletion of an earlier utterance was checked at a version: the edit holds only there.
+        version = scratched.version if scratched is not None else None
+        if edits and await self.edits.apply_if_server_applies(uri, edits, version):
             result.edits, result.applied_by_server = [], True
+            if scratched is not None:
+                await self.proposals.applied(scratched.utterance_id, "undo")
         return result
+
+    async def _scratch_target(self, uri: str) -> Target | None:
+        """The previous utterance of the document, checked; ``None`` (with a message) if it fails."""
+        previous = await self.previous_utterance(uri)
+        if previous is None:
+            logger.info("'scratch that' heard, but no earlier utterance of %s is known", uri)
+            return None
+        checked = await self._check(previous[0], action="remove")
+        if isinstance(checked, Refusal):
+            logger.info("'scratch that' left utterance %s alone: %s", previous[0], checked.reason)
+            self.client.show_message(f"Swictation: {checked.message}", types.MessageType.Info)
+            return None
+        return checked
 
     async def _record(
         self, result: TranscribeResult, audio: np.ndarray | None, uri: str, position: Position
@@ -233,72 +283,98 @@ class UtteranceService:
             return (item.id, item.range) if item.range is not None else None
         return None
 
-    async def _text_of(self, utterance_id: str) -> str | None:
-        utterance = self.documents.tracker.get(utterance_id)
+    async def _check(
+        self, utterance_id: str, *, action: str, entry_item: HistoryItem | None = None
+    ) -> Target | Refusal:
+        """The utterance checked in its document now (history looked up only if not followed)."""
+        tracker = self.documents.tracker
+        utterance = tracker.get(utterance_id)
         if utterance is not None:
-            return utterance.expect if utterance.expect is not None else utterance.text
-        store = self.history()
-        if store is None:
-            return None
-        try:
-            return (await self.blocking(store.get, utterance_id)).text
-        except Exception:  # noqa: BLE001
-            return None
+            return self.documents.check(utterance_id, utterance.uri, None, None, action=action)
+        item = entry_item
+        if item is None:
+            store = self.history()
+            if store is None:
+                return refusal("gone", None, action=action)
+            try:
+                item = (await self.blocking(store.entry, utterance_id)).item
+            except UtteranceNotFoundError:
+                return refusal("gone", None, action=action)
+        return self.documents.check(utterance_id, item.uri, item.range, item.text, action=action)
 
-    async def _forget(self, utterance_id: str) -> None:
-        """The utterance is being deleted from its document: stop following it, mark it removed."""
-        self.documents.tracker.forget(utterance_id)
-        store = self.history()
-        if store is None:
-            return
-        try:
-            await self.blocking(store.mark_removed, utterance_id)
-        except SwictationError as exc:
-            logger.warning("Could not mark utterance %s removed: %s", utterance_id, exc)
-
-    async def list(self, limit: int) -> list[HistoryItem]:
-        """The newest ``limit`` utterances, with their *current* ranges."""
+    async def list(self, limit: int, *, include_undone: bool = False) -> list[HistoryItem]:
+        """The newest ``limit`` utterances, with their *current* ranges (undone ones too, if asked)."""
+        await self.proposals.settled()
         store = self.history()
         if store is None:
             return []
-        items = await self.blocking(store.list, limit)
+        live = await self.blocking(store.list, limit)
+        items = live
+        if include_undone:
+            # The newest ``limit`` of all: any live one among them is also among the newest live ones.
+            live_ids = {item.id for item in live}
+            items = await self.blocking(store.list, limit, include_removed=True)
+            for item in items:
+                item.undone = item.id not in live_ids
         for item in items:
-            item.range = self.documents.current_range(item.id, item.range)
+            if not item.undone:
+                item.range = self.documents.current_range(item.id, item.range)
         return items
 
     async def undo(self, utterance_id: str | None) -> UndoUtteranceResult:
-        """Delete the utterance's current text (the newest one not undone when no id is given).
+        """The edit that deletes the utterance's text, if it is still exactly there.
 
-        An utterance already undone, or whose text the user already deleted, gives no edits.
+        Without an id: the newest utterance of this editor, undone or not ("undo last" never walks
+        back to an older one). The utterance is marked undone once the deletion is applied (see
+        :class:`~swictation_rpc.utterances.proposals.Proposals`).
         """
+        await self.proposals.settled()
         store = self.history()
         if store is None:
-            return UndoUtteranceResult()
+            return UndoUtteranceResult(message="The history is not open yet, so there is nothing to undo.")
+        last = utterance_id is None
         if utterance_id is None:
-            last = await self.blocking(store.last)
-            if last is None:
-                return UndoUtteranceResult()
-            utterance_id = last.id
+            newest = await self.blocking(store.list, 1, include_removed=True, owner_only=True)
+            if not newest:
+                return UndoUtteranceResult(message="There is nothing to undo: no utterance was dictated yet.")
+            utterance_id = newest[0].id
         entry = await self.blocking(store.entry, utterance_id)  # UtteranceNotFoundError if unknown
+        item = entry.item
         if entry.removed:
             logger.info("Utterance %s was already undone", utterance_id)
-            return UndoUtteranceResult(id=utterance_id)
-        rng = self.documents.current_range(utterance_id, entry.item.range)
-        edits = [TextEdit(range=rng, new_text="")] if rng is not None and rng.start != rng.end else []
-        self.documents.tracker.forget(utterance_id)
-        await self.blocking(store.mark_removed, utterance_id)
-        logger.info("Undo utterance %s: %s", utterance_id, "deleting its text" if edits else "its text is already gone")
-        return UndoUtteranceResult(edits=edits, id=utterance_id)
+            answer = refusal("already-undone", item.uri, last=last)
+            return UndoUtteranceResult(id=utterance_id, uri=item.uri, reason=answer.reason, message=answer.message)
+        checked = await self._check(utterance_id, action="remove", entry_item=item)
+        if isinstance(checked, Refusal):
+            logger.info("Undo of %s: nothing proposed (%s)", utterance_id, checked.reason)
+            return UndoUtteranceResult(
+                id=utterance_id,
+                uri=checked.uri or item.uri,
+                version=checked.version,
+                reason=checked.reason,
+                message=checked.message,
+            )
+        edits = [TextEdit(range=checked.range, new_text="")]
+        self.proposals.propose(utterance_id, Proposal("undo", checked.uri, checked.version, checked.range))
+        result = UndoUtteranceResult(edits=edits, id=utterance_id, uri=checked.uri, version=checked.version)
+        if await self.edits.apply_if_server_applies(checked.uri, edits, checked.version):
+            await self.proposals.applied(utterance_id, "undo")
+            result.edits, result.applied_by_server = [], True
+        logger.info("Undo utterance %s: deleting its text in %s", utterance_id, checked.uri)
+        return result
 
-    async def retranscribe(self, utterance_id: str, mode: Mode) -> TranscribeResult:
-        """Decode the utterance's saved audio again; the edits replace its current text.
+    async def retranscribe(self, utterance_id: str, mode: Mode) -> RetranscribeResult:
+        """Decode the utterance's saved audio again; the edits replace its text if it is unchanged.
 
-        No edits when the utterance was undone or its text is gone (the text is in the result). The
-        history keeps the new text, mode and model.
+        When the utterance was edited, undone or is gone (or its document is not synced) there are
+        no edits: ``reason`` says why and ``text`` is the new text, offered instead. The history
+        gets the new text once the replacement is applied (or at once when the utterance is no
+        longer in its document); the text of an utterance the user edited is left as it is.
         """
         store = self.history()
         if store is None:
             raise AudioUnreadableError("The history is not open", remedy="Initialize the server first.")
+        await self.proposals.settled()
         started = time.perf_counter()
         entry = await self.blocking(store.entry, utterance_id)  # UtteranceNotFoundError if unknown
         audio = await self.blocking(store.audio, utterance_id)
@@ -317,9 +393,14 @@ class UtteranceService:
             transcript = await self.blocking(
                 engine.transcribe, audio, mode, final=True, **hints_for_context(context, self.options())
             )
-        rng = None if entry.removed else self.documents.current_range(utterance_id, item.range)
-        if rng is not None and item.uri is not None:
-            context = self._context_now(item.uri, rng, context)
+        # Checked after the decode: the user may have typed meanwhile.
+        checked: Target | Refusal
+        if entry.removed:
+            checked = refusal("already-undone", item.uri, action="replace")
+        else:
+            checked = await self._check(utterance_id, action="replace", entry_item=item)
+        if isinstance(checked, Target):
+            context = self._context_now(checked.uri, checked.range, context)
         heard = {"words": getattr(transcript, "words", None), "language": transcript.language}
         text = format_for_cursor(transcript.text, context, self.options(), **heard).text if transcript.text else ""
         timings = Timings(
@@ -327,41 +408,102 @@ class UtteranceService:
             decode_ms=transcript.timings.decode_ms,
             total_ms=round((time.perf_counter() - started) * 1000, 2),
         )
-        result = TranscribeResult(
+        decoded = Transcript(
+            text=text, mode=transcript.mode, model=transcript.model, timings=timings, language=transcript.language
+        )
+        result = RetranscribeResult(
             text=text,
             mode=transcript.mode,
             model=transcript.model,
             timings=timings,
             utterance_id=utterance_id,
             language=transcript.language,
+            uri=item.uri,
         )
+        if isinstance(checked, Refusal):
+            result.reason, result.message, result.version = checked.reason, checked.message, checked.version
+            logger.info("Retranscribe of %s: nothing proposed (%s)", utterance_id, checked.reason)
+            if text and checked.reason in ("already-undone", "gone"):
+                # Not in its document: nothing there depends on the saved text; keep the new one.
+                await self._save_retranscribed(utterance_id, item.range, decoded)
+            return result
+        result.uri, result.version = checked.uri, checked.version
         if not text:
             return result  # nothing recognised: the old text stays
-        new_range = None
-        if rng is not None and item.uri is not None:
-            result.edits = [TextEdit(range=rng, new_text=text)]
-            new_range = tracker.replace(utterance_id, text) if utterance is not None else None
-            if new_range is None:
-                new_range = inserted_range(rng.start, text, self.client.position_encoding())
+        if text == checked.text:
+            await self._save_retranscribed(utterance_id, checked.range, decoded)
+            return result  # the same text: nothing to edit
+        result.edits = [TextEdit(range=checked.range, new_text=text)]
+        tracker.replace(utterance_id, text)
+        self.proposals.propose(
+            utterance_id, Proposal("retranscribe", checked.uri, checked.version, checked.range, text, decoded)
+        )
+        if await self.edits.apply_if_server_applies(checked.uri, result.edits, checked.version):
+            await self.proposals.applied(utterance_id, "retranscribe")
+            result.edits, result.applied_by_server = [], True
+        return result
+
+    async def _save_retranscribed(self, utterance_id: str, rng: Range | None, decoded: Transcript) -> None:
+        store = self.history()
+        if store is None:
+            return
         try:
             await self.blocking(
                 store.update_text_and_range,
                 utterance_id,
-                text,
-                new_range if rng is not None else item.range,
-                document_version=tracker.version(item.uri) if item.uri else None,
-                mode=transcript.mode,
-                model=transcript.model,
-                timings=timings,
+                decoded.text,
+                rng,
+                mode=decoded.mode,
+                model=decoded.model,
+                timings=decoded.timings,
             )
         except SwictationError as exc:
             logger.warning("Could not save the new text of %s: %s", utterance_id, exc)
-        if result.edits and item.uri:
-            if await self.edits.apply_if_server_applies(item.uri, result.edits):
-                result.edits, result.applied_by_server = [], True
-            elif self.edits.server_applies():
-                tracker.cancel_expectation(utterance_id)
-        return result
+
+    async def insert(
+        self, utterance_id: str, uri: str, position: Position, context: TextContext | None
+    ) -> TranscribeResult:
+        """Insert a history item (undone or not) again at ``position``, as a new utterance.
+
+        The text is laid out for the new cursor like a fresh utterance (spacing, sentence capital,
+        code's trailing punctuation); spoken commands are not applied again. The copy is saved and
+        followed as an utterance of its own (with the original's audio, so it can be transcribed
+        again): undo removes the copy, not the original.
+        """
+        await self.proposals.settled()
+        store = self.history()
+        if store is None:
+            raise UtteranceNotFoundError(
+                f"No utterance {utterance_id}: the history is not open", remedy="Initialize the server first."
+            )
+        entry = await self.blocking(store.entry, utterance_id)  # UtteranceNotFoundError if unknown
+        item = entry.item
+        audio = await self.blocking(store.audio, utterance_id) if entry.has_audio else None
+        formatted = format_again(item.text, context, self.options())
+        source = Transcript(text=item.text, mode=item.mode, model=item.model, timings=item.timings)
+        logger.info("Inserting utterance %s again in %s", utterance_id, uri)
+        return await self.deliver(source, uri, position, context, audio, formatted=formatted)
+
+    async def edit_applied(
+        self, utterance_id: str, kind: UtteranceEditKind, applied: bool, failure_reason: str | None = None
+    ) -> UtteranceEditAppliedResult:
+        """The client applied (or could not apply) an edit of an earlier utterance it was given."""
+        await self.proposals.settled()
+        store = self.history()
+        if store is None:
+            return UtteranceEditAppliedResult()
+        entry = await self.blocking(store.entry, utterance_id)  # UtteranceNotFoundError if unknown
+        if applied:
+            if not (kind == "undo" and entry.removed):
+                await self.proposals.applied(utterance_id, kind)
+        elif self.proposals.withdraw(utterance_id, kind) is not None:
+            logger.info("The client did not apply the %s of %s (%s)", kind, utterance_id, failure_reason)
+        entry = await self.blocking(store.entry, utterance_id)
+        item = entry.item
+        item.undone = entry.removed
+        if not item.undone:
+            item.range = self.documents.current_range(item.id, item.range)
+        return UtteranceEditAppliedResult(item=item)
 
     def _context_now(self, uri: str, rng: Range, context: TextContext | None) -> TextContext | None:
         """The text around the utterance as the document reads now (identifiers from dictation time)."""

@@ -123,6 +123,16 @@ class EditorDocument:
         self.rpc.notify("textDocument/didClose", {"textDocument": {"uri": self.uri}})
 
 
+def workspace_edits(params: dict[str, Any], uri: str) -> list[dict[str, Any]]:
+    """The text edits for ``uri`` in a ``workspace/applyEdit`` request (``documentChanges``)."""
+    return [
+        edit
+        for change in params["edit"]["documentChanges"]
+        if change["textDocument"]["uri"] == uri
+        for edit in change["edits"]
+    ]
+
+
 def transcribe(rpc: RpcClient, doc: EditorDocument, clip: Path, line: int, character: int, **extra: Any) -> dict:
     """``swictation/transcribe`` at a cursor in ``doc`` with its context; the edits are applied."""
     params = {

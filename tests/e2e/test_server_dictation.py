@@ -137,7 +137,9 @@ def test_auto_stop_on_silence_applies_the_edit_from_the_server_without_a_stop(mi
     assert stopped["state"] == "idle"
     applied = rpc.wait_for("workspace/applyEdit", requests=True)
     assert applied["label"] == "Swictation: dictation"
-    [edit] = applied["edit"]["changes"][DOCUMENT["uri"]]
+    [change] = applied["edit"]["documentChanges"]
+    assert change["textDocument"] == {"uri": DOCUMENT["uri"], "version": None}
+    [edit] = change["edits"]
     assert edit["range"]["start"] == {"line": 8, "character": 0}
     assert word_error_rate(SPOKEN, edit["newText"]) <= 0.3, edit["newText"]
     # The client may still collect the result once; it carries no edits (the server applied them).

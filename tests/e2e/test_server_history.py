@@ -87,8 +87,10 @@ def test_undo_deletes_exactly_the_utterance_after_the_cursor_moved_and_text_chan
     doc.apply(undone["edits"])
     assert doc.text == "# NEW\n>> before after!\n"
     assert rpc.request("swictation/history", {"limit": 5})["items"] == []
-    # Nothing left to undo; undoing the same id again deletes nothing.
-    assert rpc.request("swictation/undoUtterance", {}) == {"edits": [], "id": None}
+    # A second "undo last" does not reach further back: it says the last one is already removed.
+    again = rpc.request("swictation/undoUtterance", {})
+    assert again["edits"] == [] and again["id"] == result["utteranceId"]
+    assert again["reason"] == "already-undone" and again["message"]
     assert rpc.request("swictation/undoUtterance", {"id": result["utteranceId"]})["edits"] == []
     assert rpc.shutdown_and_exit() == 0
 
@@ -118,7 +120,7 @@ def test_text_the_user_deleted_by_hand_is_not_deleted_again_by_undo(serve, tones
     assert doc.text == "a = user count\n"
     doc.type(0, 4, "", end=(0, 14))
     undone = rpc.request("swictation/undoUtterance", {})
-    assert undone["edits"] == []
+    assert undone["edits"] == [] and undone["reason"] == "gone"
     assert rpc.shutdown_and_exit() == 0
 
 

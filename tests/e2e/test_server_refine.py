@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import RpcClient
-from .documents import ACCURATE_TOKENS, EditorDocument, pos, transcribe, write_clip, write_model
+from .documents import ACCURATE_TOKENS, EditorDocument, pos, transcribe, workspace_edits, write_clip, write_model
 from .test_server_dictation import mic_env  # noqa: F401 - the private virtual microphone fixture
 
 URI = "file:///tmp/swictation-e2e/refine.py"
@@ -106,9 +106,11 @@ def test_no_refinement_overwrites_text_the_user_edited_inside(serve, tones):
     while accurate_decodes(rpc) < 1:
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    for _ in range(3):
-        rpc.request("swictation/status")
-    assert rpc.of("swictation/refined") == []
+    # It offers the accurate text instead, with no edit, and says why.
+    offered = rpc.wait_for("swictation/refined")
+    assert offered["edit"] is None and offered["text"] == ACCURATE_TEXT
+    assert offered["reason"] == "changed" and offered["uri"] == URI and "edited" in offered["message"]
+    assert doc.text == "# Print HELLO world\n"
     assert rpc.request("swictation/history", {"limit": 1})["items"][0]["text"] == FAST_TEXT
     assert rpc.shutdown_and_exit() == 0
 
@@ -120,7 +122,7 @@ def test_refine_applied_by_the_server_when_it_applies_edits(serve, tones):
 
     def apply_edit(params):
         labels.append(params.get("label"))
-        doc.apply(params["edit"]["changes"][URI])
+        doc.apply(workspace_edits(params, URI))
         return {"applied": True}
 
     rpc.handlers["workspace/applyEdit"] = apply_edit
@@ -143,7 +145,7 @@ def test_refine_applied_by_the_server_when_it_applies_edits(serve, tones):
     assert rpc.shutdown_and_exit() == 0
 
 
-def test_documents_the_editor_does_not_sync_are_refined_where_the_text_was_inserted(serve, tones):
+def test_documents_the_editor_does_not_sync_get_the_refined_text_offered_not_an_edit(serve, tones):
     rpc = serve("auto")
     result = rpc.request(
         "swictation/transcribe",
@@ -154,11 +156,11 @@ def test_documents_the_editor_does_not_sync_are_refined_where_the_text_was_inser
             "context": {"before": "# ", "languageId": "python"},
         },
     )
+    assert result["text"] == FAST_TEXT
+    # The server cannot check a document it does not have: it offers the text, and says why.
     refined = rpc.wait_for("swictation/refined")
-    assert refined["edit"] == {
-        "range": {"start": pos(4, 2), "end": pos(4, 2 + len(result["text"]))},
-        "newText": ACCURATE_TEXT,
-    }
+    assert refined["edit"] is None and refined["text"] == ACCURATE_TEXT
+    assert refined["reason"] == "not-synced" and refined["version"] is None and refined["uri"] == URI
     assert rpc.shutdown_and_exit() == 0
 
 

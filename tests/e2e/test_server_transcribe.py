@@ -107,7 +107,12 @@ def test_server_applied_edits_are_sent_as_one_labelled_workspace_edit(start_serv
     request = rpc.wait_for("workspace/applyEdit", requests=True)
     assert request["label"] == "Swictation: dictation"
     point = {"line": 6, "character": 2}
-    assert request["edit"]["changes"] == {uri: [{"range": {"start": point, "end": point}, "newText": result["text"]}]}
+    assert request["edit"]["documentChanges"] == [
+        {
+            "textDocument": {"uri": uri, "version": None},
+            "edits": [{"range": {"start": point, "end": point}, "newText": result["text"]}],
+        }
+    ]
     assert result["edits"] == []  # applied by the server: the client must not insert it again
     assert result["appliedByServer"] is True
     # A client that refuses the edit gets the edits back to apply itself.

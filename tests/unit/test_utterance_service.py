@@ -3,7 +3,8 @@
 What it proves: an utterance is saved to the history *before* its edit goes to the client, the
 server applies it only under ``applyEdits: "server"`` with a client that can, a refused edit
 comes back in the result, "scratch that" deletes the previous utterance, and undo deletes an
-utterance's text wherever it is now.
+utterance's text wherever it is now, in a document the editor syncs (the fake editor below
+applies each edit and reports it), and marks it undone only once the deletion arrived.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ TIMINGS = Timings(audio_ms=1000.0, decode_ms=10.0, total_ms=12.0)
 class _Entry:
     item: HistoryItem
     removed: bool = False
+    has_audio: bool = False
 
 
 class FakeHistory:
@@ -45,8 +47,8 @@ class FakeHistory:
         self.entries[utterance_id] = _Entry(HistoryItem(id=utterance_id, text=text, uri=uri, range=range, **_item()))
         return utterance_id
 
-    def list(self, limit: int) -> list[HistoryItem]:
-        live = [e.item for e in self.entries.values() if not e.removed]
+    def list(self, limit: int, *, include_removed: bool = False, owner_only: bool = False) -> list[HistoryItem]:
+        live = [e.item for e in self.entries.values() if include_removed or not e.removed]
         return list(reversed(live))[:limit]
 
     def last(self) -> HistoryItem | None:
@@ -159,29 +161,68 @@ def test_a_refused_workspace_edit_comes_back_in_the_result():
     assert calls == [f"history.add {result.text!r}", "workspace/applyEdit"]
 
 
+def synced(service: UtteranceService, text: str = "# one\n# two\n\n") -> dict[str, Any]:
+    """A document the fake editor syncs; ``apply`` applies edits to it and reports them (didChange)."""
+    doc: dict[str, Any] = {"version": 1}
+    service.documents.open(URI, text, 1, "markdown")
+
+    def apply(edits: list[types.TextEdit]) -> None:
+        for edit in sorted(edits, key=lambda e: (e.range.start.line, e.range.start.character), reverse=True):
+            doc["version"] += 1
+            change = types.TextDocumentContentChangePartial(range=edit.range, text=edit.new_text)
+            service.documents.change(URI, [change], doc["version"])
+
+    doc["apply"] = apply
+    return doc
+
+
 def test_scratch_that_deletes_the_previous_utterance_of_the_document():
     service, history, _, _ = make()
 
     async def run() -> Any:
+        doc = synced(service)
         first = await service.deliver(said("hello world"), URI, AT, None)
+        doc["apply"](first.edits)
         end = first.edits[0].range.start
         after = Position(line=end.line, character=end.character + len(first.text))
-        return first, await service.deliver(said("scratch that"), URI, after, None)
+        second = await service.deliver(said("scratch that"), URI, after, None)
+        assert not history.entries[first.utterance_id].removed  # not before the deletion arrived
+        doc["apply"](second.edits)
+        await service.proposals.settled()
+        return first, second
 
     first, second = asyncio.run(run())
     assert second.edits == [types.TextEdit(range=Range(start=AT, end=Position(line=2, character=11)), new_text="")]
     assert history.entries[first.utterance_id].removed
 
 
-def test_undo_deletes_the_text_where_it_is_now_and_marks_it_removed():
+def test_undo_deletes_the_text_where_it_is_now_and_marks_it_removed_once_applied():
     service, history, _, calls = make()
+
+    async def run() -> Any:
+        doc = synced(service)
+        doc["apply"]((await service.deliver(said("hello world"), URI, AT, None)).edits)
+        undone = await service.undo(None)
+        assert not history.entries["u1"].removed
+        doc["apply"](undone.edits)
+        await service.proposals.settled()
+        return undone
+
+    undone = asyncio.run(run())
+    assert undone.id == "u1" and undone.uri == URI and undone.version == 2 and undone.reason is None
+    assert undone.edits == [types.TextEdit(range=Range(start=AT, end=Position(line=2, character=11)), new_text="")]
+    assert history.entries["u1"].removed
+    assert calls[-1] == "history.mark_removed u1"
+
+
+def test_undo_in_a_document_the_editor_does_not_sync_proposes_nothing():
+    service, history, _, _ = make()
 
     async def run() -> Any:
         await service.deliver(said("hello world"), URI, AT, None)
         return await service.undo(None)
 
     undone = asyncio.run(run())
-    assert undone.id == "u1"
-    assert undone.edits == [types.TextEdit(range=Range(start=AT, end=Position(line=2, character=11)), new_text="")]
-    assert history.entries["u1"].removed
-    assert calls[-1] == "history.mark_removed u1"
+    assert undone.edits == [] and undone.reason == "not-synced" and undone.uri == URI and undone.version is None
+    assert "notes.md" in (undone.message or "")
+    assert not history.entries["u1"].removed
