@@ -168,7 +168,8 @@ class CatalogueEntry:
     def download_size(self) -> int | None:
         """Total bytes to fetch, when every size is known."""
         sizes = [d.size for d in self.downloads if not d.optional]
-        return sum(sizes) if all(s is not None for s in sizes) else None  # type: ignore[misc]
+        known = [s for s in sizes if s is not None]
+        return sum(known) if len(known) == len(sizes) else None
 
     @property
     def shown_size(self) -> tuple[int | None, bool]:

@@ -5,13 +5,19 @@ may be a FIFO, a device or a ``/proc`` file: ``open()`` on a FIFO blocks until a
 ``/dev/zero`` never ends, ``/proc/self/mem`` fails with EIO. :func:`open_regular` opens with
 ``O_NONBLOCK`` (so a FIFO opens at once), checks the descriptor with ``fstat`` (so a path swapped
 after a check is still caught) and refuses anything that is not a regular file.
+
+A file's size and SHA-256 (:class:`FileRecord`, :func:`hash_file`) are the manifest's unit of trust.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
-from typing import BinaryIO
+from pathlib import Path
+from typing import IO, BinaryIO
+
+import attrs
 
 
 class NotRegularFileError(OSError):
@@ -75,3 +81,24 @@ def read_regular(path: str | os.PathLike[str], max_bytes: int) -> bytes:
 def read_regular_text(path: str | os.PathLike[str], max_bytes: int) -> str:
     """:func:`read_regular` decoded as UTF-8 (``UnicodeDecodeError`` when it is not)."""
     return read_regular(path, max_bytes).decode("utf-8")
+
+
+@attrs.frozen
+class FileRecord:
+    """Size and SHA-256 of one installed file (the manifest's unit of trust)."""
+
+    size: int
+    sha256: str
+
+
+def hash_file(path: Path, hasher: hashlib._Hash | None = None) -> hashlib._Hash:
+    """SHA-256 of a regular file (a FIFO or device raises ``NotRegularFileError``, never blocks)."""
+    with open_regular(path) as f:
+        return hash_stream(f, hasher)
+
+
+def hash_stream(f: IO[bytes], hasher: hashlib._Hash | None = None) -> hashlib._Hash:
+    h = hasher or hashlib.sha256()
+    while chunk := f.read(1 << 20):
+        h.update(chunk)
+    return h

@@ -344,7 +344,7 @@ def test_a_path_swapped_for_a_fifo_while_the_server_reads_it_never_blocks_a_work
     "mode", [stat.S_IFIFO, stat.S_IFCHR, stat.S_IFBLK, stat.S_IFSOCK], ids=["fifo", "chr", "blk", "sock"]
 )
 def test_a_zip_member_that_is_a_special_file_is_refused(tmp_path: Path, mode: int) -> None:
-    from swictation_rpc.models.download import UnsafeArchiveError, safe_extract
+    from swictation_rpc.models.archive import UnsafeArchiveError, safe_extract
 
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
@@ -362,7 +362,7 @@ def test_a_zip_member_that_is_a_special_file_is_refused(tmp_path: Path, mode: in
 def test_the_checksum_is_checked_before_anything_is_unpacked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A hostile archive with the wrong checksum fails on the checksum: extraction never starts."""
     from swictation_rpc.errors import ModelDownloadError
-    from swictation_rpc.models import store as models_mod
+    from swictation_rpc.models import install as models_mod
     from swictation_rpc.models.store import ModelStore
     from swictation_rpc.testing.model_server import ModelServer
 

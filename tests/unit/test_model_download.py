@@ -14,13 +14,9 @@ from pathlib import Path
 import pytest
 
 from swictation_rpc.errors import ModelDownloadError
+from swictation_rpc.models.archive import UnsafeArchiveError, safe_extract
 from swictation_rpc.models.catalogue import check_url
-from swictation_rpc.models.download import (
-    Progress,
-    UnsafeArchiveError,
-    fetch,
-    safe_extract,
-)
+from swictation_rpc.models.download import Progress, fetch
 from swictation_rpc.testing.model_server import ModelServer
 
 PAYLOAD = os.urandom(300_000)

@@ -21,14 +21,14 @@ from pathlib import Path
 import pytest
 
 from swictation_rpc.errors import ModelDownloadError, ModelNotInstalledError
-from swictation_rpc.models import download as download_mod
+from swictation_rpc.models import archive as archive_mod
+from swictation_rpc.models.archive import UnsafeArchiveError
 from swictation_rpc.models.catalogue import (
     BUILTIN,
     CATALOGUE_ENV,
     CatalogueError,
     load_catalogue,
 )
-from swictation_rpc.models.download import UnsafeArchiveError
 from swictation_rpc.models.store import MANIFEST_NAME, ModelStore
 from swictation_rpc.options import Options
 from swictation_rpc.testing.model_server import ModelServer
@@ -255,7 +255,7 @@ def test_archive_with_a_symlink_member_installs_nothing(server, catalogue, store
 
 def test_an_exception_mid_extraction_leaves_no_installed_model(server, catalogue, store, archive_bytes, monkeypatch):
     catalogue(archive_entry("tone", server.add("tone.tar.bz2", archive_bytes), archive_bytes))
-    real = download_mod._write_member
+    real = archive_mod._write_member
     calls = []
 
     def failing(*args, **kwargs):
@@ -264,19 +264,19 @@ def test_an_exception_mid_extraction_leaves_no_installed_model(server, catalogue
             raise RuntimeError("simulated crash while unpacking")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(download_mod, "_write_member", failing)
+    monkeypatch.setattr(archive_mod, "_write_member", failing)
     with pytest.raises(RuntimeError, match="simulated crash"):
         store.download("tone")
     assert_nothing_installed(store, "tone")
     # The verified archive is kept: the next attempt re-checks it instead of fetching again.
-    monkeypatch.setattr(download_mod, "_write_member", real)
+    monkeypatch.setattr(archive_mod, "_write_member", real)
     store.download("tone")
     assert store.verify("tone").ok and len(server.requests_for("tone.tar.bz2")) == 1
 
 
 _KILL_SCRIPT = r"""
 import pathlib, sys, time
-import swictation_rpc.models.download as d
+import swictation_rpc.models.archive as d
 real = d._write_member
 n = [0]
 def slow(*a, **k):
@@ -600,10 +600,10 @@ def test_unreadable_catalogue_override_is_reported(tmp_path, monkeypatch):
 
 
 def test_a_second_install_of_the_same_model_at_once_is_refused(server, catalogue, store, archive_bytes):
-    from swictation_rpc.models.store import _locked
+    from swictation_rpc.models.staging import locked
 
     catalogue(archive_entry("tone", server.add("tone.tar.bz2", archive_bytes), archive_bytes))
-    with _locked(store.root / ".downloads" / "tone.lock"):
+    with locked(store.root / ".downloads" / "tone.lock"):
         with pytest.raises(ModelDownloadError, match="Another swictation-rpc process"):
             store.download("tone")
     assert server.requests == []
