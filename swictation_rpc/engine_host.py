@@ -8,6 +8,13 @@ until it is applied or dropped (:meth:`EngineHost.begin_change`, :meth:`EngineHo
 Requests that need the engine wait with :meth:`EngineHost.ensure`. The load is reported as
 work-done progress once the client is ready for it (:class:`ProgressReporter`). An engine whose
 load failed is built again by the next settings change.
+
+Decodes of requests (``transcribe``, the accurate second pass, a transcription again) wait in a
+queue of their own (:class:`DecodeQueue`, :data:`DECODE_WORKERS` threads), never on the server's
+thread pool: ``status``, ``history`` and ``stopDictation`` are answered while decodes queue
+(issue 19, item 10). A queued decode whose request is cancelled leaves the queue and never runs.
+The time a decode waited in the queue is part of its ``totalMs``. The microphone session decodes
+on its own threads, straight away, never behind the queue.
 """
 
 from __future__ import annotations
@@ -15,10 +22,11 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import attrs
 import numpy as np
@@ -34,6 +42,9 @@ logger = logging.getLogger(__name__)
 #: A client that does not answer ``window/workDoneProgress/create`` within this long is not waited on.
 CLIENT_REPLY_TIMEOUT_S = 10.0
 
+#: Threads decoding queued requests: the engine's two models (fast, accurate) can decode at once.
+DECODE_WORKERS = 2
+
 #: Called with a message and a completion fraction (``None`` when unknown) while loading.
 LoadProgress = Callable[[str, "float | None"], None]
 
@@ -48,7 +59,14 @@ class Engine(Protocol):
     def close(self) -> None: ...
 
     def transcribe(
-        self, audio: np.ndarray, mode: Mode = "auto", *, final: bool = True, hotwords: list[str] | None = None
+        self,
+        audio: np.ndarray,
+        mode: Mode = "auto",
+        *,
+        final: bool = True,
+        hotwords: list[str] | None = None,
+        prompt: str | None = None,
+        commands: list[str] | None = None,
     ) -> Transcript: ...
 
     def status(self) -> EngineStatus: ...
@@ -84,6 +102,91 @@ def hybrid_engine(options: Options) -> Engine:
     return HybridEngine(options)
 
 
+class DecodeQueue:
+    """Where requests' decodes wait their turn: :data:`DECODE_WORKERS` threads of their own.
+
+    Cancelling a queued decode's future takes it out of the queue: it never runs.
+    """
+
+    def __init__(self, workers: int = DECODE_WORKERS):
+        self._executor = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="decode")
+        self._lock = threading.Lock()
+        #: Decodes running now (not those waiting in the queue).
+        self.running = 0
+
+    def submit(self, engine: Engine, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Transcript]:
+        """Decode with ``engine.transcribe(*args, **kwargs)`` in turn; the wait counts in ``totalMs``."""
+        queued = time.perf_counter()
+
+        def decode() -> Transcript:
+            waited_ms = (time.perf_counter() - queued) * 1000
+            with self._lock:
+                self.running += 1
+            try:
+                transcript = engine.transcribe(*args, **kwargs)
+            finally:
+                with self._lock:
+                    self.running -= 1
+            if waited_ms >= 1:
+                logger.debug("A decode waited %.0f ms in the queue", waited_ms)
+            transcript.timings.total_ms = round(transcript.timings.total_ms + waited_ms, 2)
+            return transcript
+
+        return self._executor.submit(decode)
+
+    def close(self) -> None:
+        """Queued decodes are cancelled; one running finishes on its own (never waited for)."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+class QueuedDecode:
+    """``transcribe`` of a :class:`QueuedEngine`.
+
+    Handed to the utterance service's :class:`~swictation_rpc.utterances.ports.Blocking` runner, it
+    waits in the :class:`DecodeQueue` (:meth:`submit`); called directly (by the microphone
+    session, on its own threads) it decodes at once.
+    """
+
+    def __init__(self, engine: Engine, queue: DecodeQueue):
+        self._engine = engine
+        self._queue = queue
+
+    def __call__(
+        self,
+        audio: np.ndarray,
+        mode: Mode = "auto",
+        *,
+        final: bool = True,
+        hotwords: list[str] | None = None,
+        prompt: str | None = None,
+        commands: list[str] | None = None,
+    ) -> Transcript:
+        return self._engine.transcribe(audio, mode, final=final, hotwords=hotwords, prompt=prompt, commands=commands)
+
+    def submit(self, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Transcript]:
+        return self._queue.submit(self._engine, *args, **kwargs)
+
+
+class QueuedEngine:
+    """The engine as requests get it from :meth:`EngineHost.ensure`: its decodes queue."""
+
+    def __init__(self, engine: Engine, queue: DecodeQueue):
+        self.wrapped = engine
+        self.transcribe = QueuedDecode(engine, queue)
+
+    def status(self) -> EngineStatus:
+        return self.wrapped.status()
+
+    def metrics(self) -> dict[str, ModeMetrics]:
+        return self.wrapped.metrics()
+
+    def gpu(self) -> GpuStatus | None:
+        return self.wrapped.gpu()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.wrapped, name)
+
+
 @attrs.define(eq=False)
 class SettingsChange:
     """A settings change on its way: engine requests wait for :attr:`done`."""
@@ -101,7 +204,10 @@ class EngineHost:
     def __init__(self, client: HostClient, factory: EngineFactory | None = None):
         self._client = client
         self._factory = factory or hybrid_engine
-        self.engine: Engine | None = None
+        #: The engine itself (``engine`` hands it out with its decodes queued).
+        self.raw_engine: Engine | None = None
+        self._queued: QueuedEngine | None = None
+        self.decodes = DecodeQueue()
         #: The last load failed: the next settings change builds the engine again.
         self.failed = False
         #: Done when the engine has loaded and the last settings change has been applied.
@@ -114,6 +220,16 @@ class EngineHost:
     # -- state ------------------------------------------------------------------------------------
 
     @property
+    def engine(self) -> QueuedEngine | None:
+        """The engine, if built; its decodes through the utterance service's runner queue."""
+        raw = self.raw_engine
+        if raw is None:
+            return None
+        if self._queued is None or self._queued.wrapped is not raw:
+            self._queued = QueuedEngine(raw, self.decodes)
+        return self._queued
+
+    @property
     def loading(self) -> bool:
         return not self._job.done()
 
@@ -122,7 +238,7 @@ class EngineHost:
         """The last load or settings change failed (the server's state is ``error``)."""
         return self._job.done() and not self._job.cancelled() and self._job.exception() is not None
 
-    async def ensure(self, wait: bool = True) -> Engine:
+    async def ensure(self, wait: bool = True) -> QueuedEngine:
         """The engine, once loaded and with the current settings applied.
 
         With ``wait=False`` a loading engine is an :class:`EngineLoadingError` instead of a wait.
@@ -135,12 +251,14 @@ class EngineHost:
                         remedy="Retry in a moment, or send waitForEngine: true to wait for it "
                         "(swictation/status shows the load).",
                     )
-                await asyncio.wrap_future(job)
+                # Shielded: a cancelled request must not cancel the job every request waits on.
+                await asyncio.shield(asyncio.wrap_future(job))
             if job is self._job:
                 job.result()  # re-raises a failed load
-                if self.engine is None:  # a successful job always leaves an engine
+                engine = self.engine
+                if engine is None:  # a successful job always leaves an engine
                     raise RuntimeError("the engine job finished without an engine")
-                return self.engine
+                return engine
 
     # -- loading ----------------------------------------------------------------------------------
 
@@ -154,8 +272,8 @@ class EngineHost:
             error: BaseException | None = None
             started = time.perf_counter()
             try:
-                self.engine = self._factory(options)
-                self.engine.load(progress=self._progress_callback(reporter))
+                self.raw_engine = self._factory(options)
+                self.raw_engine.load(progress=self._progress_callback(reporter))
                 logger.info("Speech engine ready in %.1f s", time.perf_counter() - started)
             except BaseException as exc:  # noqa: BLE001 - reported to the waiting requests and the user
                 error = exc
@@ -196,7 +314,7 @@ class EngineHost:
         def settle(previous: concurrent.futures.Future[None]) -> None:
             if change.done.done():
                 return
-            error = previous.exception()
+            error = None if previous.cancelled() else previous.exception()
             if error is not None:
                 change.done.set_exception(error)
             else:
@@ -214,13 +332,13 @@ class EngineHost:
             error: BaseException | None = None
             started = time.perf_counter()
             try:
-                if self.engine is None or self.failed:
+                if self.raw_engine is None or self.failed:
                     # The engine never came up: build it again with the new settings.
-                    self.engine = self._factory(options)
-                    self.engine.load(progress=self._progress_callback(reporter))
+                    self.raw_engine = self._factory(options)
+                    self.raw_engine.load(progress=self._progress_callback(reporter))
                     self.failed = False
                 else:
-                    self.engine.reconfigure(options)
+                    self.raw_engine.reconfigure(options)
                 logger.info("Settings applied in %.0f ms", (time.perf_counter() - started) * 1000)
             except BaseException as exc:  # noqa: BLE001 - reported to the waiting requests
                 error = exc
@@ -266,11 +384,17 @@ class EngineHost:
         return progress
 
     def close(self) -> None:
-        """Stop the engine thread and release the engine; the process is about to end."""
+        """Stop the engine thread and the decode queue, release the engine; the process is ending.
+
+        An engine still loading or decoding is left as it is (native code cannot be interrupted,
+        and freeing a model under a decode could crash the process on its way out).
+        """
         self._executor.shutdown(wait=False, cancel_futures=True)
-        if self.engine is not None and self._job.done():
+        self.decodes.close()
+        engine = self.raw_engine
+        if engine is not None and self._job.done() and not self.decodes.running:
             try:
-                self.engine.close()
+                engine.close()
             except Exception:
                 logger.exception("Closing the engine failed")
 

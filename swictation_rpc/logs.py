@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import logging
 import logging.handlers
-import os
 import sys
 import threading
 from collections.abc import Callable
@@ -61,15 +60,12 @@ class LspLogHandler(logging.Handler):
 
 class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
     """The log file (and each one started by a rotation) is the user's only, whatever the umask:
-    logs quote what the user dictated."""
+    logs quote what the user dictated. A ``server.log`` that is a symlink or not a regular file is
+    refused (the server logs to stderr only) rather than appended to."""
 
     def _open(self) -> io.TextIOWrapper:
-        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        try:
-            os.fchmod(fd, 0o600)  # a file left by an older version keeps no looser mode
-        except OSError:
-            pass
-        return open(fd, "a", encoding=self.encoding, errors=self.errors)
+        # Private, never through a symlink or onto a FIFO (issue 19, item 1): see paths.open_private_fd.
+        return paths.open_private_append(self.baseFilename, encoding=self.encoding, errors=self.errors)
 
 
 def configure_logging(level: str | None, log_file: str | Path | None = None) -> Path | None:

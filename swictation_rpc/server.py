@@ -11,14 +11,23 @@ without).
 A dictation still running when the client goes (stdin closed, ``exit``, ``shutdown``, SIGTERM) is
 stopped and saved to the history before the process ends
 (:meth:`~swictation_rpc.utterances.dictation.Dictation.save_unfinished`).
+
+``exit`` always ends the process (issue 19, item 7): pending requests are cancelled (queued
+decodes leave their queue), the unfinished dictation is saved, the thread pools are shut down
+without waiting, and releasing the engine and the history gets :data:`EXIT_GRACE_S`; a thread
+still stuck after that (a model load reading a FIFO, a decode in native code) cannot be
+interrupted, so the process ends without it (``os._exit`` with the exit code, logs flushed).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
+import threading
+import time
 from collections.abc import Callable, Coroutine
 from typing import IO, TYPE_CHECKING, Any
 
@@ -45,6 +54,9 @@ from swictation_rpc.utterances.service import UtteranceService
 logger = logging.getLogger(__name__)
 
 SERVER_NAME = "swictation-rpc"
+
+#: How long the threads left at exit (releasing the engine and the history, workers) get to end.
+EXIT_GRACE_S = 2.0
 
 #: The handler modules; each maps the methods it serves to its handlers in ``FEATURES``.
 HANDLERS = (lifecycle, dictation, status, history, documents)
@@ -82,6 +94,9 @@ class SwictationServer(LanguageServer):
         self.history: HistoryStore | None = None
         #: Settings come from ``workspace/configuration`` (no initializationOptions were sent).
         self.pull_config_at_start = False
+        #: Whose utterances the history rotates and undoes: the editor and its workspace (initialize).
+        self.history_owner: str | None = None
+        self._history_notices: set[str] = set()
         self.last_state: tuple[State, str | None] | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -144,11 +159,20 @@ class SwictationServer(LanguageServer):
         self.apply_log_level()
         store = self.history
         if store is not None and store.options.enabled == options.history.enabled:
-            store.reconfigure(options.history)
+            store.reconfigure(options.history, owner=self.history_owner)
             return
         if store is not None:
             store.close()
-        self.history = HistoryStore(paths.history_dir(), options.history)
+        self.history = HistoryStore(
+            paths.history_dir(), options.history, owner=self.history_owner, notify=self._history_notice
+        )
+
+    def _history_notice(self, message: str) -> None:
+        """The history says something the user must know (a damaged database moved aside): once."""
+        if message in self._history_notices:
+            return
+        self._history_notices.add(message)
+        self.call_soon(self.show_message, message)
 
     def apply_log_level(self) -> None:
         level = LOG_LEVELS[self.cli_log_level or self.options.log_level]
@@ -242,10 +266,12 @@ class SwictationServer(LanguageServer):
             pass
         finally:
             swictation_logger.removeHandler(self.log_handler)
-            self.close()
+            self._close_within(EXIT_GRACE_S)
             writer.close()
         code = self.protocol.exit_code
-        return 0 if code is None else code
+        code = 0 if code is None else code
+        self._end_despite_stuck_threads(code, EXIT_GRACE_S)
+        return code
 
     async def _serve(self, stdin: IO[bytes]) -> None:
         self.loop = asyncio.get_running_loop()
@@ -264,12 +290,51 @@ class SwictationServer(LanguageServer):
         await self._stop.wait()
         if self.protocol.exit_code is None:
             logger.info("stdin closed: stopping")
+        self._cancel_pending_requests()
         await self.dictation.save_unfinished()
+
+    def _cancel_pending_requests(self) -> None:
+        """Nobody waits for their answers any more: queued decodes leave their queue unrun."""
+        futures: dict[Any, Any] = getattr(self.protocol, "_request_futures", {})
+        pending = [future for future in list(futures.values()) if not future.done()]
+        for future in pending:
+            future.cancel()
+        if pending:
+            logger.info("Exiting: %d pending request(s) cancelled", len(pending))
 
     def _on_sigterm(self) -> None:
         logger.info("SIGTERM received: stopping")
         if self._stop is not None:
             self._stop.set()
+
+    def _close_within(self, grace_s: float) -> None:
+        """:meth:`close` on a thread of its own: a lock held by a stuck thread must not hold the exit."""
+        closing = threading.Thread(target=self.close, name="closing", daemon=True)
+        closing.start()
+        closing.join(grace_s)
+        if closing.is_alive():
+            logger.warning("Releasing the engine and the history takes longer than %.0f s: not waiting", grace_s)
+
+    def _end_despite_stuck_threads(self, code: int, grace_s: float) -> None:
+        """Threads that would keep the process alive get ``grace_s``; then the process ends anyway."""
+        deadline = time.monotonic() + grace_s
+        current = threading.current_thread()
+        while True:
+            stuck = [t for t in threading.enumerate() if t is not current and not t.daemon and t.is_alive()]
+            if not stuck or time.monotonic() >= deadline:
+                break
+            stuck[0].join(max(0.0, min(0.1, deadline - time.monotonic())))
+        if not stuck:
+            return
+        logger.warning(
+            "Exiting with code %d while %d thread(s) are stuck (%s): they cannot be interrupted",
+            code,
+            len(stuck),
+            ", ".join(t.name for t in stuck),
+        )
+        logging.shutdown()  # flush every log handler
+        sys.stderr.flush()
+        os._exit(code)
 
     def close(self) -> None:
         """Release the microphone and the engine; the process is about to end."""

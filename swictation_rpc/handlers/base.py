@@ -23,6 +23,8 @@ class Server(Protocol):
     options: Options
     history: HistoryStore | None
     pull_config_at_start: bool
+    #: Whose utterances the history rotates and undoes (set at initialize).
+    history_owner: str | None
     blocking: Blocking
     engine_host: EngineHost
     documents: DocumentTracking

@@ -35,15 +35,41 @@ RELOADING_SETTINGS = ("models", "engine")
 
 def initialize(ls: Server, params: types.InitializeParams) -> None:
     raw = params.initialization_options
-    options, problems = structure_options(unwrap_section(raw))
-    report_problems(ls, problems, "initializationOptions")
-    ls.install_options(options)
+    ls.history_owner = history_owner(params)
+    try:
+        options, problems = structure_options(unwrap_section(raw))
+        report_problems(ls, problems, "initializationOptions")
+        ls.install_options(options)
+    except BaseException as exc:  # the server starts, with the defaults, whatever went wrong
+        logger.exception("Installing the initializationOptions failed; using the defaults")
+        ls.show_message(f"Swictation: the settings could not be applied ({exc}); defaults are used instead.")
+        options = Options()
+        try:
+            ls.install_options(options)
+        except BaseException:
+            logger.exception("Installing the default options failed")
     ls.pull_config_at_start = raw is None and ls.supports_configuration()
     ls.engine_host.start(options)
 
 
+def history_owner(params: types.InitializeParams) -> str:
+    """Whose utterances this server's history rotates and undoes: the editor and its workspace.
+
+    Stable across restarts and versions: the client's name, NUL, the root uri (``rootUri``, else
+    the first workspace folder, else empty). Two editors on one data folder never rotate out or
+    undo each other's utterances.
+    """
+    client = params.client_info.name if params.client_info is not None else ""
+    root = params.root_uri
+    if not root and params.workspace_folders:
+        root = params.workspace_folders[0].uri
+    return f"{client}\x00{root or ''}"
+
+
 async def initialized(ls: Server, params: types.InitializedParams) -> None:
     ls.publish_state()  # "loading" (or "idle" if the engine was quicker than the client)
+    # Recover, replay and sweep the history at start, off the event loop (not at its first use).
+    ls.spawn(open_history(ls))
     # Document sync lets undo/refine find utterances after edits (client/registerCapability).
     ls.spawn(request_sync(ls))
     await ls.engine_host.show_load_progress()
@@ -76,6 +102,16 @@ async def shutdown(ls: Server, *args: Any) -> None:
     into, but the words are kept (``swictation/history`` shows them next time).
     """
     await ls.dictation.save_unfinished()
+
+
+async def open_history(ls: Server) -> None:
+    store = ls.history
+    if store is None:
+        return
+    try:
+        await ls.blocking(store.open)
+    except Exception:  # the next access reports what is wrong to the user
+        logger.exception("Opening the history at start failed")
 
 
 FEATURES: dict[str, Callable[..., Any]] = {
@@ -130,21 +166,39 @@ async def pull_and_apply(ls: Server, change: SettingsChange) -> None:
     if not ls.engine_host.is_latest(change) or not fetched or raw is None:
         ls.engine_host.settle(change)  # superseded by a newer change, or nothing to apply
         return
-    apply_settings(ls, raw, "workspace/configuration", change=change)
+    try:
+        apply_settings(ls, raw, "workspace/configuration", change=change)
+    except BaseException:
+        ls.engine_host.settle(change)  # never leave the requests waiting for it
+        raise
 
 
 def apply_settings(ls: Server, raw: Any, source: str, *, change: SettingsChange | None = None) -> None:
-    """Install new settings now; the engine host re-applies the engine's part on its thread."""
+    """Install new settings now; the engine host re-applies the engine's part on its thread.
+
+    The change is settled on every path: whatever fails here, the previous options stay, the
+    user is told, and the requests waiting for the change go on (issue 19, item 6).
+    """
     if change is None:
         change = ls.engine_host.begin_change()
-    options, problems = structure_options(unwrap_section(raw))
-    report_problems(ls, problems, source)
     previous = ls.options
-    ls.install_options(options)
-    if options == previous:
-        logger.info("Settings from %s unchanged", source)
+    try:
+        options, problems = structure_options(unwrap_section(raw))
+        report_problems(ls, problems, source)
+        ls.install_options(options)
+        if options == previous:
+            logger.info("Settings from %s unchanged", source)
+            ls.engine_host.settle(change)
+            return
+        changed = [a.name for a in attrs.fields(Options) if getattr(options, a.name) != getattr(previous, a.name)]
+        logger.info("Settings changed (%s) from %s", ", ".join(changed), source)
+        ls.engine_host.apply(options, change, show_progress=any(name in changed for name in RELOADING_SETTINGS))
+    except BaseException as exc:  # a settings change must never wedge the server
+        logger.exception("Applying the settings from %s failed; the previous settings stay", source)
+        try:
+            if ls.options is not previous:
+                ls.install_options(previous)
+        except BaseException:
+            logger.exception("Restoring the previous settings failed")
+        ls.show_message(f"Swictation: the new settings could not be applied ({exc}); the previous settings stay.")
         ls.engine_host.settle(change)
-        return
-    changed = [a.name for a in attrs.fields(Options) if getattr(options, a.name) != getattr(previous, a.name)]
-    logger.info("Settings changed (%s) from %s", ", ".join(changed), source)
-    ls.engine_host.apply(options, change, show_progress=any(name in changed for name in RELOADING_SETTINGS))

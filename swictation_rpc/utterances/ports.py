@@ -9,10 +9,11 @@ the settings). Each is a :class:`~typing.Protocol` or a small class, so a test c
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import functools
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 from lsprotocol import types
@@ -80,13 +81,29 @@ class Client(Protocol):
         ...
 
 
+@runtime_checkable
+class Queued(Protocol):
+    """Work that waits in a queue of its own: the engine's ``transcribe`` as the engine host hands
+    it out (:class:`~swictation_rpc.engine_host.QueuedDecode`)."""
+
+    def submit(self, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]: ...
+
+
 class Blocking:
-    """Runs blocking work (audio I/O, decoding, SQLite, PortAudio) on the server's thread pool."""
+    """Runs blocking work (audio I/O, SQLite, PortAudio) on the server's thread pool; decodes in
+    their own queue.
+
+    ``await blocking(engine.transcribe, ...)`` with an engine from :meth:`EngineSource.ensure`
+    waits in the decode queue, so decodes never hold the pool that ``status``, ``history`` and
+    ``stopDictation`` need. Cancelling the awaiting request takes a queued decode out of the queue.
+    """
 
     def __init__(self, executor: Callable[[], Executor]):
         self._executor = executor
 
     async def __call__(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        if isinstance(func, Queued):
+            return await asyncio.wrap_future(func.submit(*args, **kwargs))
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor(), functools.partial(func, *args, **kwargs))
 

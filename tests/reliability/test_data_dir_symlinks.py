@@ -153,10 +153,6 @@ def test_the_private_append_open_creates_a_private_file_and_appends(tmp_path: Pa
     assert stat.S_IMODE(log.stat().st_mode) == 0o600
 
 
-@pytest.mark.xfail(
-    reason="needs the log handler's _open to use paths.open_private_append (server.py/logs.py, another owner)",
-    strict=False,
-)
 def test_the_server_never_appends_its_log_through_a_symlink(spawn, tmp_path: Path) -> None:
     data = tmp_path / "data"
     (data / "logs").mkdir(parents=True)
