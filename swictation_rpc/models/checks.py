@@ -19,12 +19,9 @@ from swictation_rpc.errors import ModelDownloadError, SwictationError
 from swictation_rpc.models.catalogue import CatalogueEntry
 from swictation_rpc.models.files import hash_file, read_regular
 from swictation_rpc.models.manifest import MANIFEST_NAME, ModelManifest
+from swictation_rpc.models.tokens import MAX_TOKENS_BYTES
 
 log = logging.getLogger(__name__)
-
-
-#: tokens.txt of the largest vocabularies is well under 1 MB.
-MAX_TOKENS_BYTES = 16 << 20
 
 
 @attrs.frozen

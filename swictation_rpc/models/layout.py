@@ -5,9 +5,8 @@ key, a tokens.txt without ``<blk>`` last or of the wrong length, or a joiner who
 fit the vocabulary. The engine must survive any model folder, so ``inspect_model_dir`` reads the
 files first and raises a typed error that names the file and the fix.
 
-ONNX files are read without loading weights: a small protobuf wire-format walker jumps over
-initializers (the encoders are 0.1-2.5 GB), which also proves the file is ONNX and not truncated,
-and reads only the model metadata, the graph's inputs/outputs and external-data references.
+ONNX files are read without loading weights (:mod:`swictation_rpc.models.onnx_summary`), which
+also proves each file is ONNX and not truncated.
 
 Two layouts are recognised:
 
@@ -22,10 +21,7 @@ Two layouts are recognised:
 from __future__ import annotations
 
 import json
-import mmap
-import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -33,18 +29,28 @@ import attrs
 import onnx
 
 from swictation_rpc.errors import ModelBrokenError, ModelNotInstalledError
-from swictation_rpc.models.files import open_regular, read_regular
+from swictation_rpc.models.files import read_regular
+from swictation_rpc.models.onnx_summary import (
+    OnnxReadError,
+    OnnxSummary,
+    dims,
+    elem_type,
+    output_width,
+    read_onnx_summary,
+)
+from swictation_rpc.models.tokens import BLANK, TokenFileError, check_tokens
+
+#: What the engine and the store use (``BLANK`` lives in :mod:`.tokens`, imported here for them).
+__all__ = ["BLANK", "KindName", "LayoutName", "ModelFiles", "inspect_model_dir"]
 
 LayoutName = Literal["sherpa", "nemo"]
 KindName = Literal["tdt", "rnnt"]
 
-BLANK = "<blk>"
 SHERPA_REQUIRED_METADATA = ("vocab_size", "subsampling_factor", "pred_rnn_layers", "pred_hidden")
 NORMALIZE_TYPES = ("", "NA", "per_feature")
 #: Precision suffixes, in order of preference when a folder holds several.
 PRECISIONS = ("", "int8", "fp16")
-#: tokens.txt / vocab.txt and config.json are small; a larger one is not a model's.
-MAX_TOKENS_BYTES = 16 << 20
+#: config.json is small; a larger one is not a model's.
 MAX_CONFIG_BYTES = 1 << 20
 
 
@@ -122,154 +128,12 @@ def _broken(path: Path, problem: str, *, folder: Path, remedy: str | None = None
     )
 
 
-# ---------------------------------------------------------------------------------------------
-# Protobuf wire format, just enough of it
-
-
-class _WireError(Exception):
-    def __init__(self, problem: str):
-        super().__init__(problem)
-        self.problem = problem
-
-
-def _varint(buf, pos: int, end: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        if pos >= end:
-            raise _WireError("is truncated (it ends inside a record)")
-        b = buf[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if not b & 0x80:
-            return result, pos
-        shift += 7
-        if shift > 63:
-            raise _WireError("is not an ONNX file (malformed protobuf)")
-
-
-def _fields(buf, start: int, end: int) -> Iterator[tuple[int, int, int | tuple[int, int]]]:
-    """``(field number, wire type, varint value or (start, end) span)`` of one message."""
-    pos = start
-    while pos < end:
-        key, pos = _varint(buf, pos, end)
-        field, wire = key >> 3, key & 7
-        if field == 0:
-            raise _WireError("is not an ONNX file (malformed protobuf)")
-        if wire == 0:
-            value, pos = _varint(buf, pos, end)
-            yield field, wire, value
-        elif wire == 2:
-            length, pos = _varint(buf, pos, end)
-            if pos + length > end:
-                raise _WireError("is truncated (a record runs past the end of the file)")
-            yield field, wire, (pos, pos + length)
-            pos += length
-        elif wire in (1, 5):
-            pos += 8 if wire == 1 else 4
-            if pos > end:
-                raise _WireError("is truncated (it ends inside a record)")
-            yield field, wire, 0
-        else:
-            raise _WireError("is not an ONNX file (malformed protobuf)")
-
-
-def _string(buf, span: tuple[int, int]) -> str:
-    return bytes(buf[span[0] : span[1]]).decode("utf-8", errors="replace")
-
-
-@attrs.frozen
-class OnnxSummary:
-    """What the checks need from one ONNX file, read without its weights."""
-
-    ir_version: int
-    metadata: dict[str, str]
-    inputs: tuple[onnx.ValueInfoProto, ...]
-    outputs: tuple[onnx.ValueInfoProto, ...]
-    external_data: tuple[tuple[str, int, int | None], ...]
-    """``(location, offset, length)`` of every initializer stored outside the file."""
-
-    def input_names(self) -> list[str]:
-        return [v.name for v in self.inputs]
-
-    def output_names(self) -> list[str]:
-        return [v.name for v in self.outputs]
-
-
-# ModelProto: 1 ir_version, 7 graph, 14 metadata_props. GraphProto: 5 initializer, 11 input,
-# 12 output. TensorProto: 13 external_data, 14 data_location (1 = EXTERNAL).
-def read_onnx_summary(path: Path) -> OnnxSummary:
-    """Parse ``path``'s header and graph interface; raises ``_WireError`` with the problem."""
-    with open_regular(path) as f:  # a FIFO or device in a model folder: refused, never waited on
-        size = os.fstat(f.fileno()).st_size
-        if size == 0:
-            raise _WireError("is empty (0 bytes)")
-        buf = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-    with buf:
-        ir_version = None
-        graph: tuple[int, int] | None = None
-        metadata: dict[str, str] = {}
-        for field, wire, value in _fields(buf, 0, size):
-            if field == 1 and wire == 0:
-                ir_version = int(value)  # type: ignore[arg-type]
-            elif field == 7 and wire == 2:
-                graph = value  # type: ignore[assignment]
-            elif field == 14 and wire == 2:
-                key = val = ""
-                for f2, w2, v2 in _fields(buf, *value):  # type: ignore[misc]
-                    if w2 == 2 and f2 == 1:
-                        key = _string(buf, v2)  # type: ignore[arg-type]
-                    elif w2 == 2 and f2 == 2:
-                        val = _string(buf, v2)  # type: ignore[arg-type]
-                metadata[key] = val
-        if ir_version is None or graph is None or not 1 <= ir_version <= 64:
-            raise _WireError("is not an ONNX model (no graph or IR version in it)")
-        inputs: list[onnx.ValueInfoProto] = []
-        outputs: list[onnx.ValueInfoProto] = []
-        external: list[tuple[str, int, int | None]] = []
-        for field, wire, value in _fields(buf, *graph):
-            if wire != 2:
-                continue
-            if field in (11, 12):
-                info = onnx.ValueInfoProto()
-                try:
-                    info.ParseFromString(bytes(buf[value[0] : value[1]]))  # type: ignore[index]
-                except Exception as exc:  # noqa: BLE001 - protobuf's DecodeError
-                    raise _WireError(f"is not a valid ONNX model ({exc})") from None
-                (inputs if field == 11 else outputs).append(info)
-            elif field == 5:
-                ref = _external_ref(buf, value)  # type: ignore[arg-type]
-                if ref is not None:
-                    external.append(ref)
-    return OnnxSummary(ir_version, metadata, tuple(inputs), tuple(outputs), tuple(external))
-
-
-def _external_ref(buf, span: tuple[int, int]) -> tuple[str, int, int | None] | None:
-    location, offset, length, is_external = "", 0, None, False
-    for field, wire, value in _fields(buf, *span):
-        if field == 14 and wire == 0:
-            is_external = value == 1
-        elif field == 13 and wire == 2:
-            key = val = ""
-            for f2, w2, v2 in _fields(buf, *value):  # type: ignore[misc]
-                if w2 == 2 and f2 == 1:
-                    key = _string(buf, v2)  # type: ignore[arg-type]
-                elif w2 == 2 and f2 == 2:
-                    val = _string(buf, v2)  # type: ignore[arg-type]
-            if key == "location":
-                location = val
-            elif key == "offset":
-                offset = int(val or 0)
-            elif key == "length":
-                length = int(val or 0)
-    return (location, offset, length) if is_external else None
-
-
 def _summary(path: Path, folder: Path) -> OnnxSummary:
     if not path.is_file():
         raise _broken(path, "is missing", folder=folder)
     try:
         summary = read_onnx_summary(path)
-    except _WireError as exc:
+    except OnnxReadError as exc:
         raise _broken(path, exc.problem, folder=folder) from None
     except OSError as exc:
         raise _broken(path, f"cannot be read ({exc.strerror or exc})", folder=folder) from None
@@ -289,72 +153,16 @@ def _summary(path: Path, folder: Path) -> OnnxSummary:
     return summary
 
 
-def _dims(info: onnx.ValueInfoProto) -> list[int | str | None]:
-    """Shape of a tensor value: ints for static dims, names for symbolic ones, None if unknown."""
-    if not info.type.HasField("tensor_type") or not info.type.tensor_type.HasField("shape"):
-        return []
-    out: list[int | str | None] = []
-    for d in info.type.tensor_type.shape.dim:
-        if d.HasField("dim_value"):
-            out.append(int(d.dim_value))
-        elif d.HasField("dim_param"):
-            out.append(d.dim_param)
-        else:
-            out.append(None)
-    return out
-
-
-def _elem_type(info: onnx.ValueInfoProto) -> int:
-    return info.type.tensor_type.elem_type if info.type.HasField("tensor_type") else 0
-
-
 # ---------------------------------------------------------------------------------------------
-# Token files
-
-
-def _read_symbol_lines(path: Path, folder: Path) -> list[tuple[str, int]]:
-    """``(symbol, id)`` per line of tokens.txt / vocab.txt (``sym id``; a lone id is a space)."""
-    if not path.is_file():
-        raise _broken(path, "is missing", folder=folder)
-    try:
-        text = read_regular(path, MAX_TOKENS_BYTES).decode("utf-8")
-    except UnicodeDecodeError:
-        raise _broken(path, "is not UTF-8 text", folder=folder) from None
-    except OSError as exc:
-        raise _broken(path, f"cannot be read ({exc})", folder=folder) from None
-    lines = [ln for ln in text.splitlines() if ln.strip()]
-    if not lines:
-        raise _broken(path, "is empty", folder=folder)
-    entries: list[tuple[str, int]] = []
-    for n, line in enumerate(lines, 1):
-        parts = line.rsplit(maxsplit=1)
-        if len(parts) == 1 and parts[0].isdigit():
-            sym, num = " ", parts[0]
-        elif len(parts) == 2 and parts[1].lstrip("-").isdigit():
-            sym, num = parts
-        else:
-            raise _broken(path, f"line {n} is not `symbol id`: {line[:40]!r}", folder=folder)
-        entries.append((sym, int(num)))
-    return entries
+# Token files (read and checked in tokens.py)
 
 
 def _check_tokens(path: Path, folder: Path, vocab_size: int | None) -> tuple[str, ...]:
-    entries = _read_symbol_lines(path, folder)
-    if entries[-1][0] != BLANK:
-        where = next((i for i, (s, _) in enumerate(entries) if s == BLANK), None)
-        detail = "has no <blk>" if where is None else f"has <blk> on line {where + 1}, not last"
-        raise _broken(path, f"{detail}: the blank token must be the last id", folder=folder)
-    if vocab_size is not None and len(entries) != vocab_size + 1:
-        raise _broken(
-            path,
-            f"has {len(entries)} lines but the encoder's vocab_size is {vocab_size} "
-            f"(expected {vocab_size + 1} with <blk>)",
-            folder=folder,
-        )
-    for i, (_, num) in enumerate(entries):
-        if num != i:
-            raise _broken(path, f"line {i + 1} has id {num}, expected {i}", folder=folder)
-    return tuple(s for s, _ in entries)
+    """The symbols of tokens.txt / vocab.txt, checked (see :func:`~.tokens.check_tokens`)."""
+    try:
+        return check_tokens(path, vocab_size)
+    except TokenFileError as exc:
+        raise _broken(path, exc.problem, folder=folder) from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -487,7 +295,7 @@ def _inspect_sherpa(folder: Path, precision: str | None) -> ModelFiles:
             + (": it is a NeMo decoder_joint-model.onnx" if "encoder_outputs" in dec.input_names() else ""),
             folder=folder,
         )
-    if _elem_type(dec.inputs[0]) not in (0, onnx.TensorProto.INT32):
+    if elem_type(dec.inputs[0]) not in (0, onnx.TensorProto.INT32):
         raise _broken(decoder, "takes targets that are not int32", folder=folder)
     if len(dec.outputs) < 3:
         raise _broken(decoder, "does not return the next decoder states", folder=folder)
@@ -518,28 +326,17 @@ def _inspect_sherpa(folder: Path, precision: str | None) -> ModelFiles:
 
 
 def _check_feature_dim(enc: OnnxSummary, feat_dim: int, path: Path, folder: Path) -> None:
-    dims = _dims(enc.inputs[0])
-    if len(dims) == 3 and isinstance(dims[1], int) and dims[1] != feat_dim:
-        raise _broken(path, f"takes {dims[1]} feature bins but its metadata/config says {feat_dim}", folder=folder)
-
-
-_INFER_LIMIT_BYTES = 256 << 20
+    shape = dims(enc.inputs[0])
+    if len(shape) == 3 and isinstance(shape[1], int) and shape[1] != feat_dim:
+        raise _broken(path, f"takes {shape[1]} feature bins but its metadata/config says {feat_dim}", folder=folder)
 
 
 def _joiner_width(summary: OnnxSummary, path: Path, folder: Path) -> int:
     """Last dim of the joint's logits: declared, or inferred from the graph as onnxruntime does."""
-    output = summary.outputs[0]
-    dims = _dims(output)
-    if not (dims and isinstance(dims[-1], int) and dims[-1] > 0) and path.stat().st_size < _INFER_LIMIT_BYTES:
-        try:
-            model = onnx.shape_inference.infer_shapes(onnx.load(str(path), load_external_data=False))
-            inferred = next((o for o in model.graph.output if o.name == output.name), None)
-            dims = _dims(inferred) if inferred is not None else dims
-        except Exception:  # noqa: BLE001 - inference is best effort; the verdict below stands
-            pass
-    if not dims or not isinstance(dims[-1], int) or dims[-1] <= 0:
+    width = output_width(summary, path)
+    if width is None:
         raise _broken(path, "has no fixed vocabulary size on its output (last dim)", folder=folder)
-    return dims[-1]
+    return width
 
 
 def _check_width(kind: KindName, width: int, vocab: int, path: Path, folder: Path, *, tdt_source: str) -> None:
@@ -622,7 +419,7 @@ def _inspect_nemo(folder: Path, precision: str | None) -> ModelFiles:
         kind = "tdt" if width > vocab_size + 1 else "rnnt"
     _check_width(kind, width, vocab_size, decoder_joint, folder, tdt_source=f"config.json says {model_type!r}")
     state = next(i for i in dj.inputs if i.name == "input_states_1")
-    sdims = _dims(state)
+    sdims = dims(state)
     layers = sdims[0] if len(sdims) == 3 and isinstance(sdims[0], int) else 1
     hidden = sdims[2] if len(sdims) == 3 and isinstance(sdims[2], int) else 0
     return ModelFiles(

@@ -13,7 +13,8 @@ import pytest
 
 from swictation_rpc.engine.probe import ABORT_EXIT_CODE, probe_load
 from swictation_rpc.errors import ModelBrokenError, ModelNotInstalledError
-from swictation_rpc.models.layout import ModelFiles, inspect_model_dir, read_onnx_summary
+from swictation_rpc.models.layout import ModelFiles, inspect_model_dir
+from swictation_rpc.models.onnx_summary import read_onnx_summary
 from swictation_rpc.testing import synthetic as s
 
 VOCAB = len(s.DEFAULT_TOKENS)
