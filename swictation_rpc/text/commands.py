@@ -39,7 +39,7 @@ from attrs import define, field
 
 from swictation_rpc.text.casing import CASING_COMMANDS, CaseStyle
 from swictation_rpc.text.cleanup import clean
-from swictation_rpc.text.decisions import TimedWord, is_command, pauses_before
+from swictation_rpc.text.decisions import TimedWord, closest_phrase, is_command, pauses_before
 from swictation_rpc.text.spoken_languages import (
     COMMAND_PREFIX,
     LITERAL_WORDS,
@@ -599,7 +599,7 @@ def parse(
             continue
         found = table.match(keys, n)
         if found is None and not strict:
-            near = table.match_near_miss(keys, n)
+            near = table.match_near_miss(keys, n) or (_fuzzy_alone(table, keys) if n == 0 else None)
             if near is not None and (near[0] > 1 or len(words_) == 1):
                 found = near
         if found is None:
@@ -640,6 +640,15 @@ def parse(
         emit_command(command)
     flush_case()
     return Parsed(out, scratch_previous)
+
+
+def _fuzzy_alone(table: CommandTable, keys: list[str]) -> tuple[int, Command] | None:
+    """The whole utterance (one or two words) is a near-miss of one symbol command: that command."""
+    if not 1 <= len(keys) <= 2:
+        return None
+    symbols = {" ".join(k): c for k, c in table.commands.items() if isinstance(c, Symbol)}
+    phrase = closest_phrase(" ".join(keys), list(symbols))
+    return (len(keys), symbols[phrase]) if phrase is not None else None
 
 
 #: In prose, a casing command takes at most this many words; a longer run ("camel case is common

@@ -117,3 +117,43 @@ def pauses_before(chunks: Sequence[str], words: Sequence[TimedWord] | None) -> l
         previous_word = last
         at += letters
     return gaps
+
+
+#: A whole utterance in code this close to one command phrase (edits per letter) is that command.
+FUZZY_EDITS_PER_LETTER = 0.2
+
+
+def closest_phrase(heard: str, phrases: Sequence[str]) -> str | None:
+    """The one phrase within :data:`FUZZY_EDITS_PER_LETTER` of ``heard`` (letters only, spaces
+    ignored: "pender score" ~ "underscore"), or ``None`` when none is, or two are equally close."""
+    target = heard.replace(" ", "")
+    if len(target) < 5:
+        return None  # "done" vs "dot": too short to tell a near-miss from another word
+    limit = max(1, int(FUZZY_EDITS_PER_LETTER * len(target)))
+    best: list[tuple[int, str]] = []
+    for phrase in phrases:
+        candidate = phrase.replace(" ", "")
+        if abs(len(candidate) - len(target)) > limit:
+            continue
+        d = _edits(target, candidate, limit)
+        if d <= limit:
+            best.append((d, phrase))
+    best.sort()
+    if not best or (
+        len(best) > 1 and best[0][0] == best[1][0] and best[0][1].replace(" ", "") != best[1][1].replace(" ", "")
+    ):
+        return None
+    return best[0][1]
+
+
+def _edits(a: str, b: str, limit: int) -> int:
+    """Levenshtein distance, stopping early once every path is over ``limit``."""
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        if min(current) > limit:
+            return limit + 1
+        previous = current
+    return previous[-1]

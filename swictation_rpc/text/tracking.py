@@ -373,7 +373,9 @@ class UtteranceTracker:
                     utterance.range = intact
                     utterance.dirty = True
                 return
-        utterance.edited = True
+        if not utterance.edited:
+            utterance.edited = True
+            utterance.dirty = True  # saved without a range: after a restart it is never found by position
 
     def _intact(self, utterance: Utterance, doc: DocumentText) -> Range | None:
         """Where the utterance's text still reads as written, anchored at its start or its end.

@@ -105,3 +105,12 @@ def test_pauses_are_aligned_on_letters_whatever_the_punctuation():
     gaps = pauses_before(["Hello,", "comma,", "world."], words)
     assert gaps is not None and gaps[0] is None and gaps[1] >= PAUSE_S and gaps[2] < PAUSE_S
     assert pauses_before(["something", "else"], words) is None
+
+
+def test_a_whole_utterance_close_to_one_command_is_that_command_in_code_only():
+    assert fmt("pender score", before="    my") == "_"
+    assert fmt("Semi-colon.", before="x = 1") == ";"
+    # Short words are too close to too much to guess ("done" is not "dot"); prose never guesses.
+    assert fmt("done", before="    while not") == " done"
+    assert fmt("pender score", before="# a") == " pender score"
+    assert fmt("pender score now", before="    ") == "pender score now"
