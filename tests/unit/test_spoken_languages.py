@@ -34,7 +34,7 @@ def test_english_casing_works_inside_german_prose_and_code():
 
 
 def test_english_symbol_words_are_words_in_german():
-    assert fmt("comma", "de", before="    foo(a") == " comma"
+    assert fmt("question mark", "de", before="    foo(a") == " question mark"
     assert command_table("python", spoken="de").commands.get(("komma",)) is not None
 
 
