@@ -275,7 +275,7 @@ class UtteranceService:
         store = self.history()
         if store is None:
             return None
-        items = await self.blocking(store.list, 50)
+        items = await self.blocking(store.list, 50, owner_only=True)  # never another editor's
         for item in items:
             if item.uri != uri or item.id in tracker:
                 continue  # followed ones were considered above (gone, or not inserted yet)
