@@ -30,6 +30,10 @@ def _decodes(faults: Path) -> int:
         return 0
 
 
+def _dictation_params() -> dict[str, object]:
+    return {"textDocument": {"uri": "file:///tmp/example.py"}, "position": {"line": 0, "character": 0}}
+
+
 def test_control_requests_answer_while_decodes_queue_and_a_cancelled_queued_decode_never_runs(
     spawn,
     tones: dict[str, Path],  # noqa: F811
@@ -57,7 +61,13 @@ def test_control_requests_answer_while_decodes_queue_and_a_cancelled_queued_deco
     started = time.monotonic()
     status = server.request("swictation/status", timeout=ANSWER_TIMEOUT_S)
     history = server.request("swictation/history", {"limit": 5}, timeout=ANSWER_TIMEOUT_S)
+    # Dictation control runs on the server's pool too: startDictation is answered (this server has
+    # no microphone, so with its error) and stopDictation with nothing to stop, both at once.
+    start = server.response(server.request_async("swictation/startDictation", _dictation_params()), ANSWER_TIMEOUT_S)
+    stop = server.response(server.request_async("swictation/stopDictation", {}), ANSWER_TIMEOUT_S)
     control_s = time.monotonic() - started
+    assert "error" in start and start["error"]["code"] != -32603, start
+    assert "error" in stop and stop["error"]["code"] != -32603, stop
     assert status["state"] == "transcribing"
     assert history["items"] == []
     assert not any(msg_id in server.responses for msg_id in ids)
