@@ -10,9 +10,10 @@ import type { Problem } from './errors';
 import { isCancellation, problemFromError } from './errors';
 import { PositionTracker, caretAfter, comparePositions, placeEdits } from './positionTracker';
 import * as protocol from './protocol';
-import type { HistoryItem, Mode, PartialParams, Range, RefinedParams, StateChangedParams, TextEdit, TranscribeResult } from './protocol';
+import type { HistoryItem, Mode, PartialParams, Range, StateChangedParams, TranscribeResult } from './protocol';
 import type { ClientSettings } from './settings';
 import type { StatusStore } from './status';
+import { UtteranceEdits } from './utteranceEdits';
 import * as api from './vscodeapi';
 
 /** One utterance on its way: where it began and everything that happened to the document since. */
@@ -31,14 +32,6 @@ interface Session {
   stopping: boolean;
 }
 
-/** Where a finished utterance's text is, for refine and undo. */
-interface Landed {
-  uri: string;
-  text: string;
-}
-
-const LANDED_KEPT = 50;
-
 export interface DictationDeps {
   client: SwictationClient;
   status: StatusStore;
@@ -51,20 +44,27 @@ export class Dictation implements api.Disposable {
   private session: Session | undefined;
   /** Utterances whose audio is with the server (file transcriptions, a stopping session). */
   private readonly inFlight = new Set<Utterance>();
-  private readonly landed = new Map<string, Landed>();
+  /** Undo, retranscribe and refine: edits of earlier utterances, only where and as the server checked them. */
+  private readonly edits: UtteranceEdits;
   private readonly ghost: api.TextEditorDecorationType;
   private ghostEditor: api.TextEditor | undefined;
   private readonly disposables: api.Disposable[] = [];
 
   constructor(private readonly deps: DictationDeps) {
     this.ghost = api.ghostTextDecoration();
+    this.edits = new UtteranceEdits({
+      request: (method, params) => deps.client.request(method, params),
+      documents: api.editorDocuments,
+      report: deps.report,
+      log: deps.log,
+    });
     this.disposables.push(
       this.ghost,
       api.onDidChangeTextDocument((e) => this.documentChanged(e)),
       api.onDidCloseTextDocument((d) => this.documentClosed(d.uri.toString())),
       deps.client.onPartial((p) => this.partial(p)),
       deps.client.onStateChanged((p) => this.stateChanged(p)),
-      deps.client.onRefined((p) => void this.refined(p)),
+      deps.client.onRefined((p) => void this.edits.refined(p)),
     );
   }
 
@@ -165,36 +165,42 @@ export class Dictation implements api.Disposable {
     }
   }
 
-  /** Remove the last utterance (or `id`), wherever it is now (server: undoUtterance). */
-  async undoUtterance(id?: string, uri?: string): Promise<void> {
-    try {
-      const result = await this.deps.client.request(protocol.UNDO_UTTERANCE, { id: id ?? null });
-      const target = uri ?? (result.id ? this.landed.get(result.id)?.uri : undefined) ?? api.activeTextEditor()?.document.uri.toString();
-      if (target && result.edits.length) {
-        await api.applyEdits(target, result.edits);
-      }
-    } catch (error) {
-      this.fail(error);
+  /**
+   * Remove the last utterance (or `id`) from the document the server names, if its text is still
+   * exactly there; otherwise one message says why (after a reload too: the server's history knows
+   * the utterance and its document).
+   */
+  async undoUtterance(id?: string): Promise<void> {
+    await this.edits.undo(id);
+  }
+
+  /** Offered text (an utterance that could not be replaced): put it at the cursor. */
+  async insertText(text: string): Promise<void> {
+    if (!this.requireEditor()) {
+      return;
+    }
+    if (!(await api.insertAtCursor(text))) {
+      this.deps.report({ kind: 'edit-failed', severity: 'error', message: `The text could not be inserted: “${text}”.`, actions: [], data: {} });
     }
   }
 
-  /** Pick an utterance from the history, then insert, re-transcribe or undo it. */
+  /** Pick an utterance from the history (undone ones too, marked), then insert, re-transcribe or undo it. */
   async showHistory(): Promise<void> {
     let items: HistoryItem[];
     try {
-      items = (await this.deps.client.request(protocol.HISTORY, { limit: 50 })).items;
+      items = (await this.deps.client.request(protocol.HISTORY, { limit: 50, includeUndone: true })).items;
     } catch (error) {
       this.fail(error);
       return;
     }
     if (items.length === 0) {
-      this.deps.report({ kind: 'history-empty', severity: 'info', message: 'The transcript history is empty.', actions: [], data: {} });
+      this.deps.report({ kind: 'history-empty', severity: 'warning', message: 'The transcript history is empty.', actions: [], data: {} });
       return;
     }
     const picked = await api.showQuickPick(
       items.map((item) => ({
-        label: item.text || '(no speech)',
-        description: `${item.mode} · ${Math.round(item.timings.totalMs)} ms`,
+        label: `${item.undone ? '$(discard) ' : ''}${item.text || '(no speech)'}`,
+        description: `${item.undone ? 'undone · ' : ''}${item.mode} · ${Math.round(item.timings.totalMs)} ms`,
         detail: `${new Date(item.createdAt).toLocaleString()} · ${item.model}${item.uri ? ` · ${item.uri}` : ''}`,
         item,
       })),
@@ -203,38 +209,45 @@ export class Dictation implements api.Disposable {
     if (!picked) {
       return;
     }
-    const actions = [
-      { label: 'Insert at cursor', id: 'insert' },
-      { label: 'Transcribe again (accurate)', id: 'retranscribe' },
-      { label: 'Remove from the document', id: 'undo' },
-    ];
-    const action = await api.showQuickPick(actions, { title: picked.item.text, placeHolder: 'What to do with this utterance' });
     const item = picked.item;
+    const actions = [
+      { label: 'Insert at cursor', description: 'as a new utterance, formatted for the cursor', id: 'insert' },
+      { label: 'Transcribe again (accurate)', description: item.undone ? 'the new text is offered' : 'replaces it if unchanged', id: 'retranscribe' },
+      ...(item.undone ? [] : [{ label: 'Remove from the document', description: 'only if its text is unchanged', id: 'undo' }]),
+    ];
+    const action = await api.showQuickPick(actions, { title: item.text, placeHolder: 'What to do with this utterance' });
     if (action?.id === 'insert') {
-      const editor = this.requireEditor();
-      if (editor) {
-        const utterance = this.begin(editor);
-        await this.land(utterance, {
-          text: item.text,
-          mode: item.mode,
-          model: item.model,
-          timings: item.timings,
-          edits: [{ range: { start: utterance.anchor.start, end: utterance.anchor.start }, newText: item.text }],
-        });
-      }
+      await this.insertFromHistory(item);
     } else if (action?.id === 'retranscribe') {
-      try {
-        const result = await this.deps.client.request(protocol.RETRANSCRIBE, { id: item.id, mode: 'accurate' });
-        if (item.uri && result.edits.length) {
-          await api.applyEdits(item.uri, result.edits);
-          this.remember(result.utteranceId ?? item.id, item.uri, result.edits);
-        }
+      const result = await this.edits.retranscribe(item, 'accurate');
+      if (result) {
         this.showLatency(result, undefined);
-      } catch (error) {
-        this.fail(error);
       }
     } else if (action?.id === 'undo') {
-      await this.undoUtterance(item.id, item.uri ?? undefined);
+      await this.undoUtterance(item.id);
+    }
+  }
+
+  /** A history item inserted again at the cursor: formatted there by the server, an utterance of its own. */
+  private async insertFromHistory(item: HistoryItem): Promise<void> {
+    const editor = this.requireEditor();
+    if (!editor) {
+      return;
+    }
+    const utterance = this.begin(editor);
+    this.track(utterance);
+    try {
+      const result = await this.deps.client.request(protocol.INSERT_UTTERANCE, {
+        utteranceId: item.id,
+        textDocument: { uri: utterance.uri },
+        position: utterance.anchor.start,
+        context: this.context(editor, utterance.anchor),
+      });
+      await this.land(utterance, result);
+    } catch (error) {
+      this.fail(error);
+    } finally {
+      this.untrack(utterance);
     }
   }
 
@@ -261,25 +274,6 @@ export class Dictation implements api.Disposable {
         ...problemFromError({ message: `Dictation stopped: ${params.reason ?? 'the audio input failed'}`, data: { kind: 'audio-device-error' } }),
       });
       void this.finishSession(session);
-    }
-  }
-
-  /** Two-pass refine: replace the text of an utterance if it is still what we inserted. */
-  private async refined(params: RefinedParams): Promise<void> {
-    const landed = this.landed.get(params.utteranceId);
-    const document = api.findDocument(params.uri);
-    const edit = params.edit;
-    if (!landed || !document || !edit) {
-      // No edit: the server explains why in params.reason / params.message (issue 13, client side).
-      return;
-    }
-    const range = api.toVsRange(edit.range);
-    if (document.getText(range) !== landed.text) {
-      this.deps.log.info(`Refined text for ${params.utteranceId} not applied: the text was edited since`);
-      return;
-    }
-    if (await api.applyEdits(params.uri, [edit])) {
-      this.remember(params.utteranceId, params.uri, [edit]);
     }
   }
 
@@ -421,16 +415,6 @@ export class Dictation implements api.Disposable {
         data: {},
       });
       return;
-    }
-    if (result.utteranceId) {
-      this.remember(result.utteranceId, utterance.uri, edits);
-    }
-  }
-
-  private remember(id: string, uri: string, edits: readonly TextEdit[]): void {
-    this.landed.set(id, { uri, text: edits.map((e) => e.newText).join('') });
-    while (this.landed.size > LANDED_KEPT) {
-      this.landed.delete(this.landed.keys().next().value as string);
     }
   }
 

@@ -6,12 +6,23 @@
  * Server errors are JSON-RPC errors whose `data` is `{kind, remedy, ...}`
  * (swictation_rpc/errors.py); the kinds below are the ones it declares.
  */
-import type { ErrorData } from './protocol';
+import type { EditRefusal, ErrorData } from './protocol';
 import type { NotificationLevel } from './settings';
 
 export type Severity = 'error' | 'warning' | 'info';
 
-export type ActionId = 'downloadModels' | 'openSettings' | 'showLogs' | 'stopDictation' | 'restartServer';
+export type ActionId =
+  | 'downloadModels'
+  | 'openSettings'
+  | 'showLogs'
+  | 'stopDictation'
+  | 'restartServer'
+  /** Insert `data.text` at the cursor (new text offered instead of overwriting an edited utterance). */
+  | 'insertText'
+  /** Copy `data.text` to the clipboard. */
+  | 'copyText'
+  /** Show the document `data.uri` (an utterance edit landed in a document not on screen). */
+  | 'showDocument';
 
 export interface Action {
   id: ActionId;
@@ -34,6 +45,9 @@ const DOWNLOAD: Action = { id: 'downloadModels', label: 'Download models' };
 const SHOW_LOGS: Action = { id: 'showLogs', label: 'Show logs' };
 const RESTART: Action = { id: 'restartServer', label: 'Restart server' };
 const STOP: Action = { id: 'stopDictation', label: 'Stop dictation' };
+const INSERT: Action = { id: 'insertText', label: 'Insert at cursor' };
+const COPY: Action = { id: 'copyText', label: 'Copy' };
+const SHOW_DOCUMENT: Action = { id: 'showDocument', label: 'Show the document' };
 const settings = (setting = 'swictation'): Action => ({ id: 'openSettings', label: 'Open settings', setting });
 
 interface Policy {
@@ -64,6 +78,26 @@ export const POLICY: Readonly<Record<string, Policy>> = {
   'server-not-initialized': { severity: 'warning', actions: [RESTART], remedy: 'Wait for the server to start, or restart it.' },
   'server-not-running': { severity: 'error', actions: [RESTART, SHOW_LOGS] },
   internal: { severity: 'error', actions: [SHOW_LOGS, RESTART] },
+
+  // Edits of earlier utterances (undo, retranscribe, refine) that were not made, and why: the
+  // server's reasons (`utterance-<reason>`) and the extension's own checks. Each is one message;
+  // nothing was changed, so none is an error, but none is silent either (default level shows them).
+  'utterance-changed': { severity: 'warning', actions: [] },
+  'utterance-not-synced': { severity: 'warning', actions: [] },
+  'utterance-gone': { severity: 'warning', actions: [] },
+  'utterance-already-undone': { severity: 'warning', actions: [] },
+  /** No utterance to undo at all (none dictated yet, the history is off). */
+  'utterance-none': { severity: 'warning', actions: [] },
+  /** The document changed between the server's check and the edit: not applied. */
+  'utterance-version-mismatch': { severity: 'warning', actions: [] },
+  /** The utterance's document cannot be opened (deleted, renamed). */
+  'utterance-document-unavailable': { severity: 'warning', actions: [] },
+  /** VS Code refused the edit (read-only document, or it changed at the last moment). */
+  'utterance-edit-failed': { severity: 'warning', actions: [SHOW_LOGS] },
+  /** New text (retranscribe, refine) offered instead of overwriting an edited utterance. */
+  'utterance-offer': { severity: 'warning', actions: [INSERT, COPY] },
+  /** The edit landed in a document that is not on screen: said, with a way to look. */
+  'utterance-edited-elsewhere': { severity: 'info', actions: [SHOW_DOCUMENT] },
 };
 
 /** JSON-RPC's "request cancelled" codes: the user (or a restart) cancelled; nothing to tell. */
@@ -105,6 +139,18 @@ export function problemFromError(error: unknown): Problem {
     actions: policy.actions,
     data,
   };
+}
+
+/** Why an edit of an earlier utterance was not made, as one message (the server's sentence). */
+export function problemFromRefusal(reason: EditRefusal | null | undefined, message: string, data: ErrorData = {}): Problem {
+  const kind = reason ? `utterance-${reason}` : 'utterance-none';
+  return utteranceProblem(kind, message, data);
+}
+
+/** A problem of one of the `utterance-*` kinds above. */
+export function utteranceProblem(kind: string, message: string, data: ErrorData = {}): Problem {
+  const policy = POLICY[kind] ?? POLICY['utterance-edit-failed'];
+  return { kind, severity: policy.severity, message, actions: policy.actions, data: { kind, ...data } };
 }
 
 const RANK: Record<Severity, number> = { error: 3, warning: 2, info: 1 };

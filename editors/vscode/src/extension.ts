@@ -40,6 +40,9 @@ export function activate(context: api.ExtensionContext): void {
     showLogs: () => log.show(),
     stopDictation: () => api.executeCommand('swictation.stopDictation'),
     restartServer: () => api.executeCommand('swictation.restartServer'),
+    insertText: (_action, problem) => typeof problem.data.text === 'string' && dictation.insertText(problem.data.text),
+    copyText: (_action, problem) => typeof problem.data.text === 'string' && api.copyToClipboard(problem.data.text),
+    showDocument: (_action, problem) => typeof problem.data.uri === 'string' && api.showDocument(problem.data.uri),
   });
   const swictation = new SwictationClient(log, status, notifier);
   client = swictation;

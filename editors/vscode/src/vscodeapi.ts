@@ -9,6 +9,7 @@ import type { Position, Range, TextEdit } from './protocol';
 import type { ConfigSource } from './settings';
 import { SECTION } from './settings';
 import type { StatusView } from './status';
+import type { EditorDocuments } from './utteranceEdits';
 
 export type {
   CancellationToken,
@@ -221,6 +222,61 @@ export async function applyEdits(uri: string, edits: readonly TextEdit[], caret?
     workspaceEdit.replace(target, toVsRange(edit.range), edit.newText);
   }
   return vscode.workspace.applyEdit(workspaceEdit);
+}
+
+/**
+ * `uri`'s document, opened in the background if it is not open (no editor is shown, the active
+ * one stays); undefined when it cannot be opened (deleted, moved).
+ */
+export async function openDocumentInBackground(uri: string): Promise<vscode.TextDocument | undefined> {
+  const open = findDocument(uri);
+  if (open) {
+    return open;
+  }
+  try {
+    return await vscode.workspace.openTextDocument(vscode.Uri.parse(uri));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Apply `edits` to the document `uri` and no other, as one WorkspaceEdit (one undo step), whether
+ * or not an editor shows it. VS Code sends the document's version with it and refuses the edit if
+ * the document changed before it arrives.
+ */
+export function applyDocumentEdits(uri: string, edits: readonly TextEdit[]): Thenable<boolean> {
+  const workspaceEdit = new vscode.WorkspaceEdit();
+  const target = vscode.Uri.parse(uri);
+  for (const edit of edits) {
+    workspaceEdit.replace(target, toVsRange(edit.range), edit.newText);
+  }
+  return vscode.workspace.applyEdit(workspaceEdit);
+}
+
+/** The documents as utterance edits see them (utteranceEdits.ts). */
+export const editorDocuments: EditorDocuments = {
+  isOpen: (uri) => findDocument(uri) !== undefined,
+  open: async (uri) => (await openDocumentInBackground(uri))?.version,
+  apply: (uri, edits) => Promise.resolve(applyDocumentEdits(uri, edits)),
+  isVisible: (uri) => vscode.window.visibleTextEditors.some((e) => e.document.uri.toString() === uri),
+};
+
+/** Put `text` at the active editor's cursor (replacing its selection); false without an editor. */
+export async function insertAtCursor(text: string): Promise<boolean> {
+  const editor = vscode.window.activeTextEditor;
+  if (!editor) {
+    return false;
+  }
+  return editor.edit((builder) => builder.replace(editor.selection, text), { undoStopBefore: true, undoStopAfter: true });
+}
+
+export function copyToClipboard(text: string): Thenable<void> {
+  return vscode.env.clipboard.writeText(text);
+}
+
+export async function showDocument(uri: string): Promise<void> {
+  await vscode.window.showTextDocument(vscode.Uri.parse(uri), { preview: false });
 }
 
 // -- tasks ----------------------------------------------------------------------------------------
