@@ -23,20 +23,46 @@ function M.uri(bufnr)
   return uri
 end
 
---- The open buffer a uri from the server names, or nil.
+--- The buffer a uri from the server names, or nil: the buffer whose uri is exactly `uri` now
+--- (never a partial name match, never the current buffer by default).
 ---@param uri string
 ---@return integer?
 function M.bufnr_of(uri)
   local b = uris[uri]
   if b and vim.api.nvim_buf_is_valid(b) then
-    return b
-  end
-  if uri:match("^file:") then
-    local n = vim.fn.bufnr(vim.uri_to_fname(uri))
-    if n ~= -1 then
-      return n
+    if vim.api.nvim_buf_get_name(b) == "" or vim.uri_from_bufnr(b) == uri then
+      return b
     end
   end
+  uris[uri] = nil
+  if uri:match("^file:") then
+    for _, n in ipairs(vim.api.nvim_list_bufs()) do
+      if vim.api.nvim_buf_get_name(n) ~= "" and vim.uri_from_bufnr(n) == uri then
+        return n
+      end
+    end
+  end
+end
+
+--- The loaded buffer a uri names, loading its file (in the background) if needed; nil when the
+--- uri names no buffer and no readable file.
+---@param uri string
+---@return integer?
+function M.load(uri)
+  local b = M.bufnr_of(uri)
+  if not b and uri:match("^file:") then
+    local fname = vim.uri_to_fname(uri)
+    if vim.fn.filereadable(fname) == 1 then
+      b = vim.fn.bufadd(fname)
+    end
+  end
+  if b and not vim.api.nvim_buf_is_loaded(b) then
+    local ok = pcall(vim.fn.bufload, b)
+    if not ok then
+      return nil
+    end
+  end
+  return b
 end
 
 --- The text of 0-based line `row` ("" past the end).
@@ -66,6 +92,48 @@ function M.lsp_position(bufnr, row, col, encoding)
     character = encoding == "utf-16" and utf16 or utf32
   end
   return { line = row, character = character }
+end
+
+--- Byte column of LSP position `pos` (in `encoding`) on its line; nil when it is past the line.
+---@param bufnr integer
+---@param pos lsp.Position
+---@param encoding string
+---@return integer? row, integer? col
+function M.byte_position(bufnr, pos, encoding)
+  if pos.line < 0 or pos.line >= vim.api.nvim_buf_line_count(bufnr) then
+    return nil
+  end
+  local text = M.line_text(bufnr, pos.line)
+  if pos.character < 0 or pos.character > M.lsp_position(bufnr, pos.line, #text, encoding).character then
+    return nil
+  end
+  local ok, col
+  if vim.fn.has("nvim-0.11") == 1 then
+    ok, col = pcall(vim.str_byteindex, text, encoding, pos.character, false)
+  elseif encoding == "utf-8" then
+    ok, col = true, pos.character
+  else
+    ok, col = pcall(vim.str_byteindex, text, pos.character, encoding == "utf-16")
+  end
+  if not ok or not col or col > #text then
+    return nil
+  end
+  return pos.line, col
+end
+
+--- The text of LSP range `range` of `bufnr`, or nil when the range is not in the buffer.
+---@param bufnr integer
+---@param range lsp.Range
+---@param encoding string
+---@return string?
+function M.text_in(bufnr, range, encoding)
+  local srow, scol = M.byte_position(bufnr, range.start, encoding)
+  local erow, ecol = M.byte_position(bufnr, range["end"], encoding)
+  if not srow or not erow or srow > erow or (srow == erow and scol > ecol) then
+    return nil
+  end
+  local ok, lines = pcall(vim.api.nvim_buf_get_text, bufnr, srow, scol, erow, ecol, {})
+  return ok and table.concat(lines, "\n") or nil
 end
 
 --- Last/first `n` characters of `s`.

@@ -10,6 +10,7 @@ local config = require("swictation.config")
 local log = require("swictation.log")
 local marks = require("swictation.marks")
 local status = require("swictation.status")
+local sync = require("swictation.sync")
 
 local protocol = require("swictation.protocol")
 local M = {}
@@ -62,6 +63,8 @@ function M.transcribe(file, opts)
     if not context then
       return nil
     end
+    -- The server follows the text from here on (undo, refine, retranscribe check against it).
+    sync.attach(c, target.bufnr)
     return {
       textDocument = { uri = target.uri },
       position = target.position,
@@ -97,6 +100,8 @@ function M.start(opts)
     if not context then
       return nil
     end
+    -- The server follows the text from here on (undo, refine, retranscribe check against it).
+    sync.attach(c, target.bufnr)
     return {
       textDocument = { uri = target.uri },
       position = target.position,
@@ -213,31 +218,6 @@ function M.on_state_changed(_, params)
     -- until stopDictation collects it.
     M.stop()
   end
-end
-
---- swictation/refined: better text for an utterance already inserted.
----@param params swictation.RefinedParams
-function M.on_refined(_, params)
-  if not params or not params.edit then
-    return
-  end
-  local t = marks.tracked(params.utteranceId)
-  if t then
-    if t.text ~= t.original then
-      log.debug(("not refining utterance %s: edited since"):format(tostring(params.utteranceId)))
-      return
-    end
-    local text = params.edit.newText or params.text or ""
-    marks.replace_range(t.bufnr, t.srow, t.scol, t.erow, t.ecol, text)
-    marks.forget(params.utteranceId)
-    marks.track(params.utteranceId, t.bufnr, t.srow, t.scol, text)
-  else
-    local c = client.get()
-    if not c or not marks.apply_document_edits(params.uri or "", { params.edit }, c.offset_encoding) then
-      return
-    end
-  end
-  log.debug(("refined utterance %s: %q"):format(tostring(params.utteranceId), tostring(params.text)))
 end
 
 --- The server exited: forget the session and release its target.

@@ -200,9 +200,11 @@ function M.track(id, bufnr, srow, scol, text)
   end
 end
 
---- The current byte range and text of a tracked utterance, or nil.
+--- Where a tracked utterance is now, or nil. An extmark is trusted only while the text under it
+--- is exactly the utterance's text: after `:e!`, `:bwipeout` + `:e`, or `u` plus typing at that
+--- spot it is not, and nil is returned (the server's checked range is used instead, or nothing).
 ---@param id string?
----@return {bufnr: integer, srow: integer, scol: integer, erow: integer, ecol: integer, text: string, original: string}?
+---@return {bufnr: integer, srow: integer, scol: integer, erow: integer, ecol: integer, text: string}?
 function M.tracked(id)
   local u = id and M.utterances[id]
   if not u or not vim.api.nvim_buf_is_valid(u.bufnr) then
@@ -213,16 +215,14 @@ function M.tracked(id)
     return nil
   end
   local srow, scol, erow, ecol = m[1], m[2], m[3].end_row, m[3].end_col
+  if srow > erow or (srow == erow and scol > ecol) then
+    return nil
+  end
   local ok, text = pcall(vim.api.nvim_buf_get_text, u.bufnr, srow, scol, erow, ecol, {})
-  return {
-    bufnr = u.bufnr,
-    srow = srow,
-    scol = scol,
-    erow = erow,
-    ecol = ecol,
-    text = ok and table.concat(text, "\n") or "",
-    original = u.text,
-  }
+  if not ok or table.concat(text, "\n") ~= u.text then
+    return nil
+  end
+  return { bufnr = u.bufnr, srow = srow, scol = scol, erow = erow, ecol = ecol, text = u.text }
 end
 
 --- Stop tracking utterance `id`.
@@ -238,15 +238,6 @@ function M.forget(id)
 end
 
 -- Edits -----------------------------------------------------------------------------------------
-
---- Replace byte range [s, e) of `bufnr` with `text`, as one undo block.
-function M.replace_range(bufnr, srow, scol, erow, ecol, text)
-  vim.api.nvim_buf_call(bufnr, function()
-    vim.cmd("let &g:undolevels = &g:undolevels")
-    vim.api.nvim_buf_set_text(bufnr, srow, scol, erow, ecol, vim.split(text, "\n", { plain = true }))
-    vim.cmd("let &g:undolevels = &g:undolevels")
-  end)
-end
 
 --- Shift a position the server computed for `from` to where that spot is now (`to`).
 local function shift(pos, from, to)
@@ -351,38 +342,6 @@ function M.apply(target, result)
     end
   end
   return true
-end
-
---- Apply edits the server computed for a document (undoUtterance, retranscribe, refine).
----@param uri string
----@param edits lsp.TextEdit[]
----@param encoding string
----@return boolean applied
-function M.apply_document_edits(uri, edits, encoding)
-  local bufnr = context.bufnr_of(uri)
-  if not bufnr then
-    log.warn(("%s is not open"):format(uri))
-    return false
-  end
-  if #edits == 0 then
-    return false
-  end
-  vim.api.nvim_buf_call(bufnr, function()
-    vim.cmd("let &g:undolevels = &g:undolevels")
-    vim.lsp.util.apply_text_edits(edits, bufnr, encoding)
-    vim.cmd("let &g:undolevels = &g:undolevels")
-  end)
-  return true
-end
-
---- Insert `text` at the cursor (or over the selection), as dictated text would be.
----@param text string
----@param range? table command range (line1, line2, range)
-function M.insert_text(text, range)
-  local target = M.capture(range)
-  M.prepare(target, "utf-8")
-  M.apply(target, { text = text, edits = {} })
-  M.release(target)
 end
 
 return M
