@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 
 from benchmarks.machine import describe
@@ -36,7 +37,7 @@ def render(results: Results) -> str:
     ratio_of = {(r.clip, r.contender): r for r in results.ratios}
     rows = []
     for clip, contender in pairs:
-        value = lambda metric: results.value(contender, clip, metric)  # noqa: E731
+        value = functools.partial(results.value, contender, clip)
         ratio = ratio_of.get((clip, contender))
         if ratio is not None and ratio.peer == "engine decode":
             ratio = next(
@@ -88,7 +89,7 @@ def render(results: Results) -> str:
     for clip, contender in pairs:
         if not contender.startswith("server-"):
             continue
-        value = lambda metric: results.value(contender, clip, metric)  # noqa: E731
+        value = functools.partial(results.value, contender, clip)
         if value("overhead_vs_own_decode") is None:
             continue
         server_rows.append(

@@ -102,7 +102,7 @@ def measure_clip(clip: Clip, active: list[Any], reps: int, results: Results, log
         try:
             texts[contender.name] = _timed(contender, clip)[1]
             ready.append(contender)
-        except Exception as exc:  # a contender failing must not cost the others their numbers
+        except Exception as exc:  # noqa: BLE001 - a contender failing must not cost the others their numbers
             results.notes.append(f"{contender.name} failed on {clip.name}: {type(exc).__name__}: {exc}")
             log(f"  {contender.name} failed on {clip.name}: {exc}")
     samples: dict[str, list[float]] = {c.name: [] for c in ready}
@@ -110,7 +110,7 @@ def measure_clip(clip: Clip, active: list[Any], reps: int, results: Results, log
         for contender in list(ready if rep % 2 == 0 else reversed(ready)):
             try:
                 seconds, texts[contender.name] = _timed(contender, clip)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - likewise, per round
                 results.notes.append(
                     f"{contender.name} failed on {clip.name} in round {rep + 1}: {type(exc).__name__}: {exc}"
                 )

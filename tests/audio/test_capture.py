@@ -202,12 +202,12 @@ def test_stop_and_close_from_two_threads_at_once_neither_hang_nor_crash(virtual_
         mic.read(0.1)
         barrier = threading.Barrier(2)
 
-        def close() -> None:
+        def close(mic: Microphone, barrier: threading.Barrier) -> None:
             barrier.wait()
             drain(mic)
             mic.close()
 
-        closer = threading.Thread(target=close)
+        closer = threading.Thread(target=close, args=(mic, barrier))
         closer.start()
         barrier.wait()
         mic.stop()

@@ -193,10 +193,10 @@ def test_a_microphone_session_is_refined_after_stop(start_server, tones, tmp_pat
     """stopDictation's fast text, then its accurate refinement, through real PortAudio capture."""
     from .test_server_dictation import speak
 
-    mic_env = request.getfixturevalue("mic_env")
+    microphone_env = request.getfixturevalue("mic_env")
     rpc = start_server(
         env_extra={
-            **mic_env,
+            **microphone_env,
             "SWICTATION_DATA_DIR": str(tmp_path / "data"),
             "SWICTATION_CHECK_CLIP": str(tones["hello"]),
         }
@@ -215,7 +215,7 @@ def test_a_microphone_session_is_refined_after_stop(start_server, tones, tmp_pat
     rpc.request(
         "swictation/startDictation", {"textDocument": {"uri": URI}, "position": pos(0, 2), "context": doc.context(0, 2)}
     )
-    speak(mic_env, tones["hello"])
+    speak(microphone_env, tones["hello"])
     result = rpc.request("swictation/stopDictation", {}, timeout=180)
     assert (result["text"], result["mode"]) == (FAST_TEXT, "fast")
     doc.apply(result["edits"])
