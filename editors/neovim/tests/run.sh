@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run the headless Neovim specs without pytest: each spec in its own nvim, throwaway XDG dirs.
 #   editors/neovim/tests/run.sh [spec ...]      (default: every tests/spec/*_spec.lua)
+# SWICTATION_TEST_ONLY=<part of a test name> runs only those tests.
 # Server specs skip unless SWICTATION_TEST_PYTHON/WAV/TEXT are set; the project's test command
 # (tests/editors/test_neovim.py) sets them and synthesises the speech clip.
 set -euo pipefail

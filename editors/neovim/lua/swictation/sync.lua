@@ -10,6 +10,8 @@
 --- 'changedtick' as the version.
 
 local context = require("swictation.context")
+local log = require("swictation.log")
+local lsp_sync = require("vim.lsp.sync")
 
 local M = {}
 
@@ -98,13 +100,23 @@ local function own_attach(c, bufnr)
       if not client then
         return true -- detach: another client (or none) syncs it now
       end
-      local lines = vim.api.nvim_buf_get_lines(buf, 0, -1, true)
-      local change = vim.lsp.sync.compute_diff(st.lines, lines, first, last, new_last, client.offset_encoding, "\n")
-      st.lines, st.version = lines, tick
-      notify(client, methods.textDocument_didChange, {
-        textDocument = { uri = st.uri, version = tick },
-        contentChanges = { change },
-      })
+      -- Never break the user's edit: a failure stops syncing this buffer (the server then
+      -- refuses edits of its utterances as not synced, and says so).
+      local ok, err = pcall(function()
+        local lines = vim.api.nvim_buf_get_lines(buf, 0, -1, true)
+        local change = lsp_sync.compute_diff(st.lines, lines, first, last, new_last, client.offset_encoding, "\n")
+        st.lines, st.version = lines, tick
+        notify(client, methods.textDocument_didChange, {
+          textDocument = { uri = st.uri, version = tick },
+          contentChanges = { change },
+        })
+      end)
+      if not ok then
+        log.debug(("stopped syncing buffer %d: %s"):format(buf, tostring(err)))
+        own[buf] = nil
+        pcall(notify, client, methods.textDocument_didClose, { textDocument = { uri = st.uri } })
+        return true
+      end
     end,
     on_reload = function(_, buf)
       local client = current()

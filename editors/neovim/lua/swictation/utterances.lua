@@ -62,14 +62,6 @@ local function confirm(id, kind, applied, why)
   end)
 end
 
---- The LSP range of a trusted extmark.
-local function mark_range(t, enc)
-  return {
-    start = context.lsp_position(t.bufnr, t.srow, t.scol, enc),
-    ["end"] = context.lsp_position(t.bufnr, t.erow, t.ecol, enc),
-  }
-end
-
 --- Apply an edit the server proposed for an earlier utterance, or refuse it with one message.
 --- `answer` is an UndoUtteranceResult, a RetranscribeResult or RefinedParams.
 ---@param c vim.lsp.Client
@@ -126,18 +118,14 @@ function M.apply(c, kind, answer)
     trusted = nil
   end
   if want ~= nil and have ~= want then
-    if not (trusted and #edits == 1) then
-      return refuse(
-        ("%s changed since Swictation checked the utterance (version %d, now %s), so nothing was changed; try again"):format(
-          name,
-          want,
-          have and tostring(have) or "not synced"
-        )
+    return refuse(
+      ("%s changed since Swictation checked the utterance (version %d, now %s), so nothing was changed; try again"):format(
+        name,
+        want,
+        have and tostring(have) or "not synced"
       )
-    end
-    -- The buffer moved on, but the extmark still spans exactly the utterance's text.
-    edits = { { range = mark_range(trusted, enc), newText = edits[1].newText } }
-  elseif want == nil and have == nil and not trusted then
+    )
+  elseif want == nil and have == nil then
     return refuse(
       ("%s is not synced with the server, so the utterance cannot be checked; nothing was changed"):format(name)
     )

@@ -7,8 +7,12 @@ local M = {}
 local tests = {}
 local SKIP = {}
 
---- Register a test.
+--- Register a test. SWICTATION_TEST_ONLY (a plain substring of the name) runs only those.
 function M.it(name, fn)
+  local only = vim.env.SWICTATION_TEST_ONLY
+  if only and only ~= "" and not name:find(only, 1, true) then
+    return
+  end
   tests[#tests + 1] = { name = name, fn = fn }
 end
 
