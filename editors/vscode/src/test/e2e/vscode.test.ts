@@ -17,7 +17,19 @@ import { repoRoot } from '../paths';
 import type { CodeServer, Toolchain } from './codeServer';
 import { extensionLog, findToolchain, skipReason, startCodeServer, tempRoot } from './codeServer';
 import { synthesize, wordErrorRate } from './speech';
-import { ghostTexts, goTo, openFile, openWorkbench, quickInputText, recordStatus, runCommand, statusHistory, waitForStatus } from './workbench';
+import {
+  ghostTexts,
+  goTo,
+  openFile,
+  openWorkbench,
+  quickInputText,
+  recordStatus,
+  runCommand,
+  save as saveActive,
+  statusHistory,
+  transcribeFile as transcribeAudioFile,
+  waitForStatus,
+} from './workbench';
 
 /** Recognizers differ in small words; more than this many wrong words in ten is a failure. */
 const MAX_WER = 0.35;
@@ -149,31 +161,8 @@ describe('Swictation in a real VS Code (code-server, headless Chromium)', { skip
     }
   }
 
-  async function save(): Promise<void> {
-    await page.keyboard.press('Control+S');
-    await page.locator('.tab.active.dirty').waitFor({ state: 'detached', timeout: 10_000 });
-  }
-
-  async function transcribeFile(wav: string): Promise<void> {
-    await runCommand(page, 'Swictation: Transcribe Audio File');
-    // code-server has no native dialog: the simple file dialog is a quick input holding a path.
-    // It fills in the folder and lists it when ready, and may refresh once more: a path typed
-    // before then is overwritten, so type it until it stays.
-    const input = page.locator('.quick-input-widget input');
-    await page.locator('.quick-input-list .monaco-list-row').first().waitFor({ timeout: 15_000 });
-    for (let attempt = 0; ; attempt++) {
-      await quickInputText(page, wav);
-      await page.waitForTimeout(300);
-      if ((await input.inputValue()) === wav) {
-        break;
-      }
-      if (attempt === 20) {
-        throw new Error(`the file dialog does not keep the path: ${JSON.stringify(await input.inputValue())}`);
-      }
-    }
-    await page.keyboard.press('Enter');
-    await page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: 10_000 });
-  }
+  const save = () => saveActive(page);
+  const transcribeFile = (wav: string) => transcribeAudioFile(page, wav);
 
   test('Transcribe Audio File… inserts the spoken words at the cursor, as one undo step, with live status', async () =>
     evidence('transcribe', async () => {

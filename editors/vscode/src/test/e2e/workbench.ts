@@ -131,3 +131,31 @@ export async function ghostTexts(page: Page): Promise<string[]> {
     return texts;
   })()`);
 }
+
+/** Save the active editor (Ctrl+S) and wait until its tab is no longer dirty. */
+export async function save(page: Page): Promise<void> {
+  await page.keyboard.press('Control+S');
+  await page.locator('.tab.active.dirty').waitFor({ state: 'detached', timeout: 10_000 });
+}
+
+/** Run Swictation: Transcribe Audio File… on `wav`, through code-server's simple file dialog. */
+export async function transcribeFile(page: Page, wav: string): Promise<void> {
+  await runCommand(page, 'Swictation: Transcribe Audio File');
+  // code-server has no native dialog: the simple file dialog is a quick input holding a path.
+  // It fills in the folder and lists it when ready, and may refresh once more: a path typed
+  // before then is overwritten, so type it until it stays.
+  const input = page.locator('.quick-input-widget input');
+  await page.locator('.quick-input-list .monaco-list-row').first().waitFor({ timeout: 15_000 });
+  for (let attempt = 0; ; attempt++) {
+    await quickInputText(page, wav);
+    await page.waitForTimeout(300);
+    if ((await input.inputValue()) === wav) {
+      break;
+    }
+    if (attempt === 20) {
+      throw new Error(`the file dialog does not keep the path: ${JSON.stringify(await input.inputValue())}`);
+    }
+  }
+  await page.keyboard.press('Enter');
+  await page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: 10_000 });
+}
