@@ -34,8 +34,9 @@ local function name_of(uri)
   if none(uri) then
     return "the document"
   end
-  local path = uri:match("^file:") and vim.uri_to_fname(uri) or uri
-  return vim.fn.fnamemodify(path, ":t") ~= "" and vim.fn.fnamemodify(path, ":t") or uri
+  local path = uri:match("^file:") and vim.uri_to_fname(uri) or uri:gsub("^%a[%w+.-]*:", "")
+  local tail = vim.fn.fnamemodify(path, ":t")
+  return tail ~= "" and tail or uri
 end
 
 local REASONS = {
@@ -228,10 +229,19 @@ function M.retranscribe(item)
       return
     end
     local applied, why = M.apply(c, "retranscribe", result)
-    if applied then
+    -- The same text again is no refusal: nothing needed changing.
+    local ok = applied or (none(result.reason) and why == nil)
+    if ok then
       log.info(("%s (%s): %s"):format(result.mode, result.model, result.text))
     end
-    done({ action = "retranscribe", ok = applied, error = why, text = result.text, utterance_id = item.id })
+    done({
+      action = "retranscribe",
+      ok = ok,
+      changed = applied,
+      error = why,
+      text = result.text,
+      utterance_id = item.id,
+    })
   end)
 end
 

@@ -294,7 +294,7 @@ it("stopping a session the server does not know clears the interim text and says
   eq(false, swictation.is_listening())
 end)
 
-it("swictation/refined replaces the utterance where it is now, unless it was edited", function()
+it("swictation/refined replaces the utterance at the version the server checked, never the user's edit", function()
   need_server()
   local c = ready_client()
   local bufnr = t.buffer({ "one two" })
@@ -302,29 +302,36 @@ it("swictation/refined replaces the utterance where it is now, unless it was edi
   local done = transcribe_done()
   t.truthy(done.utterance_id, "the result names its utterance")
   local inserted = between(vim.api.nvim_buf_get_lines(bufnr, 0, 1, false)[1], "one ", "two")
-  -- Text typed before it moves it; the refined text still replaces exactly the utterance.
+  -- Text typed before it moves it; the server's range is for the version it checked.
   vim.api.nvim_buf_set_text(bufnr, 0, 0, 0, 0, { "zero " })
-  local stale = { start = { line = 0, character = 4 }, ["end"] = { line = 0, character = 4 + #inserted } }
+  local sync = require("swictation.sync")
+  local range = { start = { line = 0, character = 9 }, ["end"] = { line = 0, character = 9 + #inserted } }
   c:_notification("swictation/refined", {
     utteranceId = done.utterance_id,
     uri = context.uri(bufnr),
-    edit = { range = stale, newText = "REFINED words " },
+    version = sync.version(c, bufnr),
+    edit = { range = range, newText = "REFINED words " },
     text = "REFINED words ",
   })
   eq({ "zero one REFINED words two" }, vim.api.nvim_buf_get_lines(bufnr, 0, -1, false))
   vim.cmd("normal! u")
   eq({ "zero one " .. inserted .. "two" }, vim.api.nvim_buf_get_lines(bufnr, 0, -1, false), "one undo step")
   vim.cmd("redo")
-  -- Edited inside since: a later refinement is not applied.
+  -- Edited inside since: a refinement computed before that edit is not applied.
+  local version = sync.version(c, bufnr)
   vim.api.nvim_buf_set_text(bufnr, 0, 9, 0, 16, { "mine" })
   local before = vim.api.nvim_buf_get_lines(bufnr, 0, -1, false)
+  local seen, stop = t.capture_notify(vim.log.levels.INFO)
   c:_notification("swictation/refined", {
     utteranceId = done.utterance_id,
     uri = context.uri(bufnr),
-    edit = { range = stale, newText = "again " },
+    version = version,
+    edit = { range = { start = range.start, ["end"] = { line = 0, character = 23 } }, newText = "again " },
     text = "again ",
   })
+  stop()
   eq(before, vim.api.nvim_buf_get_lines(bufnr, 0, -1, false), "the user's edit wins")
+  eq(1, #seen, vim.inspect(seen))
 end)
 
 it(":SwictationStart without a usable microphone gives the server's error and remedy once", function()
@@ -413,11 +420,14 @@ it(":SwictationHistory picks an utterance and an action (yank, insert)", functio
     eq(done.text, vim.fn.getreg('"'))
     pick("Insert")
     vim.api.nvim_buf_set_lines(bufnr, 0, -1, false, { "" })
-    vim.cmd("SwictationHistory")
-    t.wait(10000, function()
-      return vim.api.nvim_buf_get_lines(bufnr, 0, 1, false)[1] ~= ""
-    end, "nothing was inserted")
-    eq(done.text, vim.api.nvim_buf_get_lines(bufnr, 0, 1, false)[1])
+    local inserted = t.wait_done(10000, function()
+      vim.cmd("SwictationHistory")
+    end)
+    assert(inserted.ok, tostring(inserted.error))
+    -- Laid out again for the new cursor (swictation/insertUtterance), as a new utterance.
+    eq(vim.trim(done.text), vim.trim(inserted.text))
+    eq(inserted.text, vim.api.nvim_buf_get_lines(bufnr, 0, 1, false)[1])
+    t.truthy(inserted.utterance_id ~= done.utterance_id, "the copy is an utterance of its own")
   end)
   vim.ui.select = orig
   assert(ok, err)
