@@ -1,7 +1,9 @@
 ---@mod swictation.client The one LSP client that talks to `swictation-rpc serve --stdio`
 ---
---- Started on first use, not at startup. It attaches to no buffer: edits are applied by the plugin
---- (marks.lua) where the utterance began, so the server is not sent every open file.
+--- Started on first use, not at startup. It is attached only to the buffers the plugin dictates
+--- into or edits an utterance in (sync.lua), so the server can check edits of earlier utterances;
+--- it is not sent every open file. New text is applied by the plugin (marks.lua) where the
+--- utterance began; edits of earlier utterances go through utterances.lua.
 
 local config = require("swictation.config")
 local log = require("swictation.log")

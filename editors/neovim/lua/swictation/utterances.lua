@@ -157,6 +157,10 @@ function M.apply(c, kind, answer)
     marks.track(id, bufnr, srow, scol, edits[1].newText)
   end
   confirm(id, kind, true, nil)
+  if vim.fn.bufwinid(bufnr) == -1 then
+    -- Not in a window: say where the change went (the buffer is modified, not written).
+    log.info(("%s the utterance in %s (not written yet)"):format(kind == "undo" and "removed" or "replaced", name))
+  end
   return true
 end
 

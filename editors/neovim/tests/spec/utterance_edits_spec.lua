@@ -8,6 +8,7 @@ local swictation = require("swictation")
 local client = require("swictation.client")
 local context = require("swictation.context")
 local sync = require("swictation.sync")
+local utterances = require("swictation.utterances")
 
 local PYTHON = vim.env.SWICTATION_TEST_PYTHON
 local WAV = vim.env.SWICTATION_TEST_WAV
@@ -103,7 +104,8 @@ it("undo applies to the buffer the answer names; the current buffer stays byte-i
     vim.cmd("SwictationUndo")
   end)
   assert(done.ok, tostring(done.error))
-  eq({}, seen, "no message when it worked")
+  eq(1, #seen, vim.inspect(seen))
+  contains(seen[1].msg, "removed the utterance in demo.py", "says where, as demo.py is in no window")
   eq(other, vim.api.nvim_get_current_buf(), "the current buffer is still current")
   eq({ "result = compute_total(items)  # another file", "second" }, lines(other))
   eq(false, vim.bo[other].modified, "the current buffer was not touched")
@@ -178,7 +180,7 @@ it("a buffer reloaded with different text: undo deletes nothing and says why", f
   local a, path = file("reload.py", { "x = 1", "y = 2" })
   vim.api.nvim_win_set_cursor(0, { 2, 4 })
   transcribe_done()
-  vim.cmd("write")
+  vim.cmd("silent write")
   synced(a)
   -- The file changes on disk (another tool), and the buffer is reloaded.
   local disk = { "x = 1", "y = something else entirely, written by another tool" }
@@ -194,13 +196,31 @@ it("a buffer reloaded with different text: undo deletes nothing and says why", f
   eq(disk, vim.fn.readfile(path))
 end)
 
+it("after :bwipeout and :e of the same file, undo still finds the utterance (re-synced)", function()
+  need_server()
+  local a, path = file("wiped.py", { "def f():", "    return 1" })
+  vim.api.nvim_win_set_cursor(0, { 2, 4 })
+  transcribe_done()
+  vim.cmd("silent write")
+  synced(a)
+  vim.cmd("bwipeout")
+  vim.cmd("edit " .. vim.fn.fnameescape(path))
+  local b = vim.api.nvim_get_current_buf()
+  t.truthy(b ~= a, "a new buffer")
+  local done, seen = told(function()
+    vim.cmd("SwictationUndo")
+  end)
+  assert(done.ok, tostring(done.error) .. vim.inspect(seen))
+  eq({ "def f():", "    return 1" }, lines(b))
+end)
+
 it("undo + typing at that spot: a message, no error; once restored it is undoable again", function()
   need_server()
   local a = file("typed.py", { "start end" })
   vim.api.nvim_win_set_cursor(0, { 1, 6 })
   transcribe_done()
   local dictated = lines(a)
-  vim.cmd("normal! u")
+  vim.cmd("silent normal! u")
   eq({ "start end" }, lines(a))
   vim.api.nvim_win_set_cursor(0, { 1, 6 })
   vim.cmd("normal! iMINE ")
@@ -214,7 +234,7 @@ it("undo + typing at that spot: a message, no error; once restored it is undoabl
   t.truthy(not seen[1].msg:find("higher than", 1, true), seen[1].msg)
   eq({ "start MINE end" }, lines(a), "the user's words stay")
   -- Restore the utterance (undo the typing, redo the dictation): it can be undone again.
-  vim.cmd("undo 1") -- the undo tree's state right after the dictation
+  vim.cmd("silent undo 1") -- the undo tree's state right after the dictation
   eq(dictated, lines(a))
   synced(a)
   done, seen = told(function()
@@ -226,6 +246,28 @@ it("undo + typing at that spot: a message, no error; once restored it is undoabl
     t.skip("the server does not take a restored utterance back: " .. tostring(seen[1] and seen[1].msg))
   end
   eq({ "start end" }, lines(a))
+end)
+
+it("transcribe again never overwrites the user's edit inside the utterance: the text is offered", function()
+  need_server()
+  local a = file("again.py", { "# note: " })
+  vim.api.nvim_win_set_cursor(0, { 1, 7 })
+  local d = transcribe_done()
+  local dictated = lines(a)[1]
+  local s, e = dictated:find("world", 1, true)
+  t.truthy(s, "the words are in the buffer: " .. dictated)
+  vim.api.nvim_buf_set_text(a, 0, s - 1, 0, e, { "MATTERS" })
+  local edited = lines(a)
+  synced(a)
+  local other = file("again-other.txt", { "keep" })
+  local done, seen = told(function()
+    utterances.retranscribe({ id = d.utterance_id, uri = context.uri(a) })
+  end)
+  eq(false, done.ok)
+  eq(1, #seen, vim.inspect(seen))
+  contains(seen[1].msg, "New text")
+  eq(edited, lines(a), "the user's MATTERS stays")
+  eq({ "keep" }, lines(other))
 end)
 
 it("history lists undone utterances, inserts one again at the cursor, and transcribes again", function()
@@ -294,7 +336,7 @@ it("a new Neovim session against the same data directory undoes in the right fil
   local a, path = file("restart.py", { "result = compute_total(items)  # do not touch" })
   vim.api.nvim_win_set_cursor(0, { 1, 30 })
   transcribe_done()
-  vim.cmd("write")
+  vim.cmd("silent write")
   synced(a)
   vim.wait(1500) -- the history saves moved ranges a moment after typing stops
   client.stop()
