@@ -35,7 +35,7 @@ from attrs import define
 from lsprotocol.types import Position, Range
 
 from swictation_rpc.protocol import TextContext
-from swictation_rpc.text.ranges import _key, char_units, follow_edit, inserted_range, units
+from swictation_rpc.text.ranges import _key, char_units, end_position, follow_edit, inserted_range, units
 
 #: Documents whose utterances are followed; the least recently dictated into is dropped first.
 MAX_DOCUMENTS = 64
@@ -206,6 +206,9 @@ class Utterance:
     """What surrounded the cursor when it was dictated (identifiers, languageId)."""
     dirty: bool = False
     """Its range changed since it was last saved in the history."""
+    removing: bool = False
+    """The server sent the deletion of its text (undo, "scratch that"): a change over all of it
+    is that deletion arriving, whatever text the change puts there (a scratch's new utterance)."""
     _touched: bool = False
     _already: str | None = None
     """Set when the text at the expected range already read ``expect`` before our edit: the text
@@ -282,6 +285,18 @@ class UtteranceTracker:
         return doc.around(rng, chars) if doc is not None else None
 
     def open(self, uri: str, text: str, version: int | None = None, language_id: str | None = None) -> None:
+        kept = self._open.get(uri)
+        if kept is not None and len(text) <= self.max_text_chars:
+            # Sent again while open (a reload): follow the utterances through what changed.
+            old = kept.text
+            if old != text:
+                self.change(uri, [_difference(old, text, self.encoding)], version)
+            elif version is not None:
+                self._versions[uri] = version
+            if language_id:
+                self._languages[uri] = language_id
+            self._open.move_to_end(uri)
+            return
         doc = DocumentText(text, language_id, self.encoding) if len(text) <= self.max_text_chars else None
         self._open[uri] = doc
         self._open.move_to_end(uri)
@@ -316,7 +331,12 @@ class UtteranceTracker:
         doc = self._open.get(uri)
         utterances = [u for u in self._utterances(uri) if not u.gone]
         for rng, new_text in changes:
+            # Followed as the smallest change that has the same effect: rewriting text with the
+            # same text (a diff that includes unchanged characters) changes no utterance.
+            followed: Change | None = (rng, new_text)
             if doc is not None:
+                if rng is not None:
+                    followed = _smallest(doc, rng, new_text)
                 doc.apply(rng, new_text)
                 if doc.size > self.max_text_chars:
                     self._open[uri] = doc = None
@@ -325,10 +345,13 @@ class UtteranceTracker:
                     continue
                 if rng is None:  # the whole document was replaced: judged from the new text below
                     utterance._touched = True
+                elif utterance.removing and _covers(rng, utterance.range):
+                    utterance.gone = True
+                    utterance.dirty = True
                 elif utterance.expect is not None and _same(rng, utterance.range) and new_text == utterance.expect:
                     self._applied(utterance, inserted_range(rng.start, new_text, self.encoding))
-                else:
-                    self._follow(utterance, rng, new_text)
+                elif followed is not None and followed[0] is not None:
+                    self._follow(utterance, followed[0], followed[1])
         for utterance in utterances:
             if utterance.expect is not None or utterance._touched:
                 self._settle(utterance, doc, touched=utterance._touched)
@@ -378,21 +401,10 @@ class UtteranceTracker:
             utterance.dirty = True  # saved without a range: after a restart it is never found by position
 
     def _intact(self, utterance: Utterance, doc: DocumentText) -> Range | None:
-        """Where the utterance's text still reads as written, anchored at its start or its end.
-
-        A diff that rewrote a boundary character with the same character (Neovim trims what old
-        and new text share) leaves the text intact while the range arithmetic shrank it.
-        """
-        text, rng = utterance.text, utterance.range
-        candidates = [rng, inserted_range(rng.start, text, self.encoding)]
-        width = units(text, self.encoding)
-        if "\n" not in text and "\r" not in text and rng.end.character >= width:
-            candidates.append(
-                Range(start=Position(line=rng.end.line, character=rng.end.character - width), end=rng.end)
-            )
-        for candidate in candidates:
-            if doc.text_in(candidate) == text:
-                return candidate
+        """Its range, if it still reads exactly as written (a whole-document replacement that
+        left it as it was); never another place: text that reads the same elsewhere is not it."""
+        if doc.holds(utterance.range, utterance.text):
+            return utterance.range
         return None
 
     def _applied(self, utterance: Utterance, rng: Range) -> None:
@@ -510,6 +522,12 @@ class UtteranceTracker:
             return None
         return doc.following(rng.end, _ALREADY_CHARS)
 
+    def expect_removal(self, utterance_id: str, removing: bool = True) -> None:
+        """The server sent (``removing``) or withdrew the deletion of the utterance's text."""
+        utterance = self._by_id.get(utterance_id)
+        if utterance is not None:
+            utterance.removing = removing
+
     def cancel_expectation(self, utterance_id: str) -> None:
         """The editor refused the edit the server sent: the old text stays."""
         utterance = self._by_id.get(utterance_id)
@@ -535,6 +553,58 @@ class UtteranceTracker:
 
     def __contains__(self, utterance_id: object) -> bool:
         return utterance_id in self._by_id
+
+
+def _position_in(text: str, offset: int, encoding: str) -> Position:
+    """The position of ``offset`` (a Python index) in ``text``."""
+    before = text[:offset]
+    breaks = list(_LINE_BREAK_RE.finditer(before))
+    if not breaks:
+        return Position(line=0, character=units(before, encoding))
+    return Position(line=len(breaks), character=units(before[breaks[-1].end() :], encoding))
+
+
+def _shared(old: str, new: str) -> tuple[int, int]:
+    """Lengths of the common prefix and (not overlapping it) common suffix, never inside a CRLF."""
+    limit = min(len(old), len(new))
+    prefix = 0
+    while prefix < limit and old[prefix] == new[prefix]:
+        prefix += 1
+    if prefix and old[prefix - 1 : prefix + 1] == "\r\n":
+        prefix -= 1
+    suffix = 0
+    while suffix < limit - prefix and old[len(old) - 1 - suffix] == new[len(new) - 1 - suffix]:
+        suffix += 1
+    if suffix and old[len(old) - suffix - 1 : len(old) - suffix + 1] == "\r\n":
+        suffix -= 1
+    return prefix, suffix
+
+
+def _difference(old: str, new: str, encoding: str) -> Change:
+    """The one change that turns ``old`` into ``new``, as small as their shared ends allow."""
+    prefix, suffix = _shared(old, new)
+    rng = Range(start=_position_in(old, prefix, encoding), end=_position_in(old, len(old) - suffix, encoding))
+    return rng, new[prefix : len(new) - suffix]
+
+
+def _smallest(doc: DocumentText, rng: Range, new_text: str) -> Change | None:
+    """``rng`` -> ``new_text`` without the text it rewrites with itself; ``None`` if it changes nothing."""
+    if _key(rng.end) < _key(rng.start) or not doc.has_position(rng.start) or not doc.has_position(rng.end):
+        return rng, new_text
+    old = doc.text_in(rng)
+    if old == new_text:
+        return None
+    prefix, suffix = _shared(old, new_text)
+    if not prefix and not suffix:
+        return rng, new_text
+    start = end_position(rng.start, old[:prefix], doc.encoding) if prefix else rng.start
+    end = end_position(rng.start, old[: len(old) - suffix], doc.encoding) if suffix else rng.end
+    return Range(start=start, end=end), new_text[prefix : len(new_text) - suffix]
+
+
+def _covers(edit: Range, tracked: Range) -> bool:
+    """Whether ``edit`` replaces all of ``tracked`` (and maybe more)."""
+    return _key(edit.start) <= _key(tracked.start) and _key(edit.end) >= _key(tracked.end)
 
 
 def _same(a: Range, b: Range) -> bool:

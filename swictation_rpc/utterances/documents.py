@@ -151,7 +151,14 @@ class DocumentTracking:
             rng, text = utterance.range, utterance.text
         else:
             if saved_range is None or not saved_text:
-                return refusal("gone", uri, action=action, version=version)
+                # Deleted, or edited, before the server restarted: where it was is not known.
+                return Refusal(
+                    "gone",
+                    f"Swictation no longer knows where the utterance is in {document_name(uri)} (it was edited or "
+                    f"deleted), so it left {document_name(uri)} as it is.",
+                    uri,
+                    version,
+                )
             rng, text = saved_range, saved_text
         if not text:
             return refusal("gone", uri, action=action, version=version)
@@ -250,7 +257,9 @@ class DocumentTracking:
         dirty = tracker.take_dirty()
         if store is None or not dirty:
             return
-        rows = [(u.id, tracker.current_range(u), tracker.version(u.uri)) for u in dirty]
+        # An utterance the user edited is saved without a range: after a restart, text that reads
+        # like it again at the old place (an edit undone by hand) is not taken for it.
+        rows = [(u.id, None if u.edited else tracker.current_range(u), tracker.version(u.uri)) for u in dirty]
         try:
             await self._blocking(store.update_ranges, rows)
         except Exception as exc:  # noqa: BLE001 - positions are a convenience; the text is saved

@@ -56,7 +56,12 @@ class Proposals:
         documents.applied_listeners.append(self._utterance_applied)
 
     def propose(self, utterance_id: str, proposal: Proposal) -> None:
+        previous = self._pending.get(utterance_id)
+        if previous is not None and previous.kind == "undo" and proposal.kind != "undo":
+            self._documents.tracker.expect_removal(utterance_id, False)
         self._pending[utterance_id] = proposal
+        if proposal.kind == "undo":
+            self._documents.tracker.expect_removal(utterance_id)
 
     def pending(self, utterance_id: str) -> Proposal | None:
         return self._pending.get(utterance_id)
@@ -67,7 +72,9 @@ class Proposals:
         if proposal is None or (kind is not None and proposal.kind != kind):
             return None
         del self._pending[utterance_id]
-        if proposal.kind != "undo":
+        if proposal.kind == "undo":
+            self._documents.tracker.expect_removal(utterance_id, False)
+        else:
             self._documents.tracker.cancel_expectation(utterance_id)
         return proposal
 
