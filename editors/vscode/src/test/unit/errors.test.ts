@@ -1,7 +1,7 @@
 import * as assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
-import { isCancellation, problemFromError, severityOfMessageType, shouldNotify } from '../../errors';
+import { isCancellation, problemFromError, problemFromRefusal, severityOfMessageType, shouldNotify } from '../../errors';
 
 describe('problemFromError', () => {
   test('a missing model is an error offering the download, with the server remedy', () => {
@@ -63,4 +63,21 @@ test('cancelled requests are not problems', () => {
 
 test('LSP message types map to severities', () => {
   assert.deepEqual([1, 2, 3, 4].map(severityOfMessageType), ['error', 'warning', 'info', 'info']);
+});
+
+describe('problemFromRefusal', () => {
+  test("every reason the server gives is one message in the server's words, shown at the default level", () => {
+    for (const reason of ['changed', 'not-synced', 'gone', 'already-undone'] as const) {
+      const p = problemFromRefusal(reason, `Sentence for ${reason}.`, { uri: 'file:///w/demo.py' });
+      assert.equal(p.kind, `utterance-${reason}`);
+      assert.equal(p.message, `Sentence for ${reason}.`);
+      assert.ok(shouldNotify(p.severity, 'onWarning'), `${reason} is not silent by default`);
+      assert.notEqual(p.severity, 'error', 'nothing was changed: not an error');
+    }
+  });
+  test('no reason and nothing to undo is said too', () => {
+    const p = problemFromRefusal(null, 'There is nothing to undo: no utterance was dictated yet.');
+    assert.equal(p.kind, 'utterance-none');
+    assert.ok(shouldNotify(p.severity, 'onWarning'));
+  });
 });
