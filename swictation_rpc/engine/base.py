@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -19,6 +20,13 @@ class WordTiming:
     end_s: float
 
 
+def prompt_for(prompt: str | Mapping[str, str] | None, language: str | None) -> str | None:
+    """The prompt to use when decoding in ``language`` (``None``: not known before decoding)."""
+    if prompt is None or isinstance(prompt, str):
+        return prompt
+    return prompt.get(language) if language else None
+
+
 @define(frozen=True)
 class Hints:
     """What the recognizer is told before it listens.
@@ -30,7 +38,9 @@ class Hints:
     """
 
     hotwords: tuple[str, ...] = ()
-    prompt: str | None = None
+    prompt: str | Mapping[str, str] | None = None
+    """One prompt, or one per language code (the recognizer takes the one for the language it
+    decodes in: an English-only model gets the English prompt whatever ``language`` says)."""
     language: str = "auto"
     commands: tuple[str, ...] = ()
     """Spoken command phrases in effect: hotwords for transducers (Whisper hears them through

@@ -16,7 +16,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -327,7 +327,7 @@ class HybridEngine:
         *,
         final: bool = True,
         hotwords: list[str] | None = None,
-        prompt: str | None = None,
+        prompt: str | Mapping[str, str] | None = None,
         commands: list[str] | None = None,
     ) -> Transcript:
         """Text of ``audio`` (16 kHz mono float32) in the chosen mode.

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from swictation_rpc.engine.base import Hints, Recognized, WordTiming
+from swictation_rpc.engine.base import Hints, Recognized, WordTiming, prompt_for
 from swictation_rpc.errors import ModelBrokenError, ModelNotInstalledError
 
 logger = logging.getLogger(__name__)
@@ -82,7 +82,9 @@ class BundledWhisper:
             condition_on_previous_text=False,
             without_timestamps=not word_timestamps,
             word_timestamps=word_timestamps,
-            initial_prompt=hints.prompt or None,
+            # With ``auto`` on a multilingual model the language is not known yet: no prompt, so
+            # one language's prompt does not sway the detection.
+            initial_prompt=prompt_for(hints.prompt, language) or None,
             hotwords=", ".join(hints.hotwords) if hints.hotwords else None,
         )
         texts: list[str] = []

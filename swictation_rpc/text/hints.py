@@ -7,7 +7,7 @@ Two kinds of hint, both from the cursor's context and the settings:
   document's languageId, and ``text.customCommands``). sherpa-onnx takes both under
   ``modified_beam_search``; Whisper takes the identifiers as hotwords and the commands through
   its prompt (a hotword list of commands measured worse than the prompt: "paren open paren").
-* ``prompt``: for Whisper, a line that sounds like what is about to be said. In code, the command
+* ``prompt`` (one per language; the recognizer takes the one it decodes in): for Whisper, a line that sounds like what is about to be said. In code, the command
   words as they are dictated ("print open paren x close paren comma ..."): measured on the bundled
   tiny.en, it turns "open parent" / "Cohen" / "It's an AKS" back into "open paren" / "colon" /
   "snake case" (``python -m benchmarks.commands``). In prose, spoken punctuation in a sentence,
@@ -40,7 +40,7 @@ def recognition_hints(context: TextContext | None, options: Options) -> dict[str
     placement = classify(context)
     spoken = base_language(options.language)
     if placement.prose:
-        hints["prompt"] = PROSE_PROMPTS.get(spoken)
+        hints["prompt"] = dict(PROSE_PROMPTS)
         return hints
     table = command_table(placement.language_id, options.text.custom_commands, spoken)
     commands = [
@@ -49,9 +49,13 @@ def recognition_hints(context: TextContext | None, options: Options) -> dict[str
         if isinstance(command, (Symbol, CaseCommand)) and len(words) <= 3 and all(w.isalpha() for w in words)
     ]
     custom = _custom_phrases(options, placement.language_id)
-    prompt = CODE_PROMPTS.get(spoken, "")
-    extra = " ".join(p for p in custom if p not in prompt)
-    hints["prompt"] = (prompt + (" " + extra if extra else "")).strip() or None
+    # One prompt per language: the recognizer takes the one it decodes in (an English-only
+    # model the English one, whatever the setting says). Custom phrases join the setting's.
+    extra = " ".join(custom)
+    hints["prompt"] = {
+        lang: f"{prompt} {extra}".strip() if lang == spoken and extra else prompt
+        for lang, prompt in CODE_PROMPTS.items()
+    }
     hints["commands"] = list(dict.fromkeys(custom + commands))[:MAX_COMMAND_HOTWORDS]
     return hints
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Executor
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
@@ -35,7 +35,7 @@ class Engine(Protocol):
         *,
         final: bool = True,
         hotwords: list[str] | None = None,
-        prompt: str | None = None,
+        prompt: str | Mapping[str, str] | None = None,
         commands: list[str] | None = None,
     ) -> Transcript: ...
 

@@ -106,3 +106,16 @@ def test_command_words_in_prose_stay_words(shared_client, said, spoken, before, 
 
 def test_status_names_the_language_setting(shared_client):
     assert shared_client.request("swictation/status", {})["engine"]["language"] == "auto"
+
+
+def test_the_language_setting_reaches_status_and_the_english_model_still_says_english(start_server, said, tmp_path):
+    """``language: "de"`` on the bundled tiny.en: status names the setting, the result the language the
+    model really decoded in (English), and the commands follow that language."""
+    rpc = start_server(env_extra={"SWICTATION_DATA_DIR": str(tmp_path / "data")})
+    rpc.initialize({"language": "de"})
+    rpc.wait_ready()
+    assert rpc.request("swictation/status", {})["engine"]["language"] == "de"
+    result = insert(rpc, said("print open paren name close paren"), "    ")
+    assert result["language"] == "en"
+    assert result["text"] == "print(name)"
+    assert rpc.shutdown_and_exit() == 0

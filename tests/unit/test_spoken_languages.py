@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from swictation_rpc.engine.base import prompt_for
 from swictation_rpc.options import Options, TextOptions, structure_options
 from swictation_rpc.protocol import TextContext
 from swictation_rpc.text.commands import command_table
@@ -58,10 +59,13 @@ def test_language_setting_is_validated():
 
 def test_hints_in_code_prompt_with_commands_and_in_prose_with_sentences():
     code = recognition_hints(TextContext(before="    ", language_id="python"), Options())
-    assert "open paren" in code["prompt"] and "snake case" in code["commands"]
+    assert "open paren" in code["prompt"]["en"] and "snake case" in code["commands"]
     prose = recognition_hints(TextContext(before="# ", language_id="python"), Options())
-    assert prose.get("commands") is None and prose["prompt"].endswith(".")
+    assert prose.get("commands") is None and prose["prompt"]["en"].endswith(".")
     german = recognition_hints(TextContext(before="    ", language_id="python"), Options(language="de"))
-    assert "klammer auf" in german["prompt"]
+    assert "klammer auf" in german["prompt"]["de"] and "komma" in german["commands"]
+    # An English-only model decoding with the German setting still gets the English prompt.
+    assert prompt_for(german["prompt"], "en") == code["prompt"]["en"]
+    assert prompt_for(german["prompt"], None) is None
     off = recognition_hints(TextContext(identifiers=["getUserName"]), Options(text=TextOptions(spoken_commands=False)))
     assert off == {"hotwords": ["get user name"]}
