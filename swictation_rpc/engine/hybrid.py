@@ -427,13 +427,11 @@ class HybridEngine:
         chunks = speech_chunks(audio, self.options.vad) if self.options.vad.enabled else fixed_chunks(audio)
         parts = [(start, recognize(recognizer, audio[start:end], hints)) for start, end in chunks]
         text = " ".join(part.text.strip() for _, part in parts if part.text.strip())
-        words: list[WordTiming] | None = []
+        timed: list[WordTiming] = []
         for start, part in parts:
-            if part.words is None:
-                words = None
-                break
             offset = start / SAMPLE_RATE
-            words.extend(WordTiming(w.text, w.start_s + offset, w.end_s + offset) for w in part.words)
+            timed.extend(WordTiming(w.text, w.start_s + offset, w.end_s + offset) for w in part.words or ())
+        words = timed if all(part.words is not None for _, part in parts) else None
         language = next((part.language for _, part in parts if part.language), None)
         return Recognized(text, words, language)
 

@@ -23,6 +23,7 @@ import logging
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -44,7 +45,7 @@ class SherpaTransducer:
 
     def __init__(
         self,
-        recognizer,
+        recognizer: Any,
         files: ModelFiles,
         *,
         name: str,
@@ -138,7 +139,7 @@ class SherpaTransducer:
         result = stream.result
         return Recognized(result.text.strip(), token_words(result))
 
-    def _decode(self, audio: np.ndarray, hotwords: list[str] | None):
+    def _decode(self, audio: np.ndarray, hotwords: list[str] | None) -> Any:
         samples = pad_short(audio)
         phrases = hotword_lines(hotwords or [])
         if phrases and self.decoding_method == "modified_beam_search":
@@ -179,7 +180,7 @@ class SherpaTransducer:
             self._scratch = None
 
 
-def token_words(result) -> list[WordTiming] | None:
+def token_words(result: Any) -> list[WordTiming] | None:
     """Words from a sherpa-onnx result's tokens and their start times (``None`` without them).
 
     A token starting with SentencePiece's ``▁`` starts a word; a word ends where the next one

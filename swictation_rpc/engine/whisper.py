@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -70,7 +71,7 @@ class BundledWhisper:
         ``hints.hotwords`` its hotwords. An English-only model decodes English whatever
         ``hints.language`` says; a multilingual one takes the code, or detects it for ``auto``.
         """
-        language = "en"
+        language: str | None = "en"
         if self.multilingual:
             language = None if hints.language in ("", "auto") else hints.language
         segments, info = self._model.transcribe(
@@ -112,7 +113,7 @@ HALLUCINATION_NO_SPEECH = 0.3
 HALLUCINATION_LOGPROB = -0.5
 
 
-def _hallucinated(segment) -> bool:
+def _hallucinated(segment: Any) -> bool:
     return (
         getattr(segment, "no_speech_prob", 0.0) >= HALLUCINATION_NO_SPEECH
         and getattr(segment, "avg_logprob", 0.0) <= HALLUCINATION_LOGPROB

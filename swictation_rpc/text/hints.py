@@ -63,4 +63,4 @@ def recognition_hints(context: TextContext | None, options: Options) -> dict[str
 def _custom_phrases(options: Options, language_id: str | None) -> list[str]:
     custom = options.text.custom_commands
     tables = [custom.get("*", {}), custom.get(language_id or "", {})]
-    return [str(p).lower() for table in tables if isinstance(table, dict) for p, v in table.items() if v]
+    return [str(p).lower() for table in tables for p, v in table.items() if v]
