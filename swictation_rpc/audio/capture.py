@@ -441,3 +441,79 @@ class Microphone:
                 logger.warning("Microphone lost: %s", self._failure)
             self._finished = True
             self._cond.notify_all()
+
+
+#: Environment variable naming a WAV file that :class:`ReplaySource` plays instead of the
+#: microphone (benchmarks and tests: a deterministic source on the same capture path).
+REPLAY_ENV = "SWICTATION_REPLAY_AUDIO"
+
+
+class ReplaySource:
+    """A virtual microphone: plays 16 kHz mono audio in real time, then silence until stopped.
+
+    It is paced by the clock like a device (``read`` returns what a microphone would have
+    delivered by now, in ``block_s`` blocks), so the capture thread, the segmenter and the
+    stop path run exactly as with PortAudio; only the samples are known in advance. After
+    :meth:`stop`, the audio due up to that moment stays readable, then ``read`` returns None.
+    """
+
+    def __init__(self, audio: np.ndarray, *, block_s: float = 0.02):
+        self.audio = np.ascontiguousarray(audio, dtype=np.float32).reshape(-1)
+        self.block = max(int(block_s * SAMPLE_RATE), 1)
+        self._cond = threading.Condition()
+        self._started: float | None = None
+        self._stopped_at: int | None = None
+        self._read = 0
+
+    @classmethod
+    def from_file(cls, path: str) -> ReplaySource:
+        import soundfile
+
+        audio, rate = soundfile.read(path, dtype="float32", always_2d=True)
+        if rate != SAMPLE_RATE:
+            raise AudioDeviceError(f"{REPLAY_ENV} must name 16 kHz audio, {path} is {rate} Hz", device=path)
+        return cls(audio.mean(axis=1))
+
+    def _due(self) -> int:
+        """Samples a device would have delivered by now (whole blocks), or at stop."""
+        if self._stopped_at is not None:
+            return self._stopped_at
+        if self._started is None:
+            return 0
+        elapsed = int((time.monotonic() - self._started) * SAMPLE_RATE)
+        return elapsed // self.block * self.block
+
+    def start(self) -> None:
+        with self._cond:
+            if self._started is None:
+                self._started = time.monotonic()
+
+    def stop(self) -> None:
+        with self._cond:
+            if self._stopped_at is None:
+                self._stopped_at = self._due()
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        self.stop()
+
+    def read(self, timeout_s: float | None = None) -> np.ndarray | None:
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        with self._cond:
+            while True:
+                due = self._due()
+                if due > self._read or self._stopped_at is not None:
+                    break
+                wait = self.block / SAMPLE_RATE
+                if deadline is not None:
+                    wait = min(wait, deadline - time.monotonic())
+                    if wait <= 0:
+                        return np.zeros(0, dtype=np.float32)
+                self._cond.wait(wait)
+            if due <= self._read:
+                return None  # stopped, everything read
+            start, self._read = self._read, due
+        out = np.zeros(due - start, dtype=np.float32)
+        played = self.audio[start:due]
+        out[: len(played)] = played
+        return out

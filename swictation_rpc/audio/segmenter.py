@@ -83,6 +83,9 @@ class SpeechSegment:
     speech_ms: float
     """Speech inside the segment, padding excluded."""
     closed_by: Literal["silence", "max-length", "flush"]
+    speech_end: int | None = None
+    """Where the pause that ended the speech began (the stream position of its first quiet
+    window), when the segment ended in one; ``None`` when speech ran up to the cut."""
 
     @property
     def duration_s(self) -> float:
@@ -160,6 +163,25 @@ class StreamingSegmenter:
             return 0.0
         return 1000.0 * (self._pos - self._last_voice) / SAMPLE_RATE
 
+    @property
+    def open_pause(self) -> tuple[int, int, int] | None:
+        """``(segment start, pause start, samples seen)`` while the open segment is in a pause
+        after enough speech to keep; ``None`` otherwise.
+
+        The first two name the speech a speculative decode would cover: while they stay the same,
+        no voiced audio arrived since, and the segment will close (on silence or at the end of the
+        stream) with exactly that speech and only more trailing silence.
+        """
+        if not self._triggered or self._temp_end is None:
+            return None
+        if self._temp_end - self._speech_start < self.min_speech_samples:
+            return None
+        return self._seg_start, self._temp_end, self._pos
+
+    def peek(self, start: int, stop: int) -> np.ndarray:
+        """A copy of the retained audio between two stream positions; nothing is cut or dropped."""
+        return self._slice(start, min(stop, self._pos))
+
     # -- feeding -----------------------------------------------------------------------------
 
     def feed(self, audio: np.ndarray) -> list[SpeechSegment]:
@@ -194,7 +216,7 @@ class StreamingSegmenter:
             end = self._pos + len(self._pending)
             speech = end - self._speech_start
             if speech >= self.min_speech_samples or self.speech_heard:
-                segment = self._cut(self._seg_start, end, speech, "flush")
+                segment = self._cut(self._seg_start, end, speech, "flush", self._temp_end)
         self._pending = np.zeros(0, dtype=np.float32)
         self._triggered = False
         self._chunks = []
@@ -239,13 +261,14 @@ class StreamingSegmenter:
 
     def _close_on_silence(self, now: int) -> SpeechSegment | None:
         assert self._temp_end is not None
-        speech = self._temp_end - self._speech_start
-        stop = min(self._temp_end + self.pad_samples, now)
+        speech_end = self._temp_end
+        speech = speech_end - self._speech_start
+        stop = min(speech_end + self.pad_samples, now)
         self._triggered = False
         self._temp_end = self._prev_end = self._quietest = None
         if speech < self.min_speech_samples:
             return None  # a click or a breath
-        return self._cut(self._seg_start, stop, speech, "silence")
+        return self._cut(self._seg_start, stop, speech, "silence", speech_end)
 
     def _split(self, now: int) -> SpeechSegment:
         """Speech ran past ``max_segment_s``: cut at the last pause, else at the quietest window of
@@ -264,7 +287,7 @@ class StreamingSegmenter:
             self._temp_end = cut
         return segment
 
-    def _cut(self, start: int, stop: int, speech: int, closed_by: str) -> SpeechSegment:
+    def _cut(self, start: int, stop: int, speech: int, closed_by: str, speech_end: int | None = None) -> SpeechSegment:
         audio = self._slice(start, stop)
         self._floor = stop
         self.segments_closed += 1
@@ -274,6 +297,7 @@ class StreamingSegmenter:
             end=stop,
             speech_ms=1000.0 * max(speech, 0) / SAMPLE_RATE,
             closed_by=closed_by,  # type: ignore[arg-type]
+            speech_end=speech_end,
         )
 
     # -- the retained audio ------------------------------------------------------------------

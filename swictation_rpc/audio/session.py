@@ -32,6 +32,7 @@ open segment, and the recording moves to an anonymous temporary file past
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import tempfile
 import threading
@@ -41,9 +42,10 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
+from attrs import define
 
 from swictation_rpc.audio import SAMPLE_RATE
-from swictation_rpc.audio.capture import Microphone
+from swictation_rpc.audio.capture import REPLAY_ENV, Microphone, ReplaySource
 from swictation_rpc.audio.segmenter import SpeechSegment, StreamingSegmenter
 from swictation_rpc.errors import AudioDeviceError, SwictationError
 from swictation_rpc.options import ConcreteMode, Mode, Options
@@ -57,6 +59,18 @@ ACCURATE_FINAL_MAX_S = 120.0
 IN_MEMORY_AUDIO_S = 300.0
 #: How long the capture thread waits for audio per read (bounds stop/cancel reaction time).
 READ_TIMEOUT_S = 0.1
+#: A pause this long in the open segment starts a speculative decode of the speech before it
+#: (two Silero windows: well before ``min_silence_duration_ms`` closes the segment).
+SPECULATE_AFTER_MS = 64.0
+
+
+@define
+class _Speculation:
+    """A decode of the open segment's speech, started in a pause; ``key`` names that speech."""
+
+    key: tuple[int, int]
+    """(segment start, pause start): equal on the segment that closes with no voice since."""
+    audio: np.ndarray
 
 
 class AudioSource(Protocol):
@@ -66,6 +80,14 @@ class AudioSource(Protocol):
     def read(self, timeout_s: float | None = None) -> np.ndarray | None: ...
     def stop(self) -> None: ...
     def close(self) -> None: ...
+
+
+def default_source(options: Options) -> AudioSource:
+    """The configured microphone, or the file named by ``SWICTATION_REPLAY_AUDIO`` played in real time."""
+    replay = os.environ.get(REPLAY_ENV)
+    if replay:
+        return ReplaySource.from_file(replay)
+    return Microphone(options.audio.input_device, options.audio.sample_rate_hz)
 
 
 class _Recording:
@@ -128,6 +150,7 @@ class DictationSession:
         on_auto_stop: Callable[[], None] | None = None,
         source_factory: Callable[[], AudioSource] | None = None,
         hotwords: list[str] | None = None,
+        segmenter: StreamingSegmenter | None = None,
     ):
         self.id = uuid.uuid4().hex
         self.hotwords = hotwords  # spoken forms of identifiers near the cursor, to bias recognition
@@ -137,13 +160,17 @@ class DictationSession:
         self._on_partial = on_partial
         self._on_state = on_state
         self._on_auto_stop = on_auto_stop
-        self._source_factory = source_factory or (
-            lambda: Microphone(options.audio.input_device, options.audio.sample_rate_hz)
-        )
-        self._segmenter = StreamingSegmenter(options.vad) if options.vad.enabled else None
+        self._source_factory = source_factory or (lambda: default_source(options))
+        if segmenter is None and options.vad.enabled:
+            segmenter = StreamingSegmenter(options.vad)
+        self._segmenter = segmenter
         self._recording = _Recording()
         self._source: AudioSource | None = None
-        self._segments: queue.Queue[SpeechSegment | None] = queue.Queue()
+        self._segments: queue.Queue[SpeechSegment | _Speculation | None] = queue.Queue()
+        self._speculating = False  # a speculation is queued or being decoded (at most one)
+        self._decoding = False  # the decode thread is decoding a segment
+        self._spec_key: tuple[int, int] | None = None  # the last speech a speculation was started for
+        self._speculated: tuple[tuple[int, int], Transcript] | None = None
         self._parts: list[Transcript] = []
         self._parts_lock = threading.Lock()
         self._speech_span: tuple[int, int] | None = None  # first..last speech sample
@@ -166,6 +193,12 @@ class DictationSession:
         self.tail_decode_ms: float | None = None
         """Decode time of the segment closed by stop (the unfinished tail), if there was one."""
         self.segments_decoded = 0
+        self.speculations = 0
+        """Speculative decodes run (each started in a pause, before the segment closed)."""
+        self.speculations_used = 0
+        """Segments whose text came from a speculative decode (no voice after it)."""
+        self.speculate = True
+        """Decode the open segment in short pauses (see :meth:`_maybe_speculate`)."""
         self.max_buffered_samples = 0
         """Highest segmenter + microphone-read backlog seen, in samples (memory check)."""
 
@@ -307,7 +340,31 @@ class DictationSession:
         for segment in self._segmenter.feed(chunk):
             self._note_speech(segment)
             self._segments.put(segment)
+        self._maybe_speculate()
         self.max_buffered_samples = max(self.max_buffered_samples, self._segmenter.buffered_samples + len(chunk))
+
+    def _maybe_speculate(self) -> None:
+        """In a short pause, queue a decode of the open segment's speech so far.
+
+        At most one is queued or running, and only when the decode thread has nothing else to do
+        (interim text never waits for a speculation it did not need). Its result is keyed by the
+        speech it covered and used only by the segment that closes with that same speech.
+        """
+        seg = self._segmenter
+        if not self.speculate or seg is None or self._stopping or self._cancelled:
+            return
+        pause = seg.open_pause
+        if pause is None:
+            return
+        start, pause_start, seen = pause
+        key = (start, pause_start)
+        if key == self._spec_key or 1000.0 * (seen - pause_start) / SAMPLE_RATE < SPECULATE_AFTER_MS:
+            return
+        if self._speculating or self._decoding or not self._segments.empty():
+            return
+        self._spec_key = key
+        self._speculating = True
+        self._segments.put(_Speculation(key=key, audio=seg.peek(start, pause_start + seg.pad_samples)))
 
     def _note_speech(self, segment: SpeechSegment) -> None:
         first = segment.start if self._speech_span is None else self._speech_span[0]
@@ -338,14 +395,22 @@ class DictationSession:
             segment = self._segments.get()
             if segment is None:
                 return
+            if isinstance(segment, _Speculation):
+                self._speculate(segment)
+                continue
             if self._cancelled:
                 continue
             tail = segment.closed_by == "flush"
-            try:
-                part = self.engine.transcribe(segment.audio, "fast", final=False, hotwords=self.hotwords)
-            except Exception as exc:  # noqa: BLE001 - one bad segment must not end the session
-                logger.error("Dictation %s: decoding a segment failed: %s", self.id[:8], exc)
-                continue
+            part = self._speculated_text(segment)
+            if part is None:
+                self._decoding = True
+                try:
+                    part = self.engine.transcribe(segment.audio, "fast", final=False, hotwords=self.hotwords)
+                except Exception as exc:  # noqa: BLE001 - one bad segment must not end the session
+                    logger.error("Dictation %s: decoding a segment failed: %s", self.id[:8], exc)
+                    continue
+                finally:
+                    self._decoding = False
             if tail:
                 self.tail_decode_ms = part.timings.decode_ms
             if self._cancelled:
@@ -356,6 +421,31 @@ class DictationSession:
                 text = _join(p.text for p in self._parts)
             if not self._stopping and text:
                 _quietly(self._on_partial, text)
+
+    def _speculate(self, speculation: _Speculation) -> None:
+        try:
+            if self._cancelled:
+                return
+            try:
+                part = self.engine.transcribe(speculation.audio, "fast", final=False, hotwords=self.hotwords)
+            except Exception as exc:  # noqa: BLE001 - the segment will be decoded normally
+                logger.debug("Dictation %s: speculative decode failed: %s", self.id[:8], exc)
+                return
+            self.speculations += 1
+            self._speculated = (speculation.key, part)
+        finally:
+            self._speculating = False
+
+    def _speculated_text(self, segment: SpeechSegment) -> Transcript | None:
+        """The speculative decode of ``segment``'s speech, if no voiced audio came after it."""
+        speculated, self._speculated = self._speculated, None
+        if speculated is None or segment.speech_end is None or segment.closed_by == "max-length":
+            return None
+        key, part = speculated
+        if key != (segment.start, segment.speech_end):
+            return None  # speech resumed after the speculation: stale, dropped
+        self.speculations_used += 1
+        return part
 
     # -- stopping ----------------------------------------------------------------------------
 
