@@ -35,8 +35,11 @@ log = logging.getLogger(__name__)
 AUDIO_DIR = "audio"
 #: Without ``flock`` (Windows), unreferenced audio files older than this are removed on open.
 ORPHAN_AGE_S = 3600.0
-#: The only names the server creates in ``audio/`` (an utterance id, then its suffix).
-AUDIO_NAME = re.compile(r"[0-9a-f]{32}\.(?:flac|tmp)")
+#: The only names the server creates in ``audio/`` (an utterance id, then its suffix): ``.wav``
+#: is the raw 16-bit PCM written before the edit is sent, ``.flac`` what it becomes afterwards.
+AUDIO_NAME = re.compile(r"[0-9a-f]{32}\.(?:flac|wav|tmp)")
+RAW_SUFFIX = ".wav"
+FLAC_SUFFIX = ".flac"
 
 
 def make_private_dir(path: Path, *, history_dir: Path) -> None:
@@ -51,6 +54,65 @@ def make_private_dir(path: Path, *, history_dir: Path) -> None:
     paths.tighten_dir(path)  # never through a symlink
 
 
+def _int16(audio: np.ndarray) -> np.ndarray:
+    samples = np.asarray(audio)
+    if samples.dtype != np.int16:
+        samples = (np.clip(samples.astype(np.float32, copy=False), -1.0, 1.0) * 32767.0).round().astype(np.int16)
+    return samples.reshape(-1)
+
+
+def write_raw_audio(audio_dir: Path, name: str, audio: np.ndarray, *, history_dir: Path) -> int:
+    """Write ``audio/<name>`` as 16-bit PCM WAV, fast; returns a descriptor holding its lock.
+
+    What stays on the request path: no compression, no rename. The file is created under its
+    final name (``O_EXCL``) and locked before the first byte, so a sweep never takes it while
+    it is being written; once ``write`` returned, its bytes survive the process being killed
+    (:func:`encode_flac` later makes the FLAC durable, power cuts included). A failure raises
+    :class:`HistoryWriteError` (``stage="audio"``), with no file left behind.
+    """
+    samples = _int16(audio)
+    path = audio_dir / name
+    fd: int | None = None
+    try:
+        make_private_dir(audio_dir, history_dir=history_dir)
+        fd = paths.open_private_fd(path, os.O_RDWR | os.O_CREAT | os.O_EXCL)
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if os.fstat(fd).st_nlink == 0:
+                raise OSError(errno.EAGAIN, "the audio file was removed while it was being created", str(path))
+        with os.fdopen(os.dup(fd), "wb") as f:
+            sf.write(f, samples, SAMPLE_RATE, format="WAV", subtype="PCM_16")
+    except Exception as exc:
+        if fd is not None:
+            unlink_audio(audio_dir, name)
+            os.close(fd)
+        raise HistoryWriteError(str(exc), stage="audio") from exc
+    return fd
+
+
+def encode_flac(audio_dir: Path, raw_name: str, *, history_dir: Path) -> tuple[str, int] | None:
+    """FLAC of the raw ``audio/<raw_name>``, written durably beside it; ``(flac name, lock)``.
+
+    The raw file stays until the caller has pointed the utterance at the FLAC (then it removes
+    the raw one): a process killed in between leaves one unreferenced file, which the sweep
+    removes. ``None`` when the raw file is gone (the utterance was rotated out meanwhile) or
+    unreadable.
+    """
+    if not AUDIO_NAME.fullmatch(raw_name) or not raw_name.endswith(RAW_SUFFIX):
+        return None
+    try:
+        samples, _ = sf.read(audio_dir / raw_name, dtype="int16", always_2d=False)
+    except (OSError, RuntimeError, sf.LibsndfileError) as exc:
+        log.debug("Not encoding %s: %s", raw_name, exc)
+        return None
+    flac = raw_name[: -len(RAW_SUFFIX)] + FLAC_SUFFIX
+    try:
+        return flac, write_audio(audio_dir, flac, samples, history_dir=history_dir)
+    except HistoryWriteError as exc:
+        log.warning("Could not encode %s as FLAC (kept as WAV): %s", raw_name, exc)
+        return None
+
+
 def write_audio(audio_dir: Path, name: str, audio: np.ndarray, *, history_dir: Path) -> int:
     """Write ``audio/<name>`` (via a ``.tmp``) durably; returns a descriptor holding its lock.
 
@@ -58,9 +120,7 @@ def write_audio(audio_dir: Path, name: str, audio: np.ndarray, *, history_dir: P
     utterance, so another server's sweep never removes a file that is about to be referenced.
     Any failure raises :class:`HistoryWriteError` (``stage="audio"``), with no file left behind.
     """
-    samples = np.asarray(audio)
-    if samples.dtype != np.int16:
-        samples = (np.clip(samples.astype(np.float32, copy=False), -1.0, 1.0) * 32767.0).round().astype(np.int16)
+    samples = _int16(audio)
     path = audio_dir / name
     tmp = path.with_suffix(".tmp")
     fd: int | None = None
@@ -78,7 +138,7 @@ def write_audio(audio_dir: Path, name: str, audio: np.ndarray, *, history_dir: P
         if fd is None:
             raise OSError(errno.EAGAIN, "the audio file kept disappearing", str(tmp))
         with os.fdopen(os.dup(fd), "wb") as f:
-            sf.write(f, samples.reshape(-1), SAMPLE_RATE, format="FLAC", subtype="PCM_16")
+            sf.write(f, samples, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import os
+import queue
 import sqlite3
 import threading
 import uuid
@@ -31,7 +32,15 @@ from swictation_rpc.history.database import (
     prepare_file,
     transaction,
 )
-from swictation_rpc.history.files import AUDIO_DIR, read_audio, sweep_orphans, unlink_audio, write_audio
+from swictation_rpc.history.files import (
+    AUDIO_DIR,
+    RAW_SUFFIX,
+    encode_flac,
+    read_audio,
+    sweep_orphans,
+    unlink_audio,
+    write_raw_audio,
+)
 from swictation_rpc.history.schema import (
     COLUMNS,
     INSERT_SQL,
@@ -81,6 +90,10 @@ class HistoryStore:
         self._conn: sqlite3.Connection | None = None
         self._opened_ino: FileId | None = None
         self._in_memory = not self.options.enabled
+        self._to_encode: queue.Queue[str] = queue.Queue()
+        self._encoder: threading.Thread | None = None
+        self._encoding = 0  # raw files queued or being encoded
+        self._encoded = threading.Condition(self._lock)
 
     @property
     def db_path(self) -> Path:
@@ -129,6 +142,11 @@ class HistoryStore:
         self._conn = conn
         self._replay_spool()
         sweep_orphans(conn, self.audio_dir)
+        # Raw audio a killed server saved but did not encode yet: encode it now.
+        for (name,) in conn.execute(
+            "SELECT audio_file FROM utterances WHERE audio_file LIKE ?", (f"%{RAW_SUFFIX}",)
+        ).fetchall():
+            self._encode_later(name)
         return conn
 
     def _open_db(self, *, create: bool) -> sqlite3.Connection:
@@ -182,8 +200,18 @@ class HistoryStore:
             text += ". The text could not be kept either"
         return HistoryWriteError(text, remedy=remedy, directory=str(self.directory))
 
-    def close(self) -> None:
+    def close(self, encode_timeout_s: float = 0.5) -> None:
+        """Close the database, after up to ``encode_timeout_s`` for FLACs in progress; raw audio
+        still waiting then stays WAV (readable) and is encoded at the next open."""
+        self.wait_encoded(encode_timeout_s)
         with self._lock:
+            while not self._to_encode.empty():
+                try:
+                    self._to_encode.get_nowait()
+                    self._encoding -= 1
+                except queue.Empty:
+                    break
+            self._encoded.notify_all()
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
@@ -250,8 +278,9 @@ class HistoryStore:
                 if conn is None:  # create=True connects or raises; this keeps type checkers calm
                     raise HistoryWriteError("The history could not be opened")
                 if audio is not None and self.options.keep_audio and not self._in_memory:
-                    audio_file = f"{utterance_id}.flac"
-                    guard = write_audio(self.audio_dir, audio_file, audio, history_dir=self.directory)
+                    # Raw PCM now (cheap); the FLAC is encoded after the edit has left.
+                    audio_file = f"{utterance_id}{RAW_SUFFIX}"
+                    guard = write_raw_audio(self.audio_dir, audio_file, audio, history_dir=self.directory)
                     record["audio_file"] = audio_file
                 rotated = self._commit(conn, row_from_record(record))
             except Exception as exc:  # noqa: BLE001 - any failure: the words go to the spool
@@ -274,7 +303,67 @@ class HistoryStore:
                 unlink_audio(self.audio_dir, name)
             if os.path.lexists(self.spool_path):
                 self._replay_spool()
+            if audio_file:
+                self._encode_later(audio_file)
         return utterance_id
+
+    # -- the FLAC, off the request path ----------------------------------------------------
+
+    def _encode_later(self, raw_name: str) -> None:
+        """Queue ``audio/<raw_name>`` for FLAC encoding on the store's encoder thread."""
+        with self._lock:
+            self._encoding += 1
+            self._to_encode.put(raw_name)
+            if self._encoder is None or not self._encoder.is_alive():
+                self._encoder = threading.Thread(target=self._encode_loop, name="history-flac", daemon=True)
+                self._encoder.start()
+
+    def _encode_loop(self) -> None:
+        while True:
+            try:
+                raw_name = self._to_encode.get(timeout=5.0)
+            except queue.Empty:
+                with self._lock:
+                    if self._to_encode.empty():
+                        self._encoder = None
+                        return
+                continue
+            try:
+                self._encode_one(raw_name)
+            except Exception:  # the raw file stays, readable, and is encoded again at the next open
+                log.exception("Encoding %s as FLAC failed", raw_name)
+            finally:
+                with self._lock:
+                    self._encoding -= 1
+                    self._encoded.notify_all()
+
+    def _encode_one(self, raw_name: str) -> None:
+        """Encode, point the utterance at the FLAC, then remove the raw file (each step crash-safe)."""
+        encoded = encode_flac(self.audio_dir, raw_name, history_dir=self.directory)
+        if encoded is None:
+            return
+        flac, guard = encoded
+        try:
+            with self._lock:
+                conn = self._conn
+                if conn is None:
+                    return  # closed: both files stay; the next open sweeps the unreferenced one
+                with transaction(conn):
+                    changed = conn.execute(
+                        "UPDATE utterances SET audio_file = ? WHERE audio_file = ?", (flac, raw_name)
+                    ).rowcount
+                if changed:
+                    unlink_audio(self.audio_dir, raw_name)
+                elif not conn.execute("SELECT 1 FROM utterances WHERE audio_file = ?", (flac,)).fetchone():
+                    unlink_audio(self.audio_dir, flac)  # the utterance went meanwhile (rotated out)
+                # else another server encoded it first and its row points at this FLAC: keep it
+        finally:
+            os.close(guard)
+
+    def wait_encoded(self, timeout_s: float | None = None) -> bool:
+        """Wait until every raw file queued so far is FLAC; False on timeout (tests, shutdown)."""
+        with self._encoded:
+            return self._encoded.wait_for(lambda: self._encoding == 0, timeout_s)
 
     def _commit(self, conn: sqlite3.Connection, row: tuple) -> list[str]:
         """Insert ``row`` and rotate, in one transaction; a damaged database is recovered once."""

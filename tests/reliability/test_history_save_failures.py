@@ -92,6 +92,7 @@ def test_any_failure_while_saving_is_a_history_write_error_and_the_words_are_spo
             )
         assert "the words" not in caught.value.message  # what was said stays out of messages…
         assert "spool" in str(caught.value).lower()  # …but the user learns it is kept
+        assert store.wait_encoded(10)  # the first one's FLAC is written after add() returned
         assert _audio_files(directory) == [f"{first}.flac"]  # no orphan FLAC, no .tmp
         assert [item.text for item in store.list()] == ["before"]
         monkeypatch.undo()

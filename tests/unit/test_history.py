@@ -121,6 +121,7 @@ def test_rotation_keeps_the_newest_max_items_and_deletes_their_audio(tmp_path):
     with HistoryStore(directory, HistoryOptions(max_items=3)) as store:
         ids = [add(store, f"u{n}", tone(0.1)) for n in range(7)]
         assert [i.id for i in store.list(100)] == ids[::-1][:3]
+        assert store.wait_encoded(10)  # the FLACs are written after add() returns
         assert sorted(p.stem for p in (directory / "audio").iterdir()) == sorted(ids[-3:])
         with pytest.raises(UtteranceNotFoundError):
             store.get(ids[0])
