@@ -2,7 +2,10 @@
 
 One SQLite database (``history.sqlite3``, WAL journal, ``synchronous=FULL``, so a committed
 utterance survives the process being killed and, as far as the disk keeps its word, a power cut)
-and one 16-bit FLAC file per utterance under ``audio/``. The folder is the user's only (0700,
+and one 16-bit audio file per utterance under ``audio/``: a WAV written before :meth:`HistoryStore.add`
+returns (cheap: no compression on the request path; its bytes survive a killed process), which
+the store's encoder thread turns into FLAC right after (written durably, the row pointed at it,
+the WAV removed; a WAV left by a killed server is encoded at the next open). The folder is the user's only (0700,
 files 0600): it holds what they said. Beyond ``HistoryOptions.max_items`` the oldest utterances
 and their audio are deleted: only the store's own ``owner``'s (the editor and workspace a server
 serves), so one editor never rotates out another's work on a shared data folder.
@@ -23,7 +26,7 @@ Never touch a file the server did not create:
 
 - A symlinked ``history/`` or ``history/audio/`` is followed for the location only: modes are set
   through descriptors opened with ``O_NOFOLLOW``, so the link's target keeps its mode.
-- Only names the server makes (``<32 hex>.flac`` / ``.tmp``, regular files by ``lstat``) are ever
+- Only names the server makes (``<32 hex>.flac`` / ``.wav`` / ``.tmp``, regular files by ``lstat``) are ever
   removed from ``audio/``. Leftovers of a killed server are swept when the store opens (any first
   access, read or write): a file another live server is still committing is locked by it
   (``flock``) and skipped, so the sweep needs no age threshold.
