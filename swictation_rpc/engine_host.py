@@ -25,7 +25,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import attrs
@@ -65,7 +65,7 @@ class Engine(Protocol):
         *,
         final: bool = True,
         hotwords: list[str] | None = None,
-        prompt: str | None = None,
+        prompt: str | Mapping[str, str] | None = None,
         commands: list[str] | None = None,
     ) -> Transcript: ...
 
@@ -158,7 +158,7 @@ class QueuedDecode:
         *,
         final: bool = True,
         hotwords: list[str] | None = None,
-        prompt: str | None = None,
+        prompt: str | Mapping[str, str] | None = None,
         commands: list[str] | None = None,
     ) -> Transcript:
         return self._engine.transcribe(audio, mode, final=final, hotwords=hotwords, prompt=prompt, commands=commands)

@@ -191,11 +191,15 @@ def _attrs_default_doc(cls: type) -> str:
     return f"{cls.__name__}({', '.join(a.name for a in attrs.fields(cls))})"
 
 
+#: attrs' Factory class (``attrs.Factory`` is typed as a function that returns the default's type).
+_FACTORY: Any = type(attrs.Factory(list))
+
+
 def _default_of(field: attrs.Attribute) -> Any:
     default = field.default
     if default is attrs.NOTHING:
         return attrs.NOTHING
-    if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+    if isinstance(default, _FACTORY):
         if default.takes_self:
             return attrs.NOTHING
         default = default.factory()

@@ -57,6 +57,8 @@ SERVER_NAME = "swictation-rpc"
 
 #: How long the threads left at exit (releasing the engine and the history, workers) get to end.
 EXIT_GRACE_S = 2.0
+#: How long the last moved ranges may take to be written when the server stops.
+RANGE_SAVE_TIMEOUT_S = 5.0
 
 #: The handler modules; each maps the methods it serves to its handlers in ``FEATURES``.
 HANDLERS = (lifecycle, dictation, status, history, documents)
@@ -292,6 +294,12 @@ class SwictationServer(LanguageServer):
             logger.info("stdin closed: stopping")
         self._cancel_pending_requests()
         await self.dictation.save_unfinished()
+        # Ranges that moved in the last second are saved now, not lost with the save timer: after a
+        # restart, undo finds each utterance where it really is.
+        try:
+            await asyncio.wait_for(self.documents.save(), RANGE_SAVE_TIMEOUT_S)
+        except Exception:  # exiting regardless; a stale range is refused later, never misused
+            logger.warning("Could not save the utterances' last ranges before stopping", exc_info=True)
 
     def _cancel_pending_requests(self) -> None:
         """Nobody waits for their answers any more: queued decodes leave their queue unrun."""
