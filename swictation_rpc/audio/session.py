@@ -38,9 +38,10 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+import attrs
 import numpy as np
 from attrs import define
 
@@ -150,10 +151,16 @@ class DictationSession:
         on_auto_stop: Callable[[], None] | None = None,
         source_factory: Callable[[], AudioSource] | None = None,
         hotwords: list[str] | None = None,
+        hints: Mapping[str, Any] | None = None,
         segmenter: StreamingSegmenter | None = None,
     ):
         self.id = uuid.uuid4().hex
-        self.hotwords = hotwords  # spoken forms of identifiers near the cursor, to bias recognition
+        # What the recognizer is told (text/hints.py, as for swictation/transcribe): the spoken
+        # forms of identifiers near the cursor, the command phrases and prompt in effect there.
+        self.hints: dict[str, Any] = dict(hints or {})
+        if hotwords is not None:
+            self.hints["hotwords"] = hotwords
+        self.hotwords = self.hints.get("hotwords")
         self.engine = engine
         self.options = options
         self.mode: Mode = mode
@@ -405,12 +412,13 @@ class DictationSession:
             if part is None:
                 self._decoding = True
                 try:
-                    part = self.engine.transcribe(segment.audio, "fast", final=False, hotwords=self.hotwords)
+                    part = self.engine.transcribe(segment.audio, "fast", final=False, **self.hints)
                 except Exception as exc:  # noqa: BLE001 - one bad segment must not end the session
                     logger.error("Dictation %s: decoding a segment failed: %s", self.id[:8], exc)
                     continue
                 finally:
                     self._decoding = False
+            part = _from_stream_start(part, segment.start)
             if tail:
                 self.tail_decode_ms = part.timings.decode_ms
             if self._cancelled:
@@ -427,7 +435,7 @@ class DictationSession:
             if self._cancelled:
                 return
             try:
-                part = self.engine.transcribe(speculation.audio, "fast", final=False, hotwords=self.hotwords)
+                part = self.engine.transcribe(speculation.audio, "fast", final=False, **self.hints)
             except Exception as exc:  # noqa: BLE001 - the segment will be decoded normally
                 logger.debug("Dictation %s: speculative decode failed: %s", self.id[:8], exc)
                 return
@@ -465,21 +473,25 @@ class DictationSession:
             parts = list(self._parts)
         if self._segmenter is None and self._recording.samples:
             # No VAD: nothing was decoded while listening; decode the recording once.
-            return self.engine.transcribe(self._recording.array(), self.mode, final=True, hotwords=self.hotwords)
+            return self.engine.transcribe(self._recording.array(), self.mode, final=True, **self.hints)
         if self._wants_accurate_redecode():
             assert self._speech_span is not None
             start, stop = self._speech_span
-            return self.engine.transcribe(
-                self._recording.array(start, stop), "accurate", final=True, hotwords=self.hotwords
-            )
+            return self.engine.transcribe(self._recording.array(start, stop), "accurate", final=True, **self.hints)
         decode_ms = round(sum(part.timings.decode_ms for part in parts), 2)
         model = parts[-1].model if parts else (self._model_name("fast") or "")
-        return Transcript(
+        joined = Transcript(
             text=_join(part.text for part in parts),
             mode="fast",
             model=model,
             timings=Timings(audio_ms=audio_ms, decode_ms=decode_ms, total_ms=0.0),
+            language=parts[-1].language if parts else None,
         )
+        words = _joined_words(parts)
+        if words is None:
+            return joined
+        # The engine's own result type (it carries the word timings the formatter reads).
+        return attrs.evolve(parts[-1], **attrs.asdict(joined, recurse=False), words=words)  # type: ignore[call-arg]
 
     def _wants_accurate_redecode(self) -> bool:
         wanted = self.mode == "accurate" or (self.mode == "auto" and self.options.auto_mode.final_uses_accurate)
@@ -509,6 +521,28 @@ class DictationSession:
 
 def _join(texts: Any) -> str:
     return " ".join(text.strip() for text in texts if text and text.strip())
+
+
+def _from_stream_start(part: Transcript, start: int) -> Transcript:
+    """``part`` (decoded from audio starting at sample ``start``) with its word timings, if the
+    engine gave any, counted from the start of the recording, so pauses between segments show."""
+    words = getattr(part, "words", None)
+    if not words or not start:
+        return part
+    offset = start / SAMPLE_RATE
+    shifted = [attrs.evolve(w, start_s=w.start_s + offset, end_s=w.end_s + offset) for w in words]
+    return attrs.evolve(part, words=shifted)  # type: ignore[call-arg]
+
+
+def _joined_words(parts: list[Transcript]) -> list[Any] | None:
+    """The word timings of all parts, in order; ``None`` unless every part with text has them."""
+    words: list[Any] = []
+    for part in parts:
+        part_words = getattr(part, "words", None)
+        if part_words is None and part.text.strip():
+            return None
+        words.extend(part_words or ())
+    return words if parts and words else None
 
 
 def _quietly(function: Callable[..., Any], *args: Any) -> None:

@@ -22,7 +22,7 @@ from swictation_rpc.audio.session import DictationSession
 from swictation_rpc.errors import AlreadyListeningError, NoActiveSessionError
 from swictation_rpc.options import Mode
 from swictation_rpc.protocol import PARTIAL, PartialParams, State, TextContext, TranscribeResult
-from swictation_rpc.utterances.fitting import hotwords_for_context
+from swictation_rpc.utterances.fitting import hints_for_context
 from swictation_rpc.utterances.ports import Blocking, Client, EngineSource, OptionsGetter
 from swictation_rpc.utterances.service import UtteranceService
 
@@ -97,14 +97,15 @@ class Dictation:
             self._client.call_soon(self._auto_stop, holder)
 
         first_mode, refine = self._service.refine_plan(engine, mode)
+        options = self._options()
         session = DictationSession(
             engine,
-            self._options(),
+            options,
             mode=first_mode,
             on_partial=on_partial,
             on_state=on_state,
             on_auto_stop=on_auto_stop,
-            hotwords=hotwords_for_context(context),
+            hints=hints_for_context(context, options),  # as swictation/transcribe has them
         )
         active = ActiveDictation(
             session=session, uri=uri, position=position, mode=first_mode, context=context, refine=refine
