@@ -70,7 +70,7 @@ async function freePort(): Promise<number> {
 export interface CodeServer {
   url: string;
   workspace: string;
-  /** `User/settings.json` and `Machine/settings.json` live here; VS Code picks up edits to them. */
+  /** `User/settings.json` and `Machine/settings.json` live here; VS Code picks up edits on disk to the Machine one (not to the User one). */
   userData: string;
   dataDir: string;
   logFile: string;

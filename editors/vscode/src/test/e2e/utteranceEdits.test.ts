@@ -2,13 +2,17 @@
  * Utterance edits only ever change the text they inserted (issue 13), in a real VS Code
  * (code-server in headless Chromium) over the real server: undo after the user edited inside the
  * utterance, undo after a window reload while another file is active, a second undo, and a
- * history item inserted again at the cursor (its own utterance: undo removes the copy). One
- * code-server start for all of it; what is asserted is what the user sees: the files on disk,
- * the dirty tabs, the messages.
+ * history item inserted again at the cursor (its own utterance: undo removes the copy). Then, with
+ * two synthetic tone models that hear the same tones as different words (fast: "print hello
+ * world", accurate: "print hello planet"), History → Transcribe again (the replacement is
+ * visible) and Remove, and a two-pass refine landing in its own document while another is
+ * active. One code-server start for all of it; what is asserted is what the user sees: the files
+ * on disk, the dirty tabs, the messages.
  */
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 
 import type { Browser, Page } from 'playwright-core';
@@ -25,6 +29,54 @@ const SECOND = 'please remember to water the plants on friday';
 
 const DEMO = '# first: | end\n# second: | end\n';
 const OTHER = 'Other notes stay exactly as they are.\nSecond line.\n';
+
+// Tone models (tests/e2e/documents.py): the same tones, other words for the accurate model.
+const TONE_TOKENS = ['<unk>', '▁print', '▁hello', '▁comma', '▁world', '▁period', '▁camel', '▁case', '▁user', '▁count', '▁scratch', '▁that', '▁get', '▁by', '▁id'];
+const ACCURATE_TONE_TOKENS = TONE_TOKENS.map((t) => (t === '▁world' ? '▁planet' : t));
+const A_PY = 'x = 1\n# one: | end\n# two: | end\n';
+const B_TXT = 'Notes that must stay byte-identical.\nSecond line.\n';
+
+/** Write the two tone models and the clip they hear (as "print hello world" / "... planet"). */
+function writeTones(python: string, directory: string): { fast: string; accurate: string; clip: string } {
+  const script = [
+    'import json, sys',
+    'from pathlib import Path',
+    'import soundfile',
+    'from swictation_rpc.testing.synthetic import tone_audio, write_tone_model',
+    'root = Path(sys.argv[1]); tokens = json.loads(sys.argv[2]); accurate = json.loads(sys.argv[3])',
+    "fast_model = write_tone_model(root, tokens=tokens, name='tones-fast')",
+    "accurate_model = write_tone_model(root, tokens=accurate, name='tones-accurate')",
+    "clip = root / 'print-hello-world.wav'",
+    "soundfile.write(str(clip), tone_audio('print hello world', tokens=tokens), 16000, subtype='PCM_16')",
+    'print(json.dumps({"fast": str(fast_model), "accurate": str(accurate_model), "clip": str(clip)}))',
+  ].join('\n');
+  const out = execFileSync(python, ['-c', script, directory, JSON.stringify(TONE_TOKENS), JSON.stringify(ACCURATE_TONE_TOKENS)], {
+    env: { ...process.env, PYTHONPATH: [repoRoot, process.env.PYTHONPATH].filter(Boolean).join(path.delimiter) },
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  return JSON.parse(out.trim().split('\n').pop() as string) as { fast: string; accurate: string; clip: string };
+}
+
+/** The pids of this code-server's Swictation server (found by its own data directory). */
+function serverPids(dataDir: string): number[] {
+  const pids: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) {
+      continue;
+    }
+    try {
+      const cmdline = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      const environ = fs.readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0');
+      if (cmdline.includes('swictation') && cmdline.includes('serve') && environ.includes(`SWICTATION_DATA_DIR=${dataDir}`)) {
+        pids.push(Number(entry));
+      }
+    } catch {
+      // gone, or not ours
+    }
+  }
+  return pids;
+}
 
 const artifacts = process.env.SWICTATION_TEST_ARTIFACTS ?? path.join(repoRoot, 'test-artifacts');
 const { toolchain, missing } = findToolchain();
@@ -44,6 +96,7 @@ describe('Utterance edits in a real VS Code (issue 13)', { skip }, () => {
   let page: Page;
   let firstWav: string;
   let secondWav: string;
+  let checkClip: string;
   const tc = toolchain as Toolchain;
 
   before(async () => {
@@ -51,14 +104,21 @@ describe('Utterance edits in a real VS Code (issue 13)', { skip }, () => {
     root = tempRoot();
     firstWav = synthesize(tc.python, FIRST, root);
     secondWav = synthesize(tc.python, SECOND, root);
+    // The clip every loaded model must transcribe: the packaged speech sample for the real models,
+    // replaced by a tone clip before the tone models are configured (read at each model load).
+    checkClip = path.join(root, 'check-clip.wav');
+    fs.copyFileSync(path.join(repoRoot, 'swictation_rpc', 'data', 'sample.wav'), checkClip);
     server = await startCodeServer({
       toolchain: tc,
       root,
       // The default level: refusals are warnings, so they show.
       settings: { 'swictation.notifications': 'onWarning' },
       machineSettings: { 'swictation.server.interpreter': tc.python },
+      env: { SWICTATION_CHECK_CLIP: checkClip },
     });
     fs.writeFileSync(path.join(server.workspace, 'demo.py'), DEMO);
+    fs.writeFileSync(path.join(server.workspace, 'a.py'), A_PY);
+    fs.writeFileSync(path.join(server.workspace, 'b.txt'), B_TXT);
     fs.writeFileSync(path.join(server.workspace, 'other.txt'), OTHER);
     ({ browser, page } = await openWorkbench(tc.chromium, server.url, server.workspace));
     await recordStatus(page);
@@ -188,6 +248,129 @@ describe('Utterance edits in a real VS Code (issue 13)', { skip }, () => {
       assert.equal(read('demo.py'), edited, 'and nothing in demo.py');
     } catch (error) {
       await page?.screenshot({ path: path.join(artifacts, 'vscode-e2e-utterance-edits-failure.png') }).catch(() => undefined);
+      throw new Error(`${(error as Error).message}\nstatus labels: ${JSON.stringify(await statusHistory(page).catch(() => []))}\nextension log:\n${extensionLog(root).slice(-6000)}`, {
+        cause: error,
+      });
+    }
+  });
+
+  /**
+   * Change settings in the Machine (remote) settings.json, which code-server watches (edits to
+   * the User one on disk go unnoticed), and wait until the server says it took them.
+   */
+  async function updateSettings(patch: Record<string, unknown>): Promise<void> {
+    const file = path.join(server.userData, 'Machine', 'settings.json');
+    const changed = /Settings changed \(/;
+    const seen = logCount(changed);
+    const settings = { ...JSON.parse(fs.readFileSync(file, 'utf8')), ...patch } as Record<string, unknown>;
+    for (let attempt = 0; ; attempt++) {
+      fs.writeFileSync(file, JSON.stringify(settings, null, attempt % 2 ? 4 : 2));
+      try {
+        await waitForLog(changed, seen + 1, 15_000);
+        return;
+      } catch (error) {
+        if (attempt === 3) {
+          throw error;
+        }
+      }
+    }
+  }
+
+  async function waitForLog(pattern: RegExp, count: number, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while ((extensionLog(root).match(new RegExp(pattern.source, 'g')) ?? []).length < count) {
+      if (Date.now() > deadline) {
+        throw new Error(`the extension log never showed ${pattern} ${count} time(s)`);
+      }
+      await page.waitForTimeout(250);
+    }
+  }
+
+  const logCount = (pattern: RegExp) => (extensionLog(root).match(new RegExp(pattern.source, 'g')) ?? []).length;
+
+  /** History → the item whose label matches `item` → `action`. */
+  async function historyAction(item: RegExp, action: string): Promise<void> {
+    await runCommand(page, 'Swictation: Show Transcript History');
+    const row = page.locator('.quick-input-list .monaco-list-row', { hasText: item });
+    await row.first().waitFor({ timeout: 15_000 });
+    await row.first().click();
+    const chosen = page.locator('.quick-input-list .monaco-list-row', { hasText: action });
+    await chosen.first().waitFor({ timeout: 15_000 });
+    await chosen.first().click();
+  }
+
+  test('two models: Transcribe again replaces the text visibly, Remove removes it; refine lands in its own document while another is active', async () => {
+    try {
+      // Two tone models with different words; first without refine.
+      const tones = writeTones(tc.python, root);
+      fs.copyFileSync(tones.clip, checkClip);
+      await waitForStatus(page, 0, (label) => label.startsWith('Swictation: idle'), 180_000);
+      const loadedBefore = logCount(/fast model tones-fast loaded/);
+      await updateSettings({
+        'swictation.models.fast': tones.fast,
+        'swictation.models.accurate': tones.accurate,
+        'swictation.defaultMode': 'fast',
+        'swictation.text.refine': 'off',
+      });
+      await waitForLog(/fast model tones-fast loaded/, loadedBefore + 1, 120_000);
+
+      // (a) Dictate into a.py (fast model): "print hello world".
+      await openFile(page, 'a.py');
+      await goTo(page, 2, '# one: '.length + 1);
+      await dictateFile(tones.clip);
+      await save(page);
+      const fast = between(read('a.py'), 1, '# one: ', '| end');
+      assert.equal(fast.trim().toLowerCase(), 'print hello world', `the fast model's text: ${JSON.stringify(read('a.py'))}`);
+      const withFast = read('a.py');
+
+      // History → Transcribe again (accurate): the other model's words replace it, in place.
+      await historyAction(/print hello world/i, 'Transcribe again');
+      await page.locator('.tab.active.dirty').waitFor({ timeout: 60_000 });
+      await save(page);
+      const replaced = read('a.py');
+      assert.equal(between(replaced, 1, '# one: ', '| end'), fast.replace(/world/i, 'planet'), `replaced in place: ${JSON.stringify(replaced)}`);
+      assert.equal(replaced.replace(/planet/i, 'world'), withFast, 'nothing else changed');
+
+      // History → the replaced utterance → Remove from the document.
+      await historyAction(/print hello planet/i, 'Remove from the document');
+      await page.locator('.tab.active.dirty').waitFor({ timeout: 30_000 });
+      await save(page);
+      assert.equal(read('a.py'), A_PY, 'Remove took out exactly the utterance');
+
+      // (b) Two-pass refine on; dictate into a.py, switch to b.txt before any text arrives (the
+      // server is paused meanwhile), so the fast text and then the refinement land while b.txt is
+      // the active editor.
+      await updateSettings({ 'swictation.text.refine': 'always' });
+      await openFile(page, 'a.py');
+      await goTo(page, 3, '# two: '.length + 1);
+      const pids = serverPids(server.dataDir);
+      assert.ok(pids.length > 0, 'the Swictation server process is found');
+      const mark = (await statusHistory(page)).length;
+      const elsewhere = logCount(/\[utterance-edited-elsewhere\] Refined the utterance in a\.py/);
+      pids.forEach((pid) => process.kill(pid, 'SIGSTOP'));
+      try {
+        await transcribeFile(page, tones.clip);
+        await openFile(page, 'b.txt');
+        await page.waitForTimeout(500);
+      } finally {
+        pids.forEach((pid) => process.kill(pid, 'SIGCONT'));
+      }
+      await waitForStatus(page, mark, (label) => /^Swictation: idle · \d+ ms$/.test(label), 60_000);
+      await waitForLog(/\[utterance-edited-elsewhere\] Refined the utterance in a\.py/, elsewhere + 1, 60_000);
+      await page.waitForTimeout(1000);
+      assert.equal(await page.locator('.tab.active[data-resource-name="b.txt"]').count(), 1, 'b.txt is still the active editor');
+      assert.equal(await dirtyTab('b.txt').count(), 0, 'b.txt is not modified');
+      assert.equal(read('b.txt'), B_TXT, 'b.txt is byte-identical');
+      await dirtyTab('a.py').waitFor({ timeout: 10_000 });
+      await openFile(page, 'a.py');
+      await save(page);
+      const refined = read('a.py');
+      assert.equal(between(refined, 2, '# two: ', '| end').trim().toLowerCase(), 'print hello planet', `a.py has the accurate text: ${JSON.stringify(refined)}`);
+      assert.equal(refined.split('\n').filter((_, i) => i !== 2).join('\n'), A_PY.split('\n').filter((_, i) => i !== 2).join('\n'), 'and nothing else in a.py changed');
+      assert.equal(read('b.txt'), B_TXT);
+      await page.screenshot({ path: path.join(artifacts, 'vscode-e2e-refine-other-editor.png') });
+    } catch (error) {
+      await page?.screenshot({ path: path.join(artifacts, 'vscode-e2e-two-models-failure.png') }).catch(() => undefined);
       throw new Error(`${(error as Error).message}\nstatus labels: ${JSON.stringify(await statusHistory(page).catch(() => []))}\nextension log:\n${extensionLog(root).slice(-6000)}`, {
         cause: error,
       });
