@@ -34,9 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated contenders to run (e.g. faster-whisper,"
         "swictation-whisper,server-path); the default runs all that this machine can",
     )
+    parser.add_argument("--clips", metavar="NAMES", help="comma-separated clips to run (e.g. tone-2.8s,tone-30s)")
     parser.add_argument("--reps", type=int, help="rounds per clip for every clip (overrides the defaults)")
     parser.add_argument("--threads", type=int, help="CPU threads per model (default 2)")
     parser.add_argument("--no-probes", action="store_true", help="skip the fresh-process cold start and memory probes")
+    parser.add_argument("--no-dictation", action="store_true", help="skip the dictation (stop->edit by pause) rows")
     parser.add_argument("--no-server", action="store_true", help="skip the round trip through the server")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
     return parser
@@ -62,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
             "num_threads": args.threads,
             "server": False if args.no_server else None,
             "probes": False if args.no_probes else None,
+            "dictation": False if args.no_dictation else None,
+            "clips": tuple(n.strip() for n in args.clips.split(",") if n.strip()) if args.clips else None,
             "only": tuple(n.strip() for n in args.only.split(",") if n.strip()) if args.only else None,
         }
         if args.reps:
@@ -70,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
                 reps_speech_long=args.reps,
                 reps_tone_short=args.reps,
                 reps_tone_long=args.reps,
+                reps_dictation=args.reps,
             )
         results = run(RunConfig.make(args.quick, **overrides), log)
     print(render(results))

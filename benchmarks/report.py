@@ -110,6 +110,33 @@ def render(results: Results) -> str:
             server_rows,
         )
 
+    # Dictation: stop->edit by trailing pause, through the server's capture path.
+    dictation = [r.clip for r in results.rows if r.contender == "server-dictation" and r.metric == "stop_edit_p50"]
+    if dictation:
+        out += [
+            "",
+            "Dictation stop->edit (startDictation, speech, a pause, stopDictation; raw = faster-whisper on the same tail)",
+        ]
+        dictation_rows = []
+        for clip in dictation:
+            value = functools.partial(results.value, "server-dictation", clip)
+            dictation_rows.append(
+                [
+                    clip,
+                    _fmt(value("stop_edit_p50")),
+                    _fmt(value("stop_edit_p95")),
+                    _fmt(results.value("faster-whisper", clip, "raw_tail_p50")),
+                    _fmt(value("stop_edit_vs_raw_tail"), ".2f"),
+                    _fmt(value("wer"), ".2f"),
+                ]
+            )
+        out += _table(["clip", "stop->edit p50 ms", "p95 ms", "raw tail p50 ms", "ratio", "WER"], dictation_rows)
+        rss = [(m, results.value("server-dictation", "-", m)) for m in ("rss_after_load", "rss_after_50")]
+        out.append(
+            "Server RSS: "
+            + ", ".join(f"{m.removeprefix('rss_').replace('_', ' ')} {_fmt(v, '.0f')} MB" for m, v in rss)
+        )
+
     # Cold start and memory (fresh process per contender).
     names = list(OrderedDict.fromkeys(r.contender for r in results.rows if r.metric in ("cold_load", "rss")))
     if names:

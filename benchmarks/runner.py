@@ -46,6 +46,11 @@ class RunConfig:
     long_speech: bool = True
     server: bool = True
     probes: bool = True
+    dictation: bool = True
+    """The dictation rows (stop->edit by trailing pause through the server's capture path)."""
+    reps_dictation: int = 6
+    clips: tuple[str, ...] = ()
+    """Run only these clips (names as in the table, e.g. ``tone-2.8s``); empty runs all."""
     only: tuple[str, ...] = ()
     """Run only these contenders (names as in the table); empty runs all."""
     clip_cache: Path | None = REPO / ".cache" / "benchmarks"
@@ -60,6 +65,7 @@ class RunConfig:
                 reps_speech_long=1,
                 reps_tone_short=10,
                 reps_tone_long=3,
+                reps_dictation=3,
                 long_speech=False,
             )
         else:
@@ -434,6 +440,8 @@ def _run(config: RunConfig, results: Results, log: Log, workdir: Path) -> Result
                 results.notes.append(f"skipped the server round trip: {exc}")
                 log(f"Skipped the server: {exc}")
         for clip in clips:
+            if config.clips and clip.name not in config.clips:
+                continue
             active = [c for c in loaded if clip.kind in c.clip_kinds]
             if not active:
                 continue
@@ -443,6 +451,21 @@ def _run(config: RunConfig, results: Results, log: Log, workdir: Path) -> Result
         server.close()
         for contender in loaded:
             contender.close()
+    if config.dictation and _wanted(config, "server-dictation"):
+        from benchmarks.dictation import run_dictation
+
+        log(f"Dictation through the server's capture path, {config.reps_dictation} rounds per pause:")
+        try:
+            run_dictation(
+                results,
+                workdir,
+                reps=config.reps_dictation,
+                num_threads=config.num_threads,
+                cache=config.clip_cache,
+                log=log,
+            )
+        except Unavailable as exc:
+            results.notes.append(f"skipped the dictation rows: {exc}")
     if config.probes:
         short = {kind: next(c.name for c in clips if c.kind == kind and c.seconds < 10) for kind in ("speech", "tone")}
         probe_clips = [c for c in clips if c.name in short.values()]
