@@ -29,7 +29,7 @@ VIRTUAL_MIC = ROOT / "scripts" / "virtual-mic"
 #: What the speech clip says; the specs compare what lands in the buffer with it (WER-bounded).
 SENTENCE = "hello world this is a test"
 #: Specs that need the real server and the speech clip.
-SERVER_SPECS = {"server_spec", "mic_spec", "utterance_edits_spec"}
+SERVER_SPECS = {"server_spec", "mic_spec", "utterance_edits_spec", "language_spec"}
 TIMEOUT_S = 240
 
 
