@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from swictation_rpc.audio import SAMPLE_RATE
 from swictation_rpc.engine.base import Hints, Recognized, WordTiming, prompt_for
 from swictation_rpc.errors import ModelBrokenError, ModelNotInstalledError
 
@@ -74,19 +75,72 @@ class BundledWhisper:
         language: str | None = "en"
         if self.multilingual:
             language = None if hints.language in ("", "auto") else hints.language
+        # With ``auto`` on a multilingual model the language is not known yet: no prompt, so
+        # one language's prompt does not sway the detection.
+        prompt = prompt_for(hints.prompt, language) or None
+        if len(audio) > PROMPT_MAX_S * SAMPLE_RATE:
+            # On a long stretch the prompt's style wins over the audio: tiny.en then repeats a
+            # sentence once more than it was said, or loops on "python code". Commands are short.
+            prompt = None
+        hotwords = ", ".join(hints.hotwords) if hints.hotwords else None
+        heard = self._decode(audio, language, prompt, hotwords, word_timestamps)
+        if _looped(heard.text, len(audio) / SAMPLE_RATE) and prompt:
+            # The prompt's command words can tip tiny.en into repeating them: try without it.
+            logger.info("Whisper repeated itself with the prompt; decoding again without it")
+            heard = self._decode(audio, language, None, hotwords, word_timestamps)
+        if _looped(heard.text, len(audio) / SAMPLE_RATE):
+            heard = self._split_decode(audio, language, hotwords, word_timestamps, depth=0)
+        return heard
+
+    def _split_decode(
+        self, audio: np.ndarray, language: str | None, hotwords: str | None, word_timestamps: bool, *, depth: int
+    ) -> Recognized:
+        """Decode ``audio`` as two halves cut at the quietest point near the middle (again for a half
+        that still loops, down to :data:`MIN_SPLIT_S`): tiny.en loops on long stretches of speech
+        without pauses, and a shorter window brings it back to the words."""
+        if len(audio) < 2 * MIN_SPLIT_S * SAMPLE_RATE or depth >= MAX_SPLIT_DEPTH:
+            return self._decode(audio, language, None, hotwords, word_timestamps)
+        cut = _quietest_cut(audio)
+        logger.info("Whisper repeated itself on %.1f s of audio; decoding it in two parts", len(audio) / SAMPLE_RATE)
+        parts: list[tuple[int, Recognized]] = []
+        for start, end in ((0, cut), (cut, len(audio))):
+            part = self._decode(audio[start:end], language, None, hotwords, word_timestamps)
+            if _looped(part.text, (end - start) / SAMPLE_RATE):
+                part = self._split_decode(audio[start:end], language, hotwords, word_timestamps, depth=depth + 1)
+            parts.append((start, part))
+        words: list[WordTiming] = []
+        for start, part in parts:
+            offset = start / SAMPLE_RATE
+            words.extend(WordTiming(w.text, w.start_s + offset, w.end_s + offset) for w in part.words or ())
+        text = " ".join(part.text for _, part in parts if part.text)
+        language_heard = next((part.language for _, part in parts if part.language), language)
+        return Recognized(text, words if word_timestamps else None, language_heard)
+
+    def _decode(
+        self,
+        audio: np.ndarray,
+        language: str | None,
+        prompt: str | None,
+        hotwords: str | None,
+        word_timestamps: bool,
+    ) -> Recognized:
         segments, info = self._model.transcribe(
             audio,
             language=language,
             beam_size=1,
+            # Greedy only: the sampled fallbacks Whisper tries after a repetition loop score low,
+            # and its no-speech gate then drops the whole window (30 s of speech came back as "").
+            # Loops are handled in :meth:`recognize` instead.
+            temperature=0.0,
             # The engine segments long audio itself; Whisper's own VAD would only add latency here.
             vad_filter=False,
             condition_on_previous_text=False,
-            without_timestamps=not word_timestamps,
+            # Timestamp tokens make tiny.en loop on repeated phrases; word timings come from the
+            # cross-attention alignment, which does not need them.
+            without_timestamps=True,
             word_timestamps=word_timestamps,
-            # With ``auto`` on a multilingual model the language is not known yet: no prompt, so
-            # one language's prompt does not sway the detection.
-            initial_prompt=prompt_for(hints.prompt, language) or None,
-            hotwords=", ".join(hints.hotwords) if hints.hotwords else None,
+            initial_prompt=prompt,
+            hotwords=hotwords,
         )
         texts: list[str] = []
         words: list[WordTiming] = []
@@ -118,3 +172,46 @@ def _hallucinated(segment: Any) -> bool:
         getattr(segment, "no_speech_prob", 0.0) >= HALLUCINATION_NO_SPEECH
         and getattr(segment, "avg_logprob", 0.0) <= HALLUCINATION_LOGPROB
     )
+
+
+#: Audio longer than this is decoded without the prompt (the commands it helps are short utterances).
+PROMPT_MAX_S = 10.0
+#: A decode with more words than this per second of audio (plus :data:`LOOP_SLACK_WORDS`) is a
+#: repetition loop: fast dictation stays under 4 words a second.
+LOOP_WORDS_PER_S = 5.0
+LOOP_SLACK_WORDS = 4
+#: The same phrase of up to :data:`LOOP_PHRASE_WORDS` words this many times in a row is a loop
+#: ("python code python code python code python code ...").
+LOOP_REPEATS = 4
+LOOP_PHRASE_WORDS = 4
+#: Looping audio is split in halves no shorter than this, at most this many times over.
+MIN_SPLIT_S = 3.0
+MAX_SPLIT_DEPTH = 3
+
+
+def _looped(text: str, seconds: float) -> bool:
+    """Whether Whisper's ``text`` for ``seconds`` of audio is a repetition loop, not the words."""
+    words = [w.strip(".,!?;:").lower() for w in text.split()]
+    if len(words) > LOOP_WORDS_PER_S * seconds + LOOP_SLACK_WORDS:
+        return True
+    for size in range(1, LOOP_PHRASE_WORDS + 1):
+        # runs[i]: how many times in a row the phrase starting at word i repeats up to there.
+        runs = [1] * len(words)
+        for i in range(size, len(words) - size + 1):
+            if words[i : i + size] == words[i - size : i]:
+                runs[i] = runs[i - size] + 1
+                if runs[i] >= LOOP_REPEATS:
+                    return True
+    return False
+
+
+def _quietest_cut(audio: np.ndarray, *, frame_s: float = 0.05) -> int:
+    """The start of the quietest short frame in the middle third of ``audio`` (a pause between
+    words, where a cut splits no word)."""
+    frame = max(1, int(frame_s * SAMPLE_RATE))
+    lo, hi = len(audio) // 3, 2 * len(audio) // 3
+    middle = audio[lo : hi - (hi - lo) % frame].astype(np.float32)
+    if len(middle) < frame:
+        return len(audio) // 2
+    energy = np.square(middle).reshape(-1, frame).mean(axis=1)
+    return lo + int(np.argmin(energy)) * frame + frame // 2
