@@ -287,7 +287,7 @@ def test_cli_lists_the_history_as_text_and_json(tmp_path, monkeypatch, capsys):
     assert args.func(args) == 0
     data = json.loads(capsys.readouterr().out)
     assert [i["id"] for i in data["items"]] == [newest]
-    assert set(data["items"][0]) == {"id", "text", "uri", "range", "mode", "model", "timings", "createdAt"}
+    assert set(data["items"][0]) == {"id", "text", "uri", "range", "mode", "model", "timings", "createdAt", "undone"}
     assert data["items"][0]["timings"] == {"audioMs": 1000.0, "decodeMs": 42.0, "totalMs": 50.0}
 
     args = parser.parse_args(["history"])
