@@ -1,5 +1,8 @@
 """The engine's life in the server: load, reload on a settings change, wait for it, report progress.
 
+This module is a little over 450 lines on purpose: loading, settings changes, the decode queue and
+load progress share the engine's single thread and the job requests wait on.
+
 ``initialize`` never waits for the engine: :meth:`EngineHost.start` builds it and loads the models
 on the engine thread while the server answers. A settings change is applied on the same single
 thread (:meth:`EngineHost.apply`), so changes apply in order and a request sent after a change

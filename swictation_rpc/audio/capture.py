@@ -1,5 +1,8 @@
 """Microphone capture through PortAudio (sounddevice), delivered as 16 kHz mono float32.
 
+This module is long (about 520 lines) on purpose: PortAudio's quirks (re-initialisation, native rates,
+the ring buffer, device lookup) and the replay source the benchmarks use share one stream plumbing.
+
 PortAudio reads its device list once, in ``Pa_Initialize`` (when ``sounddevice`` is imported). A
 device plugged in later — or a PulseAudio/PipeWire server started after the import, which is what
 makes ALSA offer its ``pulse``/``default`` devices — stays invisible until PortAudio is

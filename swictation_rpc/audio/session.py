@@ -1,5 +1,8 @@
 """A dictation session: microphone -> voice activity -> interim text -> final text.
 
+This module is long (about 550 lines) on purpose: the capture thread, the decode thread, auto-stop and
+the speculative tail decode share one recording and one lock discipline.
+
 The server creates one :class:`DictationSession` per ``startDictation`` and finishes it with
 ``stopDictation`` / ``cancelDictation`` (or when the session asks for it through
 ``on_auto_stop``)::

@@ -1,5 +1,8 @@
 """Turn a recognizer's transcript into the text to insert at the cursor.
 
+This module is long (about 550 lines) on purpose: deciding prose or code at the cursor and laying out
+the pieces are one decision procedure, and each half needs the other's state.
+
 One entry point, :func:`format_utterance`. It applies spoken commands
 (:mod:`~swictation_rpc.text.commands`), casing commands (:mod:`~swictation_rpc.text.casing`) and
 identifier spelling (:mod:`~swictation_rpc.text.vocabulary`), then fits the text to what is

@@ -1,5 +1,9 @@
 """Utterances as tracked ranges: where each dictated text is now, in the documents the editor syncs.
 
+This module is long (about 620 lines) on purpose: following ranges through incremental changes, the
+expected/live states and the kept document texts are one state machine, tested (property tests
+included) as one.
+
 The server inserts an utterance by answering with an edit; the editor applies it and, when it
 syncs the document (``textDocument/didOpen``/``didChange``, incremental), tells us about that
 insertion and every later change. :class:`UtteranceTracker` follows each utterance's range

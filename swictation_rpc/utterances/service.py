@@ -1,5 +1,9 @@
 """The one utterance pipeline: format for the cursor -> save to history -> track -> apply or return.
 
+This module is long (about 550 lines) on purpose: it holds every entry into the pipeline (deliver,
+retranscribe, undo, scratch that, insert from history), which share one ordering guarantee; what they
+use lives in refine, proposals, documents, edits and fitting.
+
 Every path that puts recognised text into a document goes through :class:`UtteranceService`: a
 new utterance (:meth:`~UtteranceService.deliver`, after ``transcribe`` or a microphone session),
 the accurate second pass (:class:`~swictation_rpc.utterances.refine.Refiner`), a transcription
