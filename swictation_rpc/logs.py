@@ -6,6 +6,7 @@ file for ``serve``; :class:`LspLogHandler` mirrors records to the client once it
 
 from __future__ import annotations
 
+import errno
 import io
 import logging
 import logging.handlers
@@ -93,6 +94,22 @@ def configure_logging(level: str | None, log_file: str | Path | None = None) -> 
         file_handler.setFormatter(formatter)
         root.addHandler(file_handler)
     except OSError as exc:
-        logger.warning("Cannot write the log file %s: %s", path, exc)
+        logger.warning("%s", _log_file_problem(path, exc))
         return None
     return path
+
+
+def _log_file_problem(path: Path, exc: OSError) -> str:
+    """A sentence for a log file that could not be opened, with what to do about it."""
+    if exc.errno == errno.ELOOP:
+        return (
+            f"The log file {path} is a symbolic link and was not used (the server never writes through "
+            "a link): logging to stderr only. Remove the link to get a log file again."
+        )
+    if exc.errno in (errno.EINVAL, errno.ENXIO):
+        return (
+            f"The log file {path} is not a regular file and was not used: logging to stderr only. "
+            "Remove it (or move it away) to get a log file again."
+        )
+    reason = exc.strerror or str(exc)
+    return f"The log file {path} could not be opened ({reason}) and was not used: logging to stderr only."

@@ -74,16 +74,35 @@ def open_private_fd(path: str | os.PathLike[str], flags: int) -> int:
     """``os.open`` for a regular file of ours: created 0600, never through a symlink, never blocking.
 
     Raises :class:`OSError` for a symlink (``ELOOP``), a FIFO without a reader (``ENXIO``), or any
-    other non-regular file (``EINVAL``); an existing file of ours that is readable by others is made
-    private through the descriptor.
+    other non-regular file (``EINVAL``). Only a file this call created (``O_CREAT|O_EXCL`` first) is
+    made private through the descriptor; an existing one keeps its mode (it may be the user's, in a
+    folder that is a symlink to theirs).
     """
-    fd = os.open(path, flags | _NOFOLLOW | _CLOEXEC | _NONBLOCK, 0o600)
+    base = flags | _NOFOLLOW | _CLOEXEC | _NONBLOCK
+    created = False
+    if flags & os.O_CREAT and not flags & os.O_EXCL:
+        for attempt in range(3):  # a file removed between the two opens: create it again
+            try:
+                fd = os.open(path, base | os.O_EXCL, 0o600)
+                created = True
+                break
+            except FileExistsError:
+                try:
+                    fd = os.open(path, base & ~os.O_CREAT)
+                    break
+                except FileNotFoundError:
+                    if attempt == 2:
+                        raise
+    else:
+        fd = os.open(path, base, 0o600)
+        created = bool(flags & os.O_EXCL)
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise OSError(errno.EINVAL, "not a regular file", os.fspath(path))
         os.set_blocking(fd, True)
-        tighten_fd(fd, info)
+        if created:
+            tighten_fd(fd, info)
     except BaseException:
         os.close(fd)
         raise

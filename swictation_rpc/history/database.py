@@ -2,7 +2,8 @@
 
 A database that fails ``quick_check`` or reports corruption is :class:`Damaged`;
 :func:`move_aside` renames it (with its ``-wal``/``-shm``) to ``history.sqlite3.damaged-<UTC
-time>``, kept and never deleted, unless another server already did.
+time>`` and its ``audio/`` to ``audio.damaged-<same time>``, kept and never deleted, unless
+another server already did.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from swictation_rpc import paths
-from swictation_rpc.history.files import fsync_dir, make_private_dir, tighten_file
+from swictation_rpc.history.files import AUDIO_DIR, fsync_dir, make_private_dir, tighten_file
 from swictation_rpc.history.schema import SCHEMA, SCHEMA_VERSION
 
 DB_NAME = "history.sqlite3"
@@ -125,7 +126,7 @@ def move_aside(directory: Path, opened: FileId | None) -> Path | None:
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     kept = directory / f"{DB_NAME}.damaged-{stamp}"
     n = 1
-    while os.path.lexists(kept):
+    while os.path.lexists(kept) or os.path.lexists(kept_audio_dir(kept)):
         kept = directory / f"{DB_NAME}.damaged-{stamp}-{n}"
         n += 1
     os.rename(db_path, kept)
@@ -134,8 +135,21 @@ def move_aside(directory: Path, opened: FileId | None) -> Path | None:
             os.rename(str(db_path) + suffix, str(kept) + suffix)
         except FileNotFoundError:
             pass
+    # The kept database's audio goes with it: the fresh database refers to none of it, so left in
+    # audio/ it would be swept as orphans. A symlinked audio/ is renamed as the link (its target
+    # and files untouched); a new audio/ is made on the next save.
+    kept_audio = kept_audio_dir(kept)
+    try:
+        os.rename(directory / AUDIO_DIR, kept_audio)
+    except FileNotFoundError:
+        pass
     fsync_dir(directory)
     return kept
+
+
+def kept_audio_dir(kept: Path) -> Path:
+    """Where the audio of the database kept as ``kept`` was moved: ``audio.damaged-<same time>``."""
+    return kept.parent / (AUDIO_DIR + kept.name[len(DB_NAME) :])
 
 
 @contextmanager

@@ -27,6 +27,7 @@ from swictation_rpc.history.database import (
     Damaged,
     FileId,
     is_corruption,
+    kept_audio_dir,
     move_aside,
     open_database,
     prepare_file,
@@ -36,6 +37,7 @@ from swictation_rpc.history.files import (
     AUDIO_DIR,
     RAW_SUFFIX,
     encode_flac,
+    make_private_dir,
     read_audio,
     sweep_orphans,
     unlink_audio,
@@ -170,15 +172,19 @@ class HistoryStore:
         if kept is not None:
             self.recovered_from = kept
             message = (
-                f"The history database was damaged ({reason}). It was kept as {kept} and a new "
-                "history started: utterances saved before are in the kept file."
+                f"The history database was damaged ({reason}). It was kept as {kept}, with its audio "
+                f"in {kept_audio_dir(kept)}, and a new history started: utterances saved before are "
+                "in the kept file."
             )
-            log.warning("%s", message)
+            told = False
             if self.notify is not None:
                 try:
                     self.notify(message)
+                    told = True
                 except Exception:  # telling the user must not break saving
                     log.exception("Reporting the history recovery failed")
+            # Once on stderr: when notify told the user, the log (file) gets it at INFO only.
+            log.log(logging.INFO if told else logging.WARNING, "%s", message)
         return conn
 
     def _replay_spool(self) -> None:
@@ -282,7 +288,7 @@ class HistoryStore:
                     audio_file = f"{utterance_id}{RAW_SUFFIX}"
                     guard = write_raw_audio(self.audio_dir, audio_file, audio, history_dir=self.directory)
                     record["audio_file"] = audio_file
-                rotated = self._commit(conn, row_from_record(record))
+                rotated = self._commit(conn, row_from_record(record), audio_file)
             except Exception as exc:  # noqa: BLE001 - any failure: the words go to the spool
                 if audio_file:
                     unlink_audio(self.audio_dir, audio_file)
@@ -365,8 +371,12 @@ class HistoryStore:
         with self._encoded:
             return self._encoded.wait_for(lambda: self._encoding == 0, timeout_s)
 
-    def _commit(self, conn: sqlite3.Connection, row: tuple) -> list[str]:
-        """Insert ``row`` and rotate, in one transaction; a damaged database is recovered once."""
+    def _commit(self, conn: sqlite3.Connection, row: tuple, audio_file: str | None = None) -> list[str]:
+        """Insert ``row`` and rotate, in one transaction; a damaged database is recovered once.
+
+        The recovery moves ``audio/`` aside with the damaged database: ``audio_file`` (this row's,
+        written just before) is brought back into a fresh ``audio/`` for the new database.
+        """
         for attempt in (1, 2):
             try:
                 with transaction(conn):
@@ -377,7 +387,18 @@ class HistoryStore:
                     raise
                 conn = self._recover(str(exc))
                 self._conn = conn
+                if audio_file and self.recovered_from is not None:
+                    self._bring_back(audio_file, kept_audio_dir(self.recovered_from))
         raise AssertionError("unreachable")
+
+    def _bring_back(self, name: str, kept_audio: Path) -> None:
+        try:
+            make_private_dir(self.audio_dir, history_dir=self.directory)
+            os.rename(kept_audio / name, self.audio_dir / name)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            log.warning("The audio of the utterance being saved stays in %s: %s", kept_audio, exc)
 
     def _insert(self, conn: sqlite3.Connection, row: tuple) -> None:
         conn.execute(INSERT_SQL, row)

@@ -107,12 +107,20 @@ def test_an_unknown_method_is_method_not_found_and_unknown_notifications_are_ign
 @pytest.mark.parametrize(
     "params, path, detail",
     [
-        (transcribe_params("/x.wav") | {"position": {"line": "three", "character": 0}}, "$.position.line", "int"),
+        (
+            transcribe_params("/x.wav") | {"position": {"line": "three", "character": 0}},
+            "$.position.line",
+            "whole number",
+        ),
         # lsprotocol validates the range when it builds the Position: the path stops there, the text says which.
         (transcribe_params("/x.wav") | {"position": {"line": -1, "character": 0}}, "$.position", "Position.line"),
         ({k: v for k, v in transcribe_params("/x.wav").items() if k != "textDocument"}, "$.textDocument", "required"),
         (transcribe_params("/x.wav") | {"mode": "fastest"}, "$.mode", "fastest"),
-        (transcribe_params("/x.wav") | {"audio": {"channels": "two", "path": "/x.wav"}}, "$.audio.channels", "int"),
+        (
+            transcribe_params("/x.wav") | {"audio": {"channels": "two", "path": "/x.wav"}},
+            "$.audio.channels",
+            "whole number",
+        ),
         (transcribe_params("/x.wav") | {"context": 5}, "$.context", ""),
     ],
     ids=["line-not-int", "line-negative", "no-document", "bad-mode", "bad-channels", "bad-context"],
