@@ -1,5 +1,8 @@
 """The history store: :class:`HistoryStore`, its connection, saving, rotation, updates and queries.
 
+This module is long (about 570 lines) on purpose: saving (row first, FLAC after), rotation, updates
+and queries all go through the one connection and its transaction rules.
+
 The package docstring (:mod:`swictation_rpc.history`) states what the store promises; the
 files, the spool and the damaged-database handling it relies on live in the sibling modules.
 """
