@@ -26,7 +26,11 @@ class SwictationError(Exception):
         super().__init__(self.message)
 
     def __str__(self) -> str:
-        return f"{self.message} {self.remedy}".strip() if self.remedy else self.message
+        if not self.remedy:
+            return self.message
+        # Two sentences: "The model X is not installed (looked in Y). Run ..."
+        end = "" if self.message.rstrip().endswith((".", "!", "?", ":")) else "."
+        return f"{self.message.rstrip()}{end} {self.remedy}"
 
     def to_data(self) -> dict[str, Any]:
         """The ``data`` member of a JSON-RPC error object."""
