@@ -27,6 +27,8 @@ async def status(ls: Server, params: StatusParams) -> StatusResult:
     """Never waits for the engine: a loading engine is reported as such."""
     # Device enumeration and NVML can block for a moment: keep them off the event loop.
     engine_status, metrics, gpu, devices = await ls.blocking(_gather, ls.engine_host.engine)
+    # The setting in effect, also while the engine is still loading or applying a change.
+    engine_status.language = ls.options.language
     active = ls.dictation.active
     return StatusResult(
         state=ls.state,
