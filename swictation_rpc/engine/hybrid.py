@@ -1,5 +1,8 @@
 """The hybrid engine: a fast model and an accurate model, loaded once, chosen per request.
 
+This module is long (about 490 lines) on purpose: routing, the load-time checks, runtime fallback and
+long-audio splitting all act on the same two model slots and their locks.
+
 Fast mode is Parakeet TDT 110M fp32 on the GPU (onnxruntime's CUDA execution provider); accurate
 mode is Parakeet TDT 0.6B-v3 int8 on the CPU (sherpa-onnx). The int8 model is slower on a GPU,
 so accurate mode always stays on the CPU. Whatever cannot load is reported in :meth:`status` and
