@@ -9,6 +9,7 @@ accident: a real GPU's figures would differ from the fake's.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,12 @@ def _fake_nvml(root: Path, *, fail: bool) -> dict[str, str]:
 def test_status_reports_this_process_gpu_memory_or_null(start_server, tmp_path, fail, expected):
     rpc = start_server(env_extra=_fake_nvml(tmp_path / "fake-nvml", fail=fail))
     rpc.initialize({})
+    # The GPU figures come from the loaded engine: ask once it is ready (it loads in the background).
+    deadline = time.monotonic() + 120
     status = rpc.request("swictation/status")
+    while not status["engine"]["ready"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+        status = rpc.request("swictation/status")
+    assert status["engine"]["ready"], status["engine"]
     assert status["gpu"] == expected
     assert rpc.shutdown_and_exit() == 0
