@@ -36,6 +36,7 @@ import numpy as np
 from lsprotocol import types
 from pygls.progress import Progress as ClientProgress
 
+from swictation_rpc.engine.base import Transcriber
 from swictation_rpc.errors import EngineLoadingError, SwictationError
 from swictation_rpc.options import Mode, Options
 from swictation_rpc.protocol import EngineStatus, GpuStatus, ModeMetrics, Transcript
@@ -52,7 +53,7 @@ DECODE_WORKERS = 2
 LoadProgress = Callable[[str, "float | None"], None]
 
 
-class Engine(Protocol):
+class Engine(Transcriber, Protocol):
     """A speech engine as the server hosts it (:class:`~swictation_rpc.engine.hybrid.HybridEngine`)."""
 
     def load(self, progress: LoadProgress | None = None) -> None: ...
@@ -60,19 +61,6 @@ class Engine(Protocol):
     def reconfigure(self, options: Options) -> None: ...
 
     def close(self) -> None: ...
-
-    def transcribe(
-        self,
-        audio: np.ndarray,
-        mode: Mode = "auto",
-        *,
-        final: bool = True,
-        hotwords: list[str] | None = None,
-        prompt: str | Mapping[str, str] | None = None,
-        commands: list[str] | None = None,
-    ) -> Transcript: ...
-
-    def status(self) -> EngineStatus: ...
 
     def metrics(self) -> dict[str, ModeMetrics]: ...
 

@@ -8,7 +8,8 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from attrs import define, field
 
-from swictation_rpc.protocol import Transcript
+from swictation_rpc.options import Mode
+from swictation_rpc.protocol import EngineStatus, Transcript
 
 
 @define(frozen=True)
@@ -106,3 +107,21 @@ def recognize(recognizer: Recognizer, audio: np.ndarray, hints: Hints) -> Recogn
         return richer(audio, hints)
     text = recognizer.transcribe(audio, hotwords=list(hints.hotwords) or None)
     return Recognized(text)
+
+
+class Transcriber(Protocol):
+    """What a request needs of a loaded engine (:class:`~swictation_rpc.engine.hybrid.HybridEngine`):
+    the one ``transcribe`` signature the server and the microphone session call."""
+
+    def transcribe(
+        self,
+        audio: np.ndarray,
+        mode: Mode = "auto",
+        *,
+        final: bool = True,
+        hotwords: list[str] | None = None,
+        prompt: str | Mapping[str, str] | None = None,
+        commands: list[str] | None = None,
+    ) -> Transcript: ...
+
+    def status(self) -> EngineStatus: ...

@@ -11,35 +11,21 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
-import numpy as np
 from lsprotocol import types
 
+from swictation_rpc.engine.base import Transcriber
 from swictation_rpc.history import HistoryStore
-from swictation_rpc.options import Mode, Options
-from swictation_rpc.protocol import EngineStatus, Transcript
+from swictation_rpc.options import Options
 
 T = TypeVar("T")
 
 
-class Engine(Protocol):
-    """What the utterance service and the microphone session need of a loaded engine."""
-
-    def transcribe(
-        self,
-        audio: np.ndarray,
-        mode: Mode = "auto",
-        *,
-        final: bool = True,
-        hotwords: list[str] | None = None,
-        prompt: str | Mapping[str, str] | None = None,
-        commands: list[str] | None = None,
-    ) -> Transcript: ...
-
-    def status(self) -> EngineStatus: ...
+#: What the utterance service and the microphone session need of a loaded engine.
+Engine = Transcriber
 
 
 class EngineSource(Protocol):
