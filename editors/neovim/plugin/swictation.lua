@@ -74,6 +74,52 @@ local commands = {
     end,
     { desc = "Restart the swictation-rpc server" },
   },
+  SwictationInstall = {
+    function(a)
+      local sub = a.args
+      if sub == "cancel" then
+        require("swictation.install").cancel()
+      elseif sub == "" or sub == "upgrade" then
+        require("swictation.install").install({ force = a.bang, upgrade = sub == "upgrade" })
+      else
+        vim.notify(
+          ("swictation: unknown :SwictationInstall argument %q: use :SwictationInstall, :SwictationInstall upgrade, :SwictationInstall! or :SwictationInstall cancel"):format(
+            sub
+          ),
+          vim.log.levels.ERROR
+        )
+      end
+    end,
+    {
+      nargs = "?",
+      bang = true,
+      complete = function(arglead)
+        return vim.tbl_filter(function(c)
+          return vim.startswith(c, arglead)
+        end, { "upgrade", "cancel" })
+      end,
+      desc = "Install swictation-rpc into a private venv (upgrade: upgrade it; !: from scratch; cancel)",
+    },
+  },
+  SwictationModels = {
+    function(a)
+      require("swictation.models").command(a.fargs, a.bang)
+    end,
+    {
+      nargs = "*",
+      bang = true,
+      complete = function(arglead, cmdline)
+        return require("swictation.models").complete(arglead, cmdline)
+      end,
+      desc = "Speech models: list, download NAME, remove NAME, cancel",
+    },
+  },
+  SwictationStatus = {
+    function()
+      sw().show_status()
+    end,
+    { desc = "Show the server's state and each mode's model, with what to fix" },
+  },
   SwictationLog = {
     function()
       sw().log()

@@ -29,6 +29,10 @@ local stopping = {}
 ---@type table<string, lsp.Handler>
 M.handlers = {}
 
+--- `$/progress` handlers by work-done token (models.lua registers the download's token).
+---@type table<string|integer, fun(value: table, ctx: lsp.HandlerContext)>
+M.progress_handlers = {}
+
 local function is_stopped(client)
   if has_011 then
     return client:is_stopped()
@@ -80,7 +84,7 @@ local function on_exit(code, signal, id)
       status.set("stopped")
       flush(nil, "the server stopped")
     else
-      local said = log.last_problem(log.server_stderr(config.options.cmd[1], started_at, 200))
+      local said = log.last_problem(log.server_stderr(config.server_cmd()[1], started_at, 200))
       local msg = ("the server exited (code %d, signal %d)%s; :SwictationLog shows its messages, :SwictationRestart starts it again"):format(
         code,
         signal,
@@ -116,13 +120,20 @@ local function notification_handlers()
 end
 
 ---@return string? error why the server cannot be started, before trying
-local function precheck(cmd)
+function M.precheck(cmd, source)
   local exe = cmd[1]
   if vim.fn.executable(exe) == 1 then
     return nil
   end
-  return ("cannot start the server: `%s` is not an executable on $PATH. Install swictation-rpc (e.g. `pipx install swictation-rpc`) or point `cmd` at it in setup(): %s; :checkhealth swictation has details"):format(
+  if source == "setup" then
+    return ("cannot start the server: `%s` (`cmd` in setup()) is not an executable. Point `cmd` at swictation-rpc: %s, or remove `cmd` and run :SwictationInstall; :checkhealth swictation has details"):format(
+      exe,
+      config._snippet("cmd", { "/path/to/swictation-rpc", "serve", "--stdio" })
+    )
+  end
+  return ("cannot start the server: swictation-rpc is not installed (`%s` is not on $PATH, nor in %s). Run :SwictationInstall to install it there, or point `cmd` at it in setup(): %s; :checkhealth swictation has details"):format(
     exe,
+    require("swictation.install").dir(),
     config._snippet("cmd", { "/path/to/swictation-rpc", "serve", "--stdio" })
   )
 end
@@ -136,7 +147,8 @@ function M.start()
     return running
   end
   local opts = config.options
-  local err = precheck(opts.cmd)
+  local cmd, source = config.server_cmd()
+  local err = M.precheck(cmd, source)
   if err then
     log.error(err)
     status.set("error", { reason = err })
@@ -146,7 +158,7 @@ function M.start()
   ---@type vim.lsp.ClientConfig
   local cfg = {
     name = M.NAME,
-    cmd = opts.cmd,
+    cmd = cmd,
     cmd_env = not vim.tbl_isempty(opts.cmd_env) and opts.cmd_env or nil,
     root_dir = vim.fn.getcwd(),
     init_options = settings,
@@ -159,6 +171,16 @@ function M.start()
       ["window/logMessage"] = function(_, params)
         log.from_server(params, false)
         return vim.NIL
+      end,
+      -- Neovim's own handler first (client.progress, the LspProgress event), then ours.
+      ["$/progress"] = function(progress_err, result, ctx, cfg)
+        local default = vim.lsp.handlers["$/progress"]
+        local ret = default and default(progress_err, result, ctx, cfg)
+        local handler = M.progress_handlers[result and result.token]
+        if handler then
+          handler(result.value, ctx)
+        end
+        return ret
       end,
     }),
     on_init = function(client)
@@ -190,7 +212,7 @@ function M.start()
   end)
   if not ok or not id then
     err = ("cannot start the server `%s`: %s"):format(
-      table.concat(opts.cmd, " "),
+      table.concat(cmd, " "),
       tostring(not ok and e or start_err or "vim.lsp.start failed (see :LspLog)")
     )
     log.error(err)
@@ -199,7 +221,7 @@ function M.start()
   end
   client_id = id
   started_at = os.date("%Y-%m-%d %H:%M:%S")
-  log.debug(("starting %s (client %d)"):format(table.concat(opts.cmd, " "), id))
+  log.debug(("starting %s (client %d)"):format(table.concat(cmd, " "), id))
   status.set("starting")
   return vim.lsp.get_client_by_id(id)
 end

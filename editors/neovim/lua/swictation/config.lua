@@ -9,6 +9,8 @@ local M = {}
 M.defaults = {
   -- How to start the server. The first item must be an executable on $PATH or an absolute path.
   -- A virtual environment works too: { "/path/to/venv/bin/swictation-rpc", "serve", "--stdio" }.
+  -- Left at this default, `swictation-rpc` on $PATH is used, else the one :SwictationInstall
+  -- put under stdpath("data")/swictation/venv.
   cmd = { "swictation-rpc", "serve", "--stdio" },
 
   -- Extra environment for the server process, e.g. { SWICTATION_MODELS_DIR = "/data/models" }.
@@ -62,6 +64,20 @@ M.defaults = {
     },
   },
 
+  -- :SwictationInstall: a private virtual environment under stdpath("data")/swictation/venv.
+  install = {
+    -- What pip installs: a name with an optional version ("swictation-rpc==0.2.0"), a local
+    -- checkout or a wheel file.
+    spec = "swictation-rpc",
+    -- The Python the venv is made with (>= 3.10); "" finds `python3`, then `python`, on $PATH.
+    python = "",
+    -- The GPU build (the `gpu` extra, onnxruntime-gpu instead of onnxruntime): "auto" when
+    -- `nvidia-smi` runs, "always" or "never".
+    gpu = "auto",
+    -- Extra arguments for `pip install`, e.g. { "--index-url", "https://mirror.example/simple" }.
+    pip_args = {},
+  },
+
   -- Lowest level of messages shown with vim.notify (all of them stay in :SwictationLog).
   notify_level = vim.log.levels.INFO,
 }
@@ -70,10 +86,11 @@ M.defaults = {
 M.options = vim.deepcopy(M.defaults)
 
 -- Tables whose keys are the user's, not ours: only their type is checked here.
-local open_tables = { cmd_env = true, settings = true }
+local open_tables = { cmd_env = true, settings = true, ["install.pip_args"] = true }
 
 local enums = {
   notify_level = { 0, 1, 2, 3, 4, 5 },
+  ["install.gpu"] = { "auto", "always", "never" },
 }
 
 local function levenshtein(a, b)
@@ -259,6 +276,27 @@ function M.setup(user)
     )
   end
   return problems
+end
+
+--- The command that starts the server, and where it came from: "setup" (`cmd` was set),
+--- "path" (`swictation-rpc` on $PATH), "install" (the venv :SwictationInstall made), or nil when
+--- none is found (the command is then the default, which cannot start).
+---@return string[] cmd
+---@return "setup"|"path"|"install"|nil source
+function M.server_cmd()
+  local cmd = M.options.cmd
+  if not vim.deep_equal(cmd, M.defaults.cmd) then
+    return cmd, "setup"
+  end
+  if vim.fn.executable(cmd[1]) == 1 then
+    return cmd, "path"
+  end
+  local exe = require("swictation.install").server_exe()
+  if exe then
+    local out = vim.list_extend({ exe }, vim.list_slice(cmd, 2))
+    return out, "install"
+  end
+  return cmd, nil
 end
 
 M._snippet = snippet

@@ -89,8 +89,8 @@ local function report_doctor(report)
       h.ok(("installed: %s"):format(model.name))
     else
       h.error(("installed but broken: %s: %s"):format(model.name, vim.inspect(model.problems)), {
+        (":SwictationModels! download %s"):format(model.name),
         ("swictation-rpc models verify %s"):format(model.name),
-        ("swictation-rpc models download %s"):format(model.name),
       })
     end
   end
@@ -104,8 +104,8 @@ local function report_doctor(report)
   end
   if #models == 0 then
     h.warn("no Parakeet model installed: the bundled Whisper model serves both modes", {
-      "swictation-rpc models download parakeet-tdt-110m",
-      "swictation-rpc models download parakeet-tdt-0.6b-v3-int8",
+      ":SwictationModels download parakeet-tdt-110m",
+      ":SwictationModels download parakeet-tdt-0.6b-v3-int8",
     })
   end
 
@@ -170,13 +170,13 @@ local function stop(client)
 end
 
 --- A short-lived server to prove it starts; nil, err when it does not.
-local function start_probe()
+local function start_probe(cmd)
   local opts = config.options
   local settings = require("swictation.client").settings()
   local exit_info
   local cfg = {
     name = "swictation-health",
-    cmd = opts.cmd,
+    cmd = cmd,
     cmd_env = not vim.tbl_isempty(opts.cmd_env) and opts.cmd_env or nil,
     root_dir = vim.fn.getcwd(),
     init_options = settings,
@@ -219,7 +219,7 @@ local function start_probe()
       ("it exited during start (code %d, signal %d); run `%s` in a terminal to see why"):format(
         exit_info.code,
         exit_info.signal,
-        table.concat(opts.cmd, " ")
+        table.concat(cmd, " ")
       )
   end
   if not ready or not client then
@@ -256,6 +256,31 @@ local function report_status(result, running)
   end
 end
 
+--- Each mode's model from `swictation/models`: missing or broken ones with the download command.
+local function report_modes(client)
+  local models = require("swictation.models")
+  local result, err = request_sync(client, protocol.MODELS, vim.empty_dict(), STATUS_TIMEOUT_MS)
+  if not result then
+    h.info(
+      "the model each mode uses is not known: swictation/models did not answer: "
+        .. (require("swictation.log").format_rpc_error(err or "no answer"))
+    )
+    return
+  end
+  local by_name = {}
+  for _, info in ipairs(result.models or {}) do
+    by_name[info.name] = info
+  end
+  for _, mode in ipairs(result.modes or {}) do
+    local line = models.mode_lines({ models = result.models, modes = { mode } })[1]
+    if line.problem then
+      h.warn(line.text, { models.fix_for(mode, by_name) })
+    else
+      h.ok(line.text)
+    end
+  end
+end
+
 function M.check()
   local opts = config.options
   h.start("swictation: Neovim")
@@ -267,16 +292,38 @@ function M.check()
   end
 
   h.start("swictation: server")
-  local cmd = opts.cmd
+  local cmd, source = config.server_cmd()
   local exe = cmd[1]
+  local install = require("swictation.install")
   if vim.fn.executable(exe) ~= 1 then
-    h.error(("server not found: `%s` is not an executable on $PATH (cmd = %s)"):format(exe, vim.inspect(cmd)), {
-      "Install it: pipx install swictation-rpc (or pip install swictation-rpc in a venv)",
-      'Or point setup() at it: require("swictation").setup({ cmd = { "/path/to/swictation-rpc", "serve", "--stdio" } })',
-    })
+    if source == "setup" then
+      h.error(
+        ("server not found: `%s` (`cmd` in setup()) is not an executable (cmd = %s)"):format(exe, vim.inspect(cmd)),
+        {
+          'Point setup() at it: require("swictation").setup({ cmd = { "/path/to/swictation-rpc", "serve", "--stdio" } })',
+          "Or remove `cmd` from setup() and run :SwictationInstall",
+        }
+      )
+    else
+      h.error(
+        ("server not found: swictation-rpc is not installed (`%s` is not on $PATH, nor in %s)"):format(
+          exe,
+          install.dir()
+        ),
+        {
+          ("Run :SwictationInstall: it installs swictation-rpc with pip into %s (install.spec: %s)"):format(
+            install.dir(),
+            opts.install.spec
+          ),
+          "Or install it yourself (pipx install swictation-rpc) and put it on $PATH",
+          'Or point setup() at it: require("swictation").setup({ cmd = { "/path/to/swictation-rpc", "serve", "--stdio" } })',
+        }
+      )
+    end
     return
   end
-  h.ok(("server found: %s (cmd = %s)"):format(vim.fn.exepath(exe), table.concat(cmd, " ")))
+  local how = ({ setup = "`cmd` in setup()", path = "on $PATH", install = "installed by :SwictationInstall" })[source]
+  h.ok(("server found: %s (%s; cmd = %s)"):format(vim.fn.exepath(exe), how or "?", table.concat(cmd, " ")))
 
   local doctor = M.doctor_cmd(cmd)
   local report
@@ -296,7 +343,7 @@ function M.check()
   local running = require("swictation.client").get()
   local client, start_err = running, nil
   if not (running and running.initialized) then
-    client, start_err = start_probe()
+    client, start_err = start_probe(cmd)
   end
   if not client then
     h.error("the server does not start: " .. start_err, { "Run :SwictationLog, or the command in a terminal" })
@@ -319,6 +366,7 @@ function M.check()
     else
       h.warn("swictation/status did not answer: " .. (type(err) == "table" and tostring(err.message) or tostring(err)))
     end
+    report_modes(client)
     if client ~= running then
       stop(client)
     end

@@ -132,17 +132,71 @@ function M.restart()
   client.restart()
 end
 
+local SOURCES = {
+  setup = "`cmd` in setup()",
+  path = "on $PATH",
+  install = "installed by :SwictationInstall",
+}
+
+--- :SwictationStatus: the server's state, the command, and the model each mode uses, with what
+--- to run when one is missing or broken. Fires `User SwictationStatusShown` (data = { lines, problem }).
+function M.show_status()
+  local cmd, source = config.server_cmd()
+  local lines = {
+    ("server: %s (%s%s)"):format(
+      status.get().state,
+      table.concat(cmd, " "),
+      source and (", " .. SOURCES[source]) or ", not found"
+    ),
+  }
+  local function show(problem)
+    log.notify(problem and vim.log.levels.WARN or vim.log.levels.INFO, table.concat(lines, "\n"), {
+      title = "swictation status",
+    })
+    vim.api.nvim_exec_autocmds("User", {
+      pattern = "SwictationStatusShown",
+      modeline = false,
+      data = { lines = lines, problem = problem },
+    })
+  end
+  if not source then
+    lines[#lines + 1] = client.precheck(cmd, source) or "the server is not installed: run :SwictationInstall"
+    show(true)
+    return
+  end
+  client.request(protocol.STATUS, vim.empty_dict(), function(err, result)
+    if err or not result then
+      lines[#lines + 1] = "status: " .. (log.format_rpc_error(err or "no answer"))
+      show(true)
+      return
+    end
+    lines[1] = ("server: %s (%s, %s)"):format(result.state, table.concat(cmd, " "), SOURCES[source])
+    require("swictation.models").fetch(function(models_err, models)
+      local problem = result.state == "error"
+      if models_err or not models then
+        lines[#lines + 1] = "models: " .. (log.format_rpc_error(models_err or "no answer"))
+      else
+        for _, l in ipairs(require("swictation.models").mode_lines(models)) do
+          lines[#lines + 1] = l.text
+          problem = problem or l.problem
+        end
+      end
+      show(problem)
+    end)
+  end)
+end
+
 --- Open the log (:SwictationLog): this plugin's messages and the server's.
 function M.log()
-  local opts = config.options
+  local cmd = config.server_cmd()
   local header = {
     "swictation log",
-    "server command: " .. table.concat(opts.cmd, " "),
+    "server command: " .. table.concat(cmd, " "),
     "server state:   " .. status.get().state,
     "server stderr:  from " .. vim.lsp.get_log_path(),
     "",
   }
-  local stderr = log.server_stderr(opts.cmd[1], nil, 200)
+  local stderr = log.server_stderr(cmd[1], nil, 200)
   if #stderr > 0 then
     header[#header + 1] = "-- server stderr (latest last) --"
     vim.list_extend(header, stderr)
