@@ -26,6 +26,9 @@ UNDO_UTTERANCE = "swictation/undoUtterance"
 RETRANSCRIBE = "swictation/retranscribe"
 INSERT_UTTERANCE = "swictation/insertUtterance"
 UTTERANCE_EDIT_APPLIED = "swictation/utteranceEditApplied"
+MODELS = "swictation/models"
+DOWNLOAD_MODEL = "swictation/downloadModel"
+REMOVE_MODEL = "swictation/removeModel"
 
 # Notifications (server -> client)
 STATE_CHANGED = "swictation/stateChanged"
@@ -129,6 +132,15 @@ class TranscribeResult(Transcript):
     applied_by_server: bool = False
     """True when the server already applied the edit with ``workspace/applyEdit`` (``applyEdits:
     "server"``); ``edits`` is then empty so no client inserts the text twice."""
+    scratched_utterance_id: str | None = None
+    """The earlier utterance that "scratch that" removes: ``edits`` then also delete (or replace) its
+    text, at ``version``. Clients that apply the edits confirm with ``utteranceEditApplied`` (kind
+    ``undo``); until then the utterance stays as it was."""
+    version: int | None = None
+    """With ``scratched_utterance_id``: the version of ``uri`` at which that deletion was checked, in
+    whose coordinates its range is. The deletion holds only at that version: a client whose document
+    has moved on inserts the text at the cursor alone and confirms the undo as not applied. ``None``
+    when the document is not synced (the range is where the utterance was saved)."""
 
 
 @define
@@ -401,6 +413,92 @@ class RefinedParams:
     """One sentence for the user, with ``reason``."""
 
 
+@define
+class ModelsParams:
+    pass
+
+
+@define
+class ModelInfo:
+    """One model of the store: a catalogue entry, or a model installed under another name."""
+
+    name: str
+    title: str
+    roles: list[ConcreteMode] = field(factory=list)
+    """The modes the catalogue meant it for; empty for an imported or unknown model."""
+    installed: bool = False
+    path: str | None = None
+    """Its folder, when installed."""
+    size: int | None = None
+    """Exact bytes to download, when published."""
+    approx_size: str | None = None
+    """An estimate such as ``~456 MB``, when only that is known."""
+    problem: str | None = None
+    """A sentence when it is installed but broken or incomplete, else ``None``."""
+    in_catalogue: bool = False
+    serving: list[ConcreteMode] = field(factory=list)
+    """The modes the loaded engine serves with it now."""
+
+
+@define
+class ModeModel:
+    """The model a mode is configured to use, and whether it can."""
+
+    mode: ConcreteMode
+    model: str
+    """The configured name or folder (``models.fast`` / ``models.accurate``)."""
+    installed: bool
+    problem: str | None = None
+    """Why it cannot serve (not installed, broken), as a sentence; ``None`` when fine."""
+
+
+@define
+class ModelsResult:
+    models_dir: str
+    """The store folder in effect."""
+    models: list[ModelInfo] = field(factory=list)
+    """Catalogue entries and installed non-catalogue models, sorted by name."""
+    modes: list[ModeModel] = field(factory=list)
+    """One per mode: ``fast`` and ``accurate``."""
+
+
+def _progress_token(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, str))):
+        raise ValueError(f"workDoneToken must be a string or an integer, got {type(value).__name__}")
+
+
+@define
+class DownloadModelParams:
+    name: str
+    """A catalogue name (``swictation/models``)."""
+    force: bool = False
+    """Download again and replace an installed copy."""
+    work_done_token: int | str | None = field(default=None, validator=_progress_token)
+    """LSP work-done progress token; without one, the server creates a token when the client
+    supports ``window.workDoneProgress``."""
+
+
+@define
+class DownloadModelResult:
+    name: str
+    path: str
+    """The installed model's folder."""
+    reloaded: bool
+    """The engine was reloaded to serve it (it is configured for a mode, or the engine had failed)."""
+
+
+@define
+class RemoveModelParams:
+    name: str
+
+
+@define
+class RemoveModelResult:
+    name: str
+    removed: bool
+    """False when nothing of that name was in the store."""
+
+
 #: Method -> (params class, result class); ``None`` result for notifications.
 METHODS: dict[str, tuple[type, type | None]] = {
     TRANSCRIBE: (TranscribeParams, TranscribeResult),
@@ -413,6 +511,9 @@ METHODS: dict[str, tuple[type, type | None]] = {
     RETRANSCRIBE: (RetranscribeParams, RetranscribeResult),
     INSERT_UTTERANCE: (InsertUtteranceParams, TranscribeResult),
     UTTERANCE_EDIT_APPLIED: (UtteranceEditAppliedParams, UtteranceEditAppliedResult),
+    MODELS: (ModelsParams, ModelsResult),
+    DOWNLOAD_MODEL: (DownloadModelParams, DownloadModelResult),
+    REMOVE_MODEL: (RemoveModelParams, RemoveModelResult),
     STATE_CHANGED: (StateChangedParams, None),
     PARTIAL: (PartialParams, None),
     REFINED: (RefinedParams, None),

@@ -209,6 +209,8 @@ class UtteranceService:
             edits=edits,
             language=transcript.language,
         )
+        if scratched is not None:
+            result.scratched_utterance_id, result.version = scratched.utterance_id, scratched.version
         if text and self.history() is not None:
             # Where the text will be once all the edits are applied (the deletion may move it).
             saved_at = insert_at

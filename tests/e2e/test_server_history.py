@@ -132,6 +132,8 @@ def test_scratch_that_deletes_the_previous_utterance_where_it_is_now(serve, tone
     doc.type(0, 0, "# sum\n")  # it moved down a line since
     result = transcribe(rpc, doc, tones["scratch"], 1, len("total = print hello world"))
     assert result["text"] == "userCount"
+    assert result["scratchedUtteranceId"] == previous["utteranceId"]
+    assert result["version"] == doc.version - 1  # checked before its own deletion was applied
     assert doc.text == "# sum\ntotal = userCount\n"
     items = rpc.request("swictation/history", {"limit": 10})["items"]
     assert [i["id"] for i in items] == [result["utteranceId"]]  # the scratched one is removed

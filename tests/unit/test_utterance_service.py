@@ -193,6 +193,8 @@ def test_scratch_that_deletes_the_previous_utterance_of_the_document():
 
     first, second = asyncio.run(run())
     assert second.edits == [types.TextEdit(range=Range(start=AT, end=Position(line=2, character=11)), new_text="")]
+    # The result names what it removes and the version its range holds at (issue 13).
+    assert second.scratched_utterance_id == first.utterance_id and second.version == 2
     assert history.entries[first.utterance_id].removed
 
 

@@ -14,6 +14,9 @@ M.UNDO_UTTERANCE = "swictation/undoUtterance"
 M.RETRANSCRIBE = "swictation/retranscribe"
 M.INSERT_UTTERANCE = "swictation/insertUtterance"
 M.UTTERANCE_EDIT_APPLIED = "swictation/utteranceEditApplied"
+M.MODELS = "swictation/models"
+M.DOWNLOAD_MODEL = "swictation/downloadModel"
+M.REMOVE_MODEL = "swictation/removeModel"
 M.STATE_CHANGED = "swictation/stateChanged"
 M.PARTIAL = "swictation/partial"
 M.REFINED = "swictation/refined"
@@ -56,6 +59,8 @@ M.notifications = {
 ---@field edits? lsp.TextEdit[] Edits that put ``text`` in the document: an insertion at the position (zero-width range).
 ---@field utteranceId? string Id of the utterance in the history (``swictation/history``, ``undoUtterance``).
 ---@field appliedByServer? boolean True when the server already applied the edit with ``workspace/applyEdit`` (``applyEdits: "server"``); ``edits`` is then empty so no client inserts the text twice.
+---@field scratchedUtteranceId? string The earlier utterance that "scratch that" removes: ``edits`` then also delete (or replace) its text, at ``version``. Clients that apply the edits confirm with ``utteranceEditApplied`` (kind ``undo``); until then the utterance stays as it was.
+---@field version? integer With ``scratched_utterance_id``: the version of ``uri`` at which that deletion was checked, in whose coordinates its range is. The deletion holds only at that version: a client whose document has moved on inserts the text at the cursor alone and confirms the undo as not applied. ``None`` when the document is not synced (the range is where the utterance was saved).
 
 ---@class swictation.Timings
 ---@field audioMs number Length of the audio that was transcribed.
@@ -170,6 +175,7 @@ M.notifications = {
 ---@field edits? lsp.TextEdit[]
 ---@field utteranceId? string
 ---@field appliedByServer? boolean
+---@field scratchedUtteranceId? string
 ---@field uri? string The document the edits are for (the utterance's document).
 ---@field version? integer The version of ``uri`` the edits were computed against; ``None`` when not synced.
 ---@field reason? "changed"|"not-synced"|"gone"|"already-undone" Why no edit is proposed; ``None`` when edits are proposed (or applied by the server).
@@ -191,6 +197,50 @@ M.notifications = {
 
 ---@class swictation.UtteranceEditAppliedResult
 ---@field item? swictation.HistoryItem The utterance as the history now has it (``undone``, its text and range); ``None`` when the history is off.
+
+---@class swictation.ModelsParams
+
+---@class swictation.ModelsResult
+---@field modelsDir string The store folder in effect.
+---@field models? swictation.ModelInfo[] Catalogue entries and installed non-catalogue models, sorted by name.
+---@field modes? swictation.ModeModel[] One per mode: ``fast`` and ``accurate``.
+
+--- One model of the store: a catalogue entry, or a model installed under another name.
+---@class swictation.ModelInfo
+---@field name string
+---@field title string
+---@field roles? ("fast"|"accurate")[] The modes the catalogue meant it for; empty for an imported or unknown model.
+---@field installed? boolean
+---@field path? string Its folder, when installed.
+---@field size? integer Exact bytes to download, when published.
+---@field approxSize? string An estimate such as ``~456 MB``, when only that is known.
+---@field problem? string A sentence when it is installed but broken or incomplete, else ``None``.
+---@field inCatalogue? boolean
+---@field serving? ("fast"|"accurate")[] The modes the loaded engine serves with it now.
+
+--- The model a mode is configured to use, and whether it can.
+---@class swictation.ModeModel
+---@field mode "fast"|"accurate"
+---@field model string The configured name or folder (``models.fast`` / ``models.accurate``).
+---@field installed boolean
+---@field problem? string Why it cannot serve (not installed, broken), as a sentence; ``None`` when fine.
+
+---@class swictation.DownloadModelParams
+---@field name string A catalogue name (``swictation/models``).
+---@field force? boolean Download again and replace an installed copy.
+---@field workDoneToken? integer|string LSP work-done progress token; without one, the server creates a token when the client supports ``window.workDoneProgress``.
+
+---@class swictation.DownloadModelResult
+---@field name string
+---@field path string The installed model's folder.
+---@field reloaded boolean The engine was reloaded to serve it (it is configured for a mode, or the engine had failed).
+
+---@class swictation.RemoveModelParams
+---@field name string
+
+---@class swictation.RemoveModelResult
+---@field name string
+---@field removed boolean False when nothing of that name was in the store.
 
 ---@class swictation.StateChangedParams
 ---@field state "loading"|"idle"|"listening"|"transcribing"|"error"
