@@ -28,7 +28,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any, Protocol
 
 import attrs
@@ -38,7 +38,7 @@ from pygls.progress import Progress as ClientProgress
 
 from swictation_rpc.engine.base import Transcriber
 from swictation_rpc.errors import EngineLoadingError, SwictationError
-from swictation_rpc.options import Mode, Options
+from swictation_rpc.options import ConcreteMode, Mode, Options
 from swictation_rpc.protocol import EngineStatus, GpuStatus, ModeMetrics, Transcript
 
 logger = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ class Engine(Transcriber, Protocol):
 
     def load(self, progress: LoadProgress | None = None) -> None: ...
 
-    def reconfigure(self, options: Options) -> None: ...
+    def reconfigure(self, options: Options, *, reload: Collection[ConcreteMode] = ()) -> None: ...
 
     def close(self) -> None: ...
 
@@ -314,8 +314,19 @@ class EngineHost:
 
         change.previous.add_done_callback(settle)
 
-    def apply(self, options: Options, change: SettingsChange, *, show_progress: bool) -> None:
-        """Re-apply the engine's part of new settings on the engine thread (rebuild it if it failed)."""
+    def apply(
+        self,
+        options: Options,
+        change: SettingsChange,
+        *,
+        show_progress: bool,
+        reload: Collection[ConcreteMode] = (),
+    ) -> None:
+        """Re-apply the engine's part of new settings on the engine thread (rebuild it if it failed).
+
+        ``reload``: modes whose model is loaded again even though their setting did not change
+        (``swictation/downloadModel`` installed it, ``removeModel`` removed it).
+        """
         reporter = ProgressReporter(self._client, "Swictation: applying settings") if show_progress else None
         job = change.done
 
@@ -329,7 +340,7 @@ class EngineHost:
                     self.raw_engine.load(progress=self._progress_callback(reporter))
                     self.failed = False
                 else:
-                    self.raw_engine.reconfigure(options)
+                    self.raw_engine.reconfigure(options, reload=reload)
                 logger.info("Settings applied in %.0f ms", (time.perf_counter() - started) * 1000)
             except BaseException as exc:  # noqa: BLE001 - reported to the waiting requests
                 error = exc

@@ -45,6 +45,9 @@ SUMMARIES: dict[str, str] = {
     protocol.RETRANSCRIBE: "Decode a saved utterance again (e.g. in accurate mode); edits only if its text is unchanged.",
     protocol.INSERT_UTTERANCE: "Insert a history item again at a cursor, formatted for it, as a new utterance.",
     protocol.UTTERANCE_EDIT_APPLIED: "The client applied (or refused) an edit of an earlier utterance it was given.",
+    protocol.MODELS: "The model catalogue with what is installed, sizes, roles, and the model each mode uses.",
+    protocol.DOWNLOAD_MODEL: "Download, verify and install a catalogue model (work-done progress, cancellable), then serve it.",
+    protocol.REMOVE_MODEL: "Remove an installed model from the store; the engine stops serving it.",
     protocol.STATE_CHANGED: "Server to client: the dictation state changed.",
     protocol.PARTIAL: "Server to client: interim text of the listening session.",
     protocol.REFINED: "Server to client: better text for an utterance already inserted.",
@@ -305,6 +308,11 @@ def _error_entries() -> list[dict[str, Any]]:
             "data": {"kind": "invalid-params"},
         },
         {"code": -32002, "message": "Server not initialized", "data": {"kind": "server-not-initialized"}},
+        {
+            "code": -32800,
+            "message": "Request cancelled ($/cancelRequest, or window/workDoneProgress/cancel of its progress)",
+            "data": {"kind": "request-cancelled"},
+        },
     ]
     ours = [
         {

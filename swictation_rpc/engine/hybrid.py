@@ -19,7 +19,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -108,8 +108,9 @@ class HybridEngine:
             report("Ready", 1.0)
             self._ready.set()
 
-    def reconfigure(self, options: Options) -> None:
-        """Apply new options, reloading only the models whose settings changed."""
+    def reconfigure(self, options: Options, *, reload: Collection[ConcreteMode] = ()) -> None:
+        """Apply new options, reloading only the models whose settings changed, and the modes in
+        ``reload`` (their model was just installed or removed)."""
         old, self.options = self.options, options
         engine_changed = old.engine != options.engine or old.models.models_dir != options.models.models_dir
         with self._load_lock:
@@ -119,6 +120,7 @@ class HybridEngine:
                 if engine_changed
                 or getattr(old.models, mode) != getattr(options.models, mode)
                 or mode not in self._slots
+                or mode in reload
             ]
             if not changed:
                 return

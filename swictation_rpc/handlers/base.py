@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Coroutine, Sequence
 from typing import Any, Protocol
 
 from lsprotocol import types
+from pygls.progress import Progress
 
 from swictation_rpc.engine_host import EngineHost
 from swictation_rpc.history import HistoryStore
@@ -45,6 +46,11 @@ class Server(Protocol):
         ...
 
     def supports_configuration(self) -> bool: ...
+
+    def supports_progress(self) -> bool: ...
+
+    @property
+    def work_done_progress(self) -> Progress: ...
 
     def registers_sync(self) -> bool: ...
 

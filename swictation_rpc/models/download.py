@@ -51,6 +51,18 @@ class Progress:
 
 
 ProgressCallback = Callable[[Progress], None]
+"""Called on every chunk; raising (e.g. :class:`DownloadCancelled`) stops the transfer, keeping its ``.part``."""
+
+
+class DownloadCancelled(Exception):
+    """The user cancelled a download: raised by a progress callback or between the install's steps.
+
+    Nothing is installed; a transfer cut short keeps its ``.part`` in ``.downloads`` for resuming.
+    """
+
+    def __init__(self, name: str):
+        self.name = name
+        super().__init__(f"Download of {name} cancelled")
 
 
 @attrs.frozen

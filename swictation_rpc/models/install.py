@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -19,7 +20,7 @@ from swictation_rpc.errors import ModelDownloadError
 from swictation_rpc.models.archive import CorruptArchiveError, UnsafeArchiveError, safe_extract
 from swictation_rpc.models.catalogue import CatalogueEntry, RemoteFile, check_matches_entry, check_model_name, get_entry
 from swictation_rpc.models.checks import check_structure, guess_layout
-from swictation_rpc.models.download import ProgressCallback, fetch
+from swictation_rpc.models.download import DownloadCancelled, ProgressCallback, fetch
 from swictation_rpc.models.files import FileRecord, hash_stream
 from swictation_rpc.models.manifest import InstalledModel, ModelManifest, now, write_manifest
 from swictation_rpc.models.staging import (
@@ -58,15 +59,25 @@ def download(
     force: bool = False,
     retries: int = 2,
     timeout: float = 30.0,
+    cancelled: Callable[[], bool] | None = None,
 ) -> Path:
     """Fetch, verify, unpack and publish a catalogue model; returns its folder.
 
     An installed model is returned as is unless ``force``. A transfer cut short is resumed
-    on the next call (its ``.part`` stays in ``.downloads``).
+    on the next call (its ``.part`` stays in ``.downloads``). ``cancelled`` is asked between
+    the steps (before each file, before unpacking, before publishing): when it says so,
+    :class:`DownloadCancelled` is raised and nothing is installed. To stop a transfer mid-file,
+    raise it from ``progress``.
     """
     entry = get_entry(name, store.catalogue)
     if not force and (existing := store.get(name)) is not None:
         return existing.path
+
+    def check() -> None:
+        if cancelled is not None and cancelled():
+            raise DownloadCancelled(name)
+
+    check()
     _, staging_root, downloads = store_dirs(store.root)
     with locked(downloads / f"{name}.lock"):
         _clear_stale_staging(store.root, name)
@@ -74,11 +85,12 @@ def download(
         staging = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=staging_root))
         try:
             if entry.kind == "archive":
-                built, manifest = _download_archive(entry, dl_dir, staging, progress, retries, timeout)
+                built, manifest = _download_archive(entry, dl_dir, staging, progress, retries, timeout, check)
             else:
-                built, manifest = _download_files(entry, dl_dir, staging, progress, retries, timeout)
+                built, manifest = _download_files(entry, dl_dir, staging, progress, retries, timeout, check)
             check_structure(built, entry, name)
             write_manifest(built, manifest)
+            check()
             final = _publish(store, built, name, force=force)
         finally:
             rmtree(staging)
@@ -94,9 +106,11 @@ def _download_archive(
     progress: ProgressCallback | None,
     retries: int,
     timeout: float,
+    check: Callable[[], None],
 ) -> tuple[Path, ModelManifest]:
     remote = entry.downloads[0]
     archive = dl_dir / Path(remote.path).name
+    check()
     result = fetch(
         remote.url,
         archive,
@@ -107,6 +121,7 @@ def _download_archive(
         retries=retries,
         timeout=timeout,
     )
+    check()
     unpacked = staging / "unpacked"
     try:
         records = safe_extract(archive, unpacked)
@@ -135,9 +150,11 @@ def _download_files(
     progress: ProgressCallback | None,
     retries: int,
     timeout: float,
+    check: Callable[[], None],
 ) -> tuple[Path, ModelManifest]:
     fetched = []
     for remote in entry.downloads:
+        check()
         dest = dl_dir.joinpath(*remote.path.split("/"))
         private_dir(dest.parent)
         result = fetch(
@@ -153,6 +170,7 @@ def _download_files(
         )
         if not result.skipped:
             fetched.append((remote, result))
+    check()
     built = private_dir(staging / "model")
     records = {}
     for remote, result in fetched:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -166,13 +167,18 @@ class ModelStore:
         force: bool = False,
         retries: int = 2,
         timeout: float = 30.0,
+        cancelled: Callable[[], bool] | None = None,
     ) -> Path:
         """Fetch, verify, unpack and publish a catalogue model; returns its folder.
 
         An installed model is returned as is unless ``force``. A transfer cut short is resumed
-        on the next call (its ``.part`` stays in ``.downloads``).
+        on the next call (its ``.part`` stays in ``.downloads``). Cancelling (``cancelled()``
+        true between steps, or :class:`~swictation_rpc.models.download.DownloadCancelled` raised
+        from ``progress`` mid-transfer) installs nothing.
         """
-        return install.download(self, name, progress, force=force, retries=retries, timeout=timeout)
+        return install.download(
+            self, name, progress, force=force, retries=retries, timeout=timeout, cancelled=cancelled
+        )
 
     def import_(self, path: str | os.PathLike[str], name: str | None = None, *, force: bool = False) -> Path:
         """Install from a local archive or folder (offline machines); same checks as download."""

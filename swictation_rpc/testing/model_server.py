@@ -2,7 +2,8 @@
 
 Serves byte strings registered with :meth:`ModelServer.add`. Faults for the next requests of a
 path: drop the connection after N bytes (:meth:`drop_after`), answer a status (:meth:`fail_with`),
-redirect (:meth:`redirect`). Every request is recorded (path and Range header) so a test can
+redirect (:meth:`redirect`), send part of the body and wait until the test lets the rest go
+(:meth:`hold_after`: a transfer that is surely still running, to cancel). Every request is recorded (path and Range header) so a test can
 prove a resume really sent ``Range: bytes=N-``.
 """
 
@@ -17,6 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import attrs
 
 _HOST = "127.0.0.1"
+#: A held transfer waits at most this long for the test to let it go on.
+HOLD_LIMIT_S = 120.0
 
 
 @attrs.define
@@ -32,6 +35,7 @@ class ModelServer:
         self._drops: dict[str, list[int]] = defaultdict(list)
         self._statuses: dict[str, list[int]] = defaultdict(list)
         self._redirects: dict[str, str] = {}
+        self._holds: dict[str, list[tuple[int, threading.Event]]] = defaultdict(list)
         self._lock = threading.Lock()
         server = self
 
@@ -64,6 +68,16 @@ class ModelServer:
     def fail_with(self, path: str, status: int, times: int = 1) -> None:
         self._statuses["/" + path.lstrip("/")].extend([status] * times)
 
+    def hold_after(self, path: str, nbytes: int) -> threading.Event:
+        """The next GET of ``path`` sends ``nbytes`` of body, then waits for the returned event to be set.
+
+        The rest is sent once it is set (nothing if the client has hung up meanwhile). Use a
+        multiple of the client's read size so that every byte before the hold reaches it.
+        """
+        release = threading.Event()
+        self._holds["/" + path.lstrip("/")].append((nbytes, release))
+        return release
+
     def redirect(self, path: str, location: str) -> None:
         self._redirects["/" + path.lstrip("/")] = location
 
@@ -78,6 +92,7 @@ class ModelServer:
             self.requests.append(Request(path, rng))
             status = self._statuses[path].pop(0) if self._statuses[path] else None
             drop = self._drops[path].pop(0) if self._drops[path] else None
+            hold = self._holds[path].pop(0) if self._holds[path] else None
         if path in self._redirects:
             h.send_response(302)
             h.send_header("Location", self._redirects[path])
@@ -118,6 +133,16 @@ class ModelServer:
             except OSError:
                 pass
             h.close_connection = True
+            return
+        if hold is not None:
+            nbytes, release = hold
+            try:
+                h.wfile.write(body[: max(0, nbytes - start)])
+                h.wfile.flush()
+                release.wait(HOLD_LIMIT_S)
+                h.wfile.write(body[max(0, nbytes - start) :])
+            except OSError:  # the client hung up (a cancelled download)
+                h.close_connection = True
             return
         h.wfile.write(body)
 

@@ -27,6 +27,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ from swictation_rpc.commands import serve
 from swictation_rpc.engine import gpu
 from swictation_rpc.engine.base import Recognizer
 from swictation_rpc.engine.hybrid import HybridEngine
-from swictation_rpc.options import Options
+from swictation_rpc.options import ConcreteMode, Options
 from swictation_rpc.server import SwictationServer
 
 FAULTS = Path(os.environ.get("SWICTATION_FAULT_DIR", "/nonexistent-fault-dir"))
@@ -62,8 +63,8 @@ class FaultyEngine(HybridEngine):
         super().load(progress)
         self._arm_gpu()
 
-    def reconfigure(self, options: Options) -> None:
-        super().reconfigure(options)
+    def reconfigure(self, options: Options, *, reload: Collection[ConcreteMode] = ()) -> None:
+        super().reconfigure(options, reload=reload)
         self._arm_gpu()
 
     def _load_slot(self, *args: Any, **kwargs: Any) -> Any:
