@@ -4,6 +4,7 @@
  * server's notifications to the rest of the extension.
  */
 import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 
 import {
   CloseAction,
@@ -32,8 +33,8 @@ import { severityOfMessageType } from './errors';
 import * as protocol from './protocol';
 import type { PartialParams, RefinedParams, RequestMap, RequestMethod, StateChangedParams } from './protocol';
 import type { StartFailure } from './launch';
-import { lastLine, preflight } from './launch';
-import type { ClientSettings, ServerCommand } from './settings';
+import { lastLine, notAServerMessage, preflight } from './launch';
+import type { ClientSettings, PathContext, ServerCommand } from './settings';
 import { SECTION, displayCommand, serverCommand } from './settings';
 import type { StatusStore } from './status';
 import * as api from './vscodeapi';
@@ -44,6 +45,25 @@ const STDERR_TAIL_LINES = 30;
 /** Crashes within this window count toward giving up. */
 const CRASH_WINDOW_MS = 3 * 60_000;
 const MAX_CRASH_RESTARTS = 3;
+/** A started command that has not answered `initialize` by then is not the server (it answers at once). */
+const INITIALIZE_TIMEOUT_S = 60;
+
+/**
+ * The library's own error notifications (“couldn't create connection to server”, with a raw
+ * JSON-RPC code) stay in the log: the user gets one message from this extension instead, which
+ * says what happened and what to do.
+ */
+class QuietLanguageClient extends LanguageClient {
+  override error(message: string, data?: unknown): void {
+    super.error(message, data, false);
+  }
+}
+
+/** How the last spawned server process ended. */
+interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
 
 /** Reports problems to the user; implemented by notify.ts. */
 export interface ProblemSink {
@@ -94,10 +114,18 @@ class SwictationFeature implements StaticFeature {
   clear(): void {}
 }
 
+class InitializeTimeout extends Error {
+  constructor() {
+    super(`no answer to initialize within ${INITIALIZE_TIMEOUT_S} s`);
+  }
+}
+
 export class SwictationClient implements api.Disposable {
   private client: LanguageClient | undefined;
   private command: ServerCommand | undefined;
   private stderrTail: string[] = [];
+  private child: ChildProcess | undefined;
+  private childExit: Promise<Exit> | undefined;
   private stopping = false;
   private everRunning = false;
   private crashes: number[] = [];
@@ -121,6 +149,10 @@ export class SwictationClient implements api.Disposable {
     private readonly log: api.LogOutputChannel,
     private readonly status: StatusStore,
     private readonly problems: ProblemSink,
+    /** Where the command comes from besides the settings (the private environment), read at each start. */
+    private readonly pathContext: () => PathContext = () => ({ workspaceFolder: api.workspaceFolderPath() }),
+    /** A check run before each start (settings in the wrong scope); a failure stops the start. */
+    private readonly check: (command: ServerCommand) => StartFailure | undefined = () => undefined,
   ) {
     this.disposables.push(this.stateChanged, this.partial, this.refined, this.running);
   }
@@ -164,19 +196,19 @@ export class SwictationClient implements api.Disposable {
     this.stopping = false;
     this.everRunning = false;
     this.crashes = [];
-    const command = serverCommand(settings, { workspaceFolder: api.workspaceFolderPath() });
+    const command = serverCommand(settings, this.pathContext());
     this.command = command;
     const shown = displayCommand(command.command, command.args);
     this.status.update({ phase: 'starting', serverCommand: shown, reason: undefined });
     this.log.info(`Starting the server: ${shown}`);
 
-    const failure = await preflight(command);
+    const failure = this.check(command) ?? (await preflight(command));
     if (failure) {
       this.fail(failure);
       return false;
     }
 
-    const client = new LanguageClient(SECTION, 'Swictation', () => this.spawnServer(command), this.clientOptions());
+    const client = new QuietLanguageClient(SECTION, 'Swictation', () => this.spawnServer(command), this.clientOptions());
     client.registerFeature(new SwictationFeature(client, this));
     client.onNotification(protocol.STATE_CHANGED, (p: StateChangedParams) => this.stateChanged.fire(p));
     client.onNotification(protocol.PARTIAL, (p: PartialParams) => this.partial.fire(p));
@@ -189,30 +221,59 @@ export class SwictationClient implements api.Disposable {
           this.running.fire();
         } else if (newState === ClientState.Starting) {
           this.status.update({ phase: 'starting' });
-        } else if (this.status.model.phase !== 'failed') {
+        } else if (this.status.model.phase !== 'failed' && this.everRunning) {
+          // A start that fails is reported by doStart as `failed`: never `off` on the way there.
           this.status.update({ phase: 'stopped' });
         }
       }),
     );
     this.client = client;
+    let silent: ReturnType<typeof setTimeout> | undefined;
     try {
-      await client.start();
+      // Started is not enough: the command must answer `initialize`, or it is not the server.
+      await Promise.race([
+        client.start(),
+        new Promise<never>((_, reject) => {
+          silent = setTimeout(() => reject(new InitializeTimeout()), INITIALIZE_TIMEOUT_S * 1000);
+        }),
+      ]);
     } catch (error) {
       if (this.client !== client) {
         return false; // stopped or replaced meanwhile
       }
-      const tail = this.stderrTail.join('\n');
-      this.fail({
-        message: `The Swictation server (${shown}) stopped while starting: ${lastLine(tail) || (error as Error).message}. See “Swictation: Show Logs” for its output.`,
-        setting: `${SECTION}.server`,
-        detail: tail,
-      });
       this.client = undefined;
+      const exit = error instanceof InitializeTimeout ? undefined : await this.exitOfChild();
+      this.child?.kill();
+      this.log.error(`The server did not start: ${(error as Error).message}`);
+      this.fail(
+        notAServerMessage({
+          command: shown,
+          exitCode: exit?.code ?? null,
+          signal: exit?.signal ?? null,
+          silentForS: error instanceof InitializeTimeout ? INITIALIZE_TIMEOUT_S : undefined,
+          stderr: this.stderrTail.join('\n'),
+          source: command.source,
+        }),
+      );
       void client.dispose().catch(() => undefined);
       return false;
+    } finally {
+      clearTimeout(silent);
     }
-    this.log.info('The server is running');
+    if (client.state !== ClientState.Running) {
+      return false;
+    }
+    this.log.info(`The server is running (${shown}, process ${this.child?.pid ?? '?'})`);
     return true;
+  }
+
+  /** How the server process ended: waits a little for it, since the pipe may close before it exits. */
+  private async exitOfChild(): Promise<Exit | undefined> {
+    const exit = this.childExit;
+    if (!exit) {
+      return undefined;
+    }
+    return Promise.race([exit, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 3000))]);
   }
 
   async stop(): Promise<void> {
@@ -243,6 +304,26 @@ export class SwictationClient implements api.Disposable {
     // No token argument at all when there is none: an `undefined` one would be sent as a
     // second by-position parameter.
     return token ? client.sendRequest<RequestMap[M][1]>(method, params, token) : client.sendRequest<RequestMap[M][1]>(method, params);
+  }
+
+  /** Work-done progress the server reports on `token` (a token the extension made for a request). */
+  onWorkDoneProgress(
+    token: string | number,
+    handler: (value: WorkDoneProgressBegin | WorkDoneProgressReport | WorkDoneProgressEnd) => void,
+  ): api.Disposable {
+    const client = this.client;
+    if (!client) {
+      return { dispose: () => undefined };
+    }
+    return client.onProgress(WorkDoneProgress.type, token, handler);
+  }
+
+  /** Send a notification (e.g. window/workDoneProgress/cancel); nothing when the server is not running. */
+  async notify(method: string, params: unknown): Promise<void> {
+    const client = this.client;
+    if (client?.state === ClientState.Running) {
+      await client.sendNotification(method, params);
+    }
   }
 
   /** Push the server's settings tree (only the server's keys) with didChangeConfiguration. */
@@ -364,6 +445,13 @@ export class SwictationClient implements api.Disposable {
     });
     child.stderr.on('end', () => partial && this.stderrLine(partial));
     child.on('error', (error) => this.log.error(`Cannot run ${command.command}: ${error.message}`));
+    this.child = child;
+    this.childExit = new Promise<Exit>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    void this.childExit.then(({ code, signal }) => {
+      if (!this.stopping) {
+        this.log.info(`The server process ${child.pid ?? ''} exited (${code !== null ? `code ${code}` : `signal ${signal}`})`);
+      }
+    });
     return Promise.resolve(child);
   }
 

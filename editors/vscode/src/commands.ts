@@ -1,14 +1,17 @@
 /**
- * The commands that are not dictation: choose the mode, show the server's status, download the
- * models a problem names. Each takes what it needs; extension.ts registers them.
+ * The commands that are not dictation: choose the mode, show the server's status, download
+ * models. Each takes what it needs; extension.ts registers them.
  */
 import type { SwictationClient } from './client';
 import type { Problem } from './errors';
-import { problemFromError } from './errors';
+import { isCancellation, problemFromError } from './errors';
+import type { ModelPickItem } from './models';
+import { DownloadProgress, modelPickItems, modelProblems, modelsToFix, servingLines } from './models';
 import * as protocol from './protocol';
 import type { Mode } from './protocol';
 import type { ClientSettings } from './settings';
 import { MODES, cliCommand, serverCommand } from './settings';
+import type { StatusStore } from './status';
 import * as api from './vscodeapi';
 
 const MODE_DESCRIPTIONS: Record<Mode, string> = {
@@ -28,17 +31,65 @@ export async function selectMode(current: Mode): Promise<void> {
   }
 }
 
-/** A one-line summary of swictation/status (full JSON in the log). */
-export async function showStatus(client: SwictationClient, log: api.LogOutputChannel, report: (p: Problem) => void): Promise<void> {
+/** The models problems and the models serving, for the status item (errors only logged). */
+export async function refreshModels(client: SwictationClient, status: StatusStore, log: api.LogOutputChannel): Promise<void> {
+  try {
+    const s = await client.request(protocol.STATUS, {});
+    status.update({ serving: servingLines(s) });
+  } catch (error) {
+    log.warn(`swictation/status: ${(error as Error).message}`);
+  }
+  if (!supportsModels(client)) {
+    return;
+  }
+  try {
+    const models = await client.request(protocol.MODELS, {});
+    const problems = modelProblems(models);
+    status.update({ modelProblems: problems });
+    for (const problem of problems) {
+      log.warn(problem);
+    }
+  } catch (error) {
+    log.warn(`swictation/models: ${(error as Error).message}`);
+  }
+}
+
+function supportsModels(client: SwictationClient): boolean {
+  return client.serverMethods === undefined || client.serverMethods.includes(protocol.MODELS);
+}
+
+/** A one-line summary of swictation/status and of the configured models (full JSON in the log). */
+export async function showStatus(
+  client: SwictationClient,
+  log: api.LogOutputChannel,
+  report: (p: Problem) => void,
+  download: (names?: string[]) => unknown,
+): Promise<void> {
   try {
     const s = await client.request(protocol.STATUS, {});
     log.info(`swictation/status: ${JSON.stringify(s, null, 2)}`);
+    let problems: string[] = [];
+    let fix: string[] = [];
+    if (supportsModels(client)) {
+      try {
+        const models = await client.request(protocol.MODELS, {});
+        log.info(`swictation/models: ${JSON.stringify(models, null, 2)}`);
+        problems = modelProblems(models);
+        fix = modelsToFix(models);
+      } catch (error) {
+        log.warn(`swictation/models: ${(error as Error).message}`);
+      }
+    }
     const models = s.engine.models.map((m) => `${m.mode}: ${m.name} on ${m.provider}${m.ready ? '' : ` (${m.problem ?? 'not ready'})`}`);
     const latency = Object.entries(s.metrics)
       .filter(([, m]) => m.p50Ms !== null && m.p50Ms !== undefined)
       .map(([mode, m]) => `${mode} p50 ${Math.round(m.p50Ms as number)} ms`);
-    const message = [`Swictation: ${s.state}`, ...models, ...latency, `${s.inputDevices.length} input device(s)`].join(' · ');
-    if (await api.showMessage('info', message, 'Show logs')) {
+    const message = [`Swictation: ${s.state}`, ...models, ...latency, `${s.inputDevices.length} input device(s)`, ...problems].join(' · ');
+    const actions = problems.length ? ['Download models', 'Show logs'] : ['Show logs'];
+    const picked = await api.showMessage(problems.length ? 'warning' : 'info', message, ...actions);
+    if (picked === 'Download models') {
+      await download(fix.length ? fix : undefined);
+    } else if (picked === 'Show logs') {
       log.show();
     }
   } catch (error) {
@@ -46,12 +97,107 @@ export async function showStatus(client: SwictationClient, log: api.LogOutputCha
   }
 }
 
+let downloadCounter = 0;
+
 /**
- * Run `swictation-rpc models download NAME` in a task for the model the problem names (or the
- * configured ones the user picks), then restart the server so it loads them.
+ * Download models in the editor: `names`, or those picked from the catalogue (size and role),
+ * each with a cancellable progress notification fed by the server's work-done progress. A server
+ * without `swictation/models` gets `swictation-rpc models download` in a terminal instead.
  */
 export async function downloadModels(
-  problem: Problem,
+  names: string[] | undefined,
+  client: SwictationClient,
+  settings: ClientSettings,
+  restart: () => unknown,
+  log: api.LogOutputChannel,
+  report: (p: Problem) => void,
+  after: () => unknown,
+): Promise<void> {
+  if (!supportsModels(client)) {
+    return downloadInTerminal(names, client, settings, restart, log);
+  }
+  let picks: { name: string; force: boolean }[];
+  try {
+    const catalogue = await client.request(protocol.MODELS, {});
+    log.info(`swictation/models: ${JSON.stringify(catalogue)}`);
+    const items = modelPickItems(catalogue);
+    if (names?.length) {
+      picks = names.map((name) => ({ name, force: items.find((i) => i.name === name)?.force ?? false }));
+    } else {
+      const picked = await api.showQuickPick(items, {
+        title: 'Swictation: Download Models',
+        placeHolder: `Models go to ${catalogue.modelsDir}`,
+        canPickMany: true,
+        matchOnDescription: true,
+        matchOnDetail: true,
+      });
+      picks = (picked as unknown as ModelPickItem[] | undefined)?.map((i) => ({ name: i.name, force: i.force })) ?? [];
+    }
+  } catch (error) {
+    if ((error as { code?: unknown }).code === -32601) {
+      return downloadInTerminal(names, client, settings, restart, log);
+    }
+    report(problemFromError(error));
+    return;
+  }
+  for (const { name, force } of picks) {
+    if (!(await downloadOne(client, name, force, log, report))) {
+      break;
+    }
+  }
+  if (picks.length) {
+    await after();
+  }
+}
+
+/** One download with a cancellable progress notification; false when it failed or was cancelled. */
+async function downloadOne(client: SwictationClient, name: string, force: boolean, log: api.LogOutputChannel, report: (p: Problem) => void): Promise<boolean> {
+  const workDoneToken = `swictation-download-${process.pid}-${++downloadCounter}`;
+  log.info(`Downloading ${name}${force ? ' again' : ''}`);
+  try {
+    const result = await api.withCancellableProgress(`Swictation: downloading ${name}`, async (progress, token) => {
+      const bar = new DownloadProgress();
+      const sub = client.onWorkDoneProgress(workDoneToken, (value) => {
+        if (value.kind === 'end') {
+          log.info(`${name}: ${value.message ?? 'done'}`);
+          return;
+        }
+        const increment = bar.increment(value.percentage);
+        progress.report({ message: value.message, increment });
+      });
+      const cancel = token.onCancellationRequested(() => {
+        log.info(`Cancelling the download of ${name}`);
+        void client.notify('window/workDoneProgress/cancel', { token: workDoneToken });
+      });
+      try {
+        return await client.request(protocol.DOWNLOAD_MODEL, { name, force, workDoneToken });
+      } finally {
+        sub.dispose();
+        cancel.dispose();
+      }
+    });
+    const message = `Swictation: ${result.name} is installed in ${result.path}${result.reloaded ? ' and serving' : ''}.`;
+    log.info(message);
+    void api.showMessage('info', message);
+    return true;
+  } catch (error) {
+    if (isCancellation(error)) {
+      const message = `The download of ${name} was cancelled; nothing was installed.`;
+      log.info(message);
+      void api.showMessage('info', message);
+    } else {
+      report(problemFromError(error));
+    }
+    return false;
+  }
+}
+
+/**
+ * Run `swictation-rpc models download NAME` in a task for each model (or the configured ones the
+ * user picks), then restart the server so it loads them: for a server without `swictation/models`.
+ */
+async function downloadInTerminal(
+  requested: string[] | undefined,
   client: SwictationClient,
   settings: ClientSettings,
   restart: () => unknown,
@@ -59,7 +205,7 @@ export async function downloadModels(
 ): Promise<void> {
   const source = api.configSource();
   const configured = [source.get<string>('models.fast'), source.get<string>('models.accurate')].filter((m): m is string => !!m);
-  let names = typeof problem.data.model === 'string' ? [problem.data.model] : configured;
+  let names = requested?.length ? requested : configured;
   if (names.length > 1) {
     names = (await api.showQuickPickMany(names, 'Swictation: download which models?')) ?? [];
   }

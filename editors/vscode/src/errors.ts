@@ -17,6 +17,8 @@ export type ActionId =
   | 'showLogs'
   | 'stopDictation'
   | 'restartServer'
+  /** Install swictation-rpc into the extension's private environment (installer.ts). */
+  | 'installServer'
   /** Insert `data.text` at the cursor (new text offered instead of overwriting an edited utterance). */
   | 'insertText'
   /** Copy `data.text` to the clipboard. */
@@ -78,6 +80,8 @@ export const POLICY: Readonly<Record<string, Policy>> = {
   'server-not-initialized': { severity: 'warning', actions: [RESTART], remedy: 'Wait for the server to start, or restart it.' },
   'server-not-running': { severity: 'error', actions: [RESTART, SHOW_LOGS] },
   internal: { severity: 'error', actions: [SHOW_LOGS, RESTART] },
+  /** The user cancelled (a model download); `isCancellation` keeps it from being shown. */
+  'request-cancelled': { severity: 'info', actions: [] },
 
   // Edits of earlier utterances (undo, retranscribe, refine) that were not made, and why: the
   // server's reasons (`utterance-<reason>`) and the extension's own checks. Each is one message;

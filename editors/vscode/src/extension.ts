@@ -2,12 +2,15 @@
  * Entry point: builds the parts, connects them and registers the commands. No logic of its own.
  */
 import { SwictationClient } from './client';
-import { downloadModels, selectMode, showStatus } from './commands';
+import { downloadModels, refreshModels, selectMode, showStatus } from './commands';
+import { Installer, managedPython } from './installer';
+import { misplacedSettingFailure } from './launch';
 import { Dictation } from './dictation';
 import { Notifier } from './notify';
 import * as protocol from './protocol';
 import type { ClientSettings } from './settings';
 import { SECTION, readClientSettings, requiresRestart, sameJson, serverKeys, serverOptions } from './settings';
+import type { ServerCommand } from './settings';
 import { StatusStore, describeStatus, initialStatus } from './status';
 import * as api from './vscodeapi';
 
@@ -34,8 +37,24 @@ export function activate(context: api.ExtensionContext): void {
   });
 
   const start = () => swictation.start(settings, options);
+  const storage = context.globalStorageUri.fsPath;
+  const installer = new Installer(storage, log);
+  /** Install (or upgrade) into the private environment, then start the server from it. */
+  const install = async () => {
+    // An upgrade replaces the files of the server that runs from that environment: stop it first.
+    const upgradingRunning = swictation.serverCommand?.source === 'managed' && swictation.isRunning;
+    if (upgradingRunning) {
+      await swictation.stop();
+    }
+    if ((await installer.install(settings.packageSpec)) || upgradingRunning) {
+      await start();
+    }
+  };
+  const download = (names?: string[]) =>
+    downloadModels(names, swictation, settings, start, log, (p) => notifier.problem(p), () => refreshModels(swictation, status, log));
   const notifier: Notifier = new Notifier(log, () => settings.notifications, {
-    downloadModels: (_action, problem) => downloadModels(problem, swictation, settings, start, log),
+    downloadModels: (_action, problem) => download(typeof problem.data.model === 'string' ? [problem.data.model] : undefined),
+    installServer: () => install(),
     openSettings: (action) => api.openSettings(action.setting ?? SECTION),
     showLogs: () => log.show(),
     stopDictation: () => api.executeCommand('swictation.stopDictation'),
@@ -44,18 +63,44 @@ export function activate(context: api.ExtensionContext): void {
     copyText: (_action, problem) => typeof problem.data.text === 'string' && api.copyToClipboard(problem.data.text),
     showDocument: (_action, problem) => typeof problem.data.uri === 'string' && api.showDocument(problem.data.uri),
   });
-  const swictation = new SwictationClient(log, status, notifier);
+  /** A machine setting in the User settings of a remote window is ignored there: say so, do not guess. */
+  const misplaced = (command: ServerCommand) => {
+    const found = api.misplacedMachineSettings(storage).filter((m) => m.key.startsWith('server.'));
+    for (const m of found) {
+      log.warn(misplacedSettingFailure(m.key, m.value, api.remoteName() ?? 'remote').message);
+    }
+    // In effect only when no other setting chose the command: then it is why the server is not found.
+    return found.length && (command.source === 'default' || command.source === 'managed')
+      ? misplacedSettingFailure(found[0].key, found[0].value, api.remoteName() ?? 'remote')
+      : undefined;
+  };
+  const swictation = new SwictationClient(
+    log,
+    status,
+    notifier,
+    () => ({ workspaceFolder: api.workspaceFolderPath(), managedPython: managedPython(storage) }),
+    misplaced,
+  );
   client = swictation;
   const report = notifier.problem.bind(notifier);
   const dictation = new Dictation({ client: swictation, status, settings: () => settings, report, log });
 
-  swictation.onStateChanged((p) => status.update({ state: p.state, reason: p.reason ?? undefined }));
+  swictation.onStateChanged((p) => {
+    const previous = status.model.state;
+    status.update({ state: p.state, reason: p.reason ?? undefined });
+    // The engine (re)loaded: which models serve, which configured ones are missing.
+    if (p.state === 'idle' && (previous === 'loading' || previous === 'error')) {
+      void refreshModels(swictation, status, log);
+    }
+  });
   swictation.onRunning(async () => {
+    status.update({ serving: undefined, modelProblems: undefined });
     try {
       status.update({ state: (await swictation.request(protocol.STATUS, {})).state });
     } catch (error) {
       log.warn(`swictation/status: ${(error as Error).message}`);
     }
+    await refreshModels(swictation, status, log);
   });
 
   /** Commands start the server on first use when it is not running (startOnStartup off, or it failed). */
@@ -77,8 +122,10 @@ export function activate(context: api.ExtensionContext): void {
     api.registerCommand('swictation.selectMode', () => selectMode(settings.defaultMode)),
     api.registerCommand('swictation.showHistory', whenRunning(() => dictation.showHistory())),
     api.registerCommand('swictation.undoUtterance', whenRunning(() => dictation.undoUtterance())),
-    api.registerCommand('swictation.showStatus', whenRunning(() => showStatus(swictation, log, report))),
+    api.registerCommand('swictation.showStatus', whenRunning(() => showStatus(swictation, log, report, download))),
+    api.registerCommand('swictation.downloadModels', whenRunning(() => download())),
     api.registerCommand('swictation.restartServer', () => start()),
+    api.registerCommand('swictation.installServer', () => install()),
     api.registerCommand('swictation.showLogs', () => log.show()),
     api.registerCommand('swictation.statusItemClicked', () =>
       status.model.phase === 'failed' || status.model.phase === 'stopped' ? start() : whenRunning(() => dictation.toggle())(),

@@ -37,6 +37,7 @@ export class Notifier {
   /** The server cannot start: one message with the fix, shown unless notifications are off. */
   startFailure(failure: StartFailure): void {
     const actions: Action[] = [
+      ...(failure.offerInstall ? [{ id: 'installServer', label: 'Install swictation-rpc' } as const] : []),
       { id: 'openSettings', label: 'Open settings', setting: failure.setting ?? 'swictation.server' },
       { id: 'showLogs', label: 'Show logs' },
     ];

@@ -16,6 +16,9 @@ export const UNDO_UTTERANCE = 'swictation/undoUtterance';
 export const RETRANSCRIBE = 'swictation/retranscribe';
 export const INSERT_UTTERANCE = 'swictation/insertUtterance';
 export const UTTERANCE_EDIT_APPLIED = 'swictation/utteranceEditApplied';
+export const MODELS = 'swictation/models';
+export const DOWNLOAD_MODEL = 'swictation/downloadModel';
+export const REMOVE_MODEL = 'swictation/removeModel';
 
 export const STATE_CHANGED = 'swictation/stateChanged';
 export const PARTIAL = 'swictation/partial';
@@ -32,6 +35,9 @@ export const REQUESTS = [
   RETRANSCRIBE,
   INSERT_UTTERANCE,
   UTTERANCE_EDIT_APPLIED,
+  MODELS,
+  DOWNLOAD_MODEL,
+  REMOVE_MODEL,
 ] as const;
 export const NOTIFICATIONS = [STATE_CHANGED, PARTIAL, REFINED] as const;
 
@@ -288,6 +294,70 @@ export interface RefinedParams {
   message?: string | null;
 }
 
+// -- models from the editor (issue 14) -------------------------------------------------------------
+
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- the request has no parameters
+export interface ModelsParams {}
+
+/** A catalogue entry or an installed model, as `swictation/models` lists it. */
+export interface ModelInfo {
+  name: string;
+  title: string;
+  /** The modes the catalogue meant it for; empty for an imported or unknown model. */
+  roles: ConcreteMode[];
+  installed: boolean;
+  /** Its folder when installed. */
+  path: string | null;
+  /** Exact download size in bytes when published, else null (see `approxSize`). */
+  size: number | null;
+  /** An estimate such as "~460 MB" when no exact size is published. */
+  approxSize: string | null;
+  /** A sentence when it is installed but broken or incomplete. */
+  problem: string | null;
+  inCatalogue: boolean;
+  /** The modes the loaded engine serves with it now. */
+  serving: ConcreteMode[];
+}
+
+/** The model a mode is configured to use, and whether it can. */
+export interface ModeModel {
+  mode: ConcreteMode;
+  /** The configured name or folder. */
+  model: string;
+  installed: boolean;
+  /** "not installed" or why it is broken; null when it is fine. */
+  problem: string | null;
+}
+
+export interface ModelsResult {
+  modelsDir: string;
+  models: ModelInfo[];
+  modes: ModeModel[];
+}
+
+export interface DownloadModelParams {
+  name: string;
+  force?: boolean;
+  /** LSP work-done progress: the server reports `$/progress` on it; cancel with window/workDoneProgress/cancel. */
+  workDoneToken?: string | number;
+}
+
+export interface DownloadModelResult {
+  name: string;
+  path: string;
+  /** The engine was reloaded to serve it. */
+  reloaded: boolean;
+}
+
+export interface RemoveModelParams {
+  name: string;
+}
+
+export interface RemoveModelResult {
+  name: string;
+  removed: boolean;
+}
+
 /** Request method -> [params, result] types, for the typed `request` helper. */
 export interface RequestMap {
   [TRANSCRIBE]: [TranscribeParams, TranscribeResult];
@@ -300,6 +370,9 @@ export interface RequestMap {
   [RETRANSCRIBE]: [RetranscribeParams, RetranscribeResult];
   [INSERT_UTTERANCE]: [InsertUtteranceParams, TranscribeResult];
   [UTTERANCE_EDIT_APPLIED]: [UtteranceEditAppliedParams, UtteranceEditAppliedResult];
+  [MODELS]: [ModelsParams, ModelsResult];
+  [DOWNLOAD_MODEL]: [DownloadModelParams, DownloadModelResult];
+  [REMOVE_MODEL]: [RemoveModelParams, RemoveModelResult];
 }
 
 export type RequestMethod = keyof RequestMap;

@@ -25,6 +25,7 @@ export const CLIENT_KEYS = [
   'server.path',
   'server.interpreter',
   'server.startOnStartup',
+  'server.packageSpec',
   'notifications',
   'context.maxChars',
   'context.maxIdentifiers',
@@ -39,6 +40,8 @@ export interface ClientSettings {
   serverPath: string;
   interpreter: string;
   startOnStartup: boolean;
+  /** What “Install swictation-rpc” gives pip (a name, a version spec, a local checkout or wheel). */
+  packageSpec: string;
   notifications: NotificationLevel;
   contextMaxChars: number;
   contextMaxIdentifiers: number;
@@ -77,6 +80,7 @@ export function readClientSettings(source: ConfigSource): ClientSettings {
     serverPath: text(source.get('server.path')),
     interpreter: text(source.get('server.interpreter')),
     startOnStartup: source.get<boolean>('server.startOnStartup') !== false,
+    packageSpec: text(source.get('server.packageSpec')) || 'swictation-rpc',
     notifications: oneOf(source.get('notifications'), NOTIFICATION_LEVELS, 'onWarning'),
     contextMaxChars: integer(source.get('context.maxChars'), 200, 0, 2000),
     contextMaxIdentifiers: integer(source.get('context.maxIdentifiers'), 200, 0, 2000),
@@ -157,8 +161,11 @@ export function sameJson(a: unknown, b: unknown): boolean {
 export interface ServerCommand {
   command: string;
   args: string[];
-  /** Which setting chose it, for messages that tell the user what to change. */
-  source: 'path' | 'interpreter' | 'default';
+  /**
+   * Which setting chose it, for messages that tell the user what to change; `managed`: the
+   * private environment “Install swictation-rpc” made.
+   */
+  source: 'path' | 'interpreter' | 'managed' | 'default';
 }
 
 export const DEFAULT_EXECUTABLE = 'swictation-rpc';
@@ -167,6 +174,8 @@ export const SERVE_ARGS = ['serve', '--stdio'];
 export interface PathContext {
   home?: string;
   workspaceFolder?: string;
+  /** The Python of the private environment the extension installed the server into, if it did. */
+  managedPython?: string;
 }
 
 /** `~`, `${userHome}` and `${workspaceFolder}` in a path setting, as users write them. */
@@ -184,7 +193,8 @@ export function resolveVariables(value: string, context: PathContext = {}): stri
 
 /**
  * The command that starts the server: `swictation.server.path`, else
- * `<interpreter> -m swictation_rpc serve --stdio`, else `swictation-rpc serve --stdio` from PATH.
+ * `<interpreter> -m swictation_rpc serve --stdio`, else the private environment's Python the same
+ * way (once “Install swictation-rpc” made one), else `swictation-rpc serve --stdio` from PATH.
  */
 export function serverCommand(settings: Pick<ClientSettings, 'serverPath' | 'interpreter'>, context: PathContext = {}): ServerCommand {
   if (settings.serverPath) {
@@ -197,12 +207,15 @@ export function serverCommand(settings: Pick<ClientSettings, 'serverPath' | 'int
       source: 'interpreter',
     };
   }
+  if (context.managedPython) {
+    return { command: context.managedPython, args: ['-m', 'swictation_rpc', ...SERVE_ARGS], source: 'managed' };
+  }
   return { command: DEFAULT_EXECUTABLE, args: [...SERVE_ARGS], source: 'default' };
 }
 
 /** The command line to run another `swictation-rpc` subcommand the same way (e.g. `models download`). */
 export function cliCommand(server: ServerCommand, args: string[]): { command: string; args: string[] } {
-  const prefix = server.source === 'interpreter' ? ['-m', 'swictation_rpc'] : [];
+  const prefix = server.source === 'interpreter' || server.source === 'managed' ? ['-m', 'swictation_rpc'] : [];
   return { command: server.command, args: [...prefix, ...args] };
 }
 
@@ -218,4 +231,49 @@ export function shellQuote(arg: string): string {
 
 export function displayCommand(command: string, args: readonly string[]): string {
   return [command, ...args].map(shellQuote).join(' ');
+}
+
+/** Settings that only the machine's own settings may hold (package.json `scope: machine-overridable`). */
+export const MACHINE_KEYS = ['server.path', 'server.interpreter', 'models.modelsDir'] as const;
+
+/**
+ * Parse a settings.json (JSON with comments and trailing commas, as VS Code writes it);
+ * undefined when it cannot be read as an object.
+ */
+export function parseJsonc(text: string): Record<string, unknown> | undefined {
+  let out = '';
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      out += c;
+      if (c === '\\') {
+        out += text[++i] ?? '';
+      } else if (c === '"') {
+        inString = false;
+      }
+    } else if (c === '"') {
+      inString = true;
+      out += c;
+    } else if (c === '/' && text[i + 1] === '/') {
+      while (i < text.length && text[i] !== '\n') {
+        i++;
+      }
+      out += '\n';
+    } else if (c === '/' && text[i + 1] === '*') {
+      i = text.indexOf('*/', i + 2);
+      if (i < 0) {
+        break;
+      }
+      i++;
+    } else {
+      out += c;
+    }
+  }
+  try {
+    const value: unknown = JSON.parse(out.replace(/,(\s*[}\]])/g, '$1'));
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
 }

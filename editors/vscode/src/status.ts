@@ -30,6 +30,10 @@ export interface StatusModel {
   reason?: string;
   /** Shown in the tooltip: which command runs the server. */
   serverCommand?: string;
+  /** The models the engine serves with now, one line each (`fast: whisper-tiny.en on CPU`). */
+  serving?: string[];
+  /** Configured models that are missing or broken (`swictation/models` `modes[].problem`), one sentence each. */
+  modelProblems?: string[];
   /**
    * Utterances whose text has not landed yet. The server reports idle as soon as it has the
    * text; until the edit is in the document the item still says transcribing.
@@ -120,7 +124,7 @@ export function describeStatus(model: StatusModel): StatusView {
   }
   const suffix = word === 'loading' ? percent(model.progress) : word === 'idle' ? latency(model) : '';
   // Away from a running server the word alone would not say whose item this is.
-  const name = model.phase === 'running' ? (word === 'idle' ? mode : word) : 'Swictation';
+  const name = model.phase === 'running' ? (word === 'idle' ? `Swictation: ${mode}` : word) : 'Swictation';
   const text = `${icon} ${name}${suffix}`;
   const lines = [`Swictation: ${word}`, detail, `Mode: ${mode}`];
   if (model.lastLatencyMs !== undefined) {
@@ -130,6 +134,12 @@ export function describeStatus(model: StatusModel): StatusView {
       model.lastModel,
     ].filter(Boolean);
     lines.push(`Last utterance: ${Math.round(model.lastLatencyMs)} ms to the text${details.length ? ` (${details.join(', ')})` : ''}`);
+  }
+  if (model.phase === 'running' && model.serving?.length) {
+    lines.push(`Serving: ${model.serving.join('; ')}`);
+  }
+  if (model.phase === 'running' && model.modelProblems?.length) {
+    lines.push(...model.modelProblems.map((p) => `⚠ ${p}`), 'Run “Swictation: Download Models…” to download them.');
   }
   if (model.serverCommand) {
     lines.push(`Server: ${model.serverCommand}`);

@@ -3,11 +3,14 @@
  * imported directly), so the pure modules stay loadable in plain Node and the surface the
  * extension depends on is visible in one file.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
 import * as vscode from 'vscode';
 
 import type { Position, Range, TextEdit } from './protocol';
 import type { ConfigSource } from './settings';
-import { SECTION } from './settings';
+import { MACHINE_KEYS, SECTION, parseJsonc } from './settings';
 import type { StatusView } from './status';
 import type { EditorDocuments } from './utteranceEdits';
 
@@ -38,8 +41,50 @@ export function setContext(key: string, value: unknown): Thenable<unknown> {
   return vscode.commands.executeCommand('setContext', key, value);
 }
 
+/**
+ * Open the settings editor where `query` can be edited: in a remote window (code-server is one)
+ * the machine settings (`swictation.server.*`, `models.modelsDir`) are on the Remote tab only.
+ */
 export function openSettings(query = SECTION): Thenable<unknown> {
+  // The query names a machine setting, or a group that holds one (`swictation`, `swictation.server`).
+  const machine = MACHINE_KEYS.some((k) => `${SECTION}.${k}`.startsWith(query));
+  if (vscode.env.remoteName && machine) {
+    return vscode.commands.executeCommand('workbench.action.openRemoteSettings', query);
+  }
   return vscode.commands.executeCommand('workbench.action.openSettings', query);
+}
+
+export function remoteName(): string | undefined {
+  return vscode.env.remoteName;
+}
+
+/**
+ * Machine settings the user wrote in the (local) User settings of a remote window, where VS Code
+ * ignores them: from `inspect()` (`globalLocalValue`), and in code-server, whose User settings live
+ * on this machine beside the extension's global storage, from that settings.json itself.
+ */
+export function misplacedMachineSettings(globalStorage: string | undefined): { key: string; value: unknown }[] {
+  if (!vscode.env.remoteName) {
+    return [];
+  }
+  const config = vscode.workspace.getConfiguration(SECTION);
+  let userFile: Record<string, unknown> | undefined;
+  if (globalStorage) {
+    try {
+      userFile = parseJsonc(fs.readFileSync(path.join(globalStorage, '..', '..', 'settings.json'), 'utf8'));
+    } catch {
+      userFile = undefined;
+    }
+  }
+  const found: { key: string; value: unknown }[] = [];
+  for (const key of MACHINE_KEYS) {
+    const inspected = config.inspect(key) as { globalLocalValue?: unknown; globalRemoteValue?: unknown } | undefined;
+    const local = inspected?.globalLocalValue ?? userFile?.[`${SECTION}.${key}`];
+    if (local !== undefined && local !== null && local !== '' && inspected?.globalRemoteValue === undefined) {
+      found.push({ key, value: local });
+    }
+  }
+  return found;
 }
 
 // -- configuration --------------------------------------------------------------------------------
@@ -277,6 +322,43 @@ export function copyToClipboard(text: string): Thenable<void> {
 
 export async function showDocument(uri: string): Promise<void> {
   await vscode.window.showTextDocument(vscode.Uri.parse(uri), { preview: false });
+}
+
+// -- progress and other extensions ------------------------------------------------------------------
+
+export interface ProgressReporter {
+  report(value: { message?: string; increment?: number }): void;
+}
+
+/** A cancellable progress notification around `task`. */
+export function withCancellableProgress<T>(title: string, task: (progress: ProgressReporter, token: vscode.CancellationToken) => Promise<T>): Thenable<T> {
+  return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, task);
+}
+
+/** The Python extension's active interpreter for the workspace, when that extension is installed. */
+export async function pythonExtensionInterpreter(): Promise<string | undefined> {
+  const extension = vscode.extensions.getExtension('ms-python.python');
+  if (!extension) {
+    return undefined;
+  }
+  try {
+    interface PythonApi {
+      environments?: {
+        getActiveEnvironmentPath(resource?: vscode.Uri): { path: string };
+        resolveEnvironment(env: { path: string } | string): Promise<{ executable?: { uri?: vscode.Uri } } | undefined>;
+      };
+    }
+    const exports = (extension.isActive ? extension.exports : await extension.activate()) as PythonApi | undefined;
+    const environments = exports?.environments;
+    if (!environments) {
+      return undefined;
+    }
+    const active = environments.getActiveEnvironmentPath(vscode.workspace.workspaceFolders?.[0]?.uri);
+    const resolved = await environments.resolveEnvironment(active);
+    return resolved?.executable?.uri?.fsPath ?? active.path;
+  } catch {
+    return undefined;
+  }
 }
 
 // -- tasks ----------------------------------------------------------------------------------------

@@ -6,6 +6,8 @@ import { describe, test } from 'node:test';
 import type { ConfigSource } from '../../settings';
 import {
   CLIENT_KEYS,
+  MACHINE_KEYS,
+  parseJsonc,
   cliCommand,
   displayCommand,
   readClientSettings,
@@ -49,6 +51,7 @@ describe('readClientSettings', () => {
       serverPath: '',
       interpreter: '',
       startOnStartup: true,
+      packageSpec: 'swictation-rpc',
       notifications: 'onWarning',
       contextMaxChars: 200,
       contextMaxIdentifiers: 200,
@@ -151,5 +154,22 @@ describe('package.json settings', () => {
       }
       assert.ok(prop.markdownDescription || prop.description, `${name}: description`);
     }
+  });
+});
+
+describe('settings.json as VS Code writes it', () => {
+  test('comments and trailing commas are read, // inside strings kept', () => {
+    const parsed = parseJsonc('{\n  // the server\n  "swictation.server.path": "/opt/x//y", /* why */\n  "a": [1, 2,],\n}\n');
+    assert.deepEqual(parsed, { 'swictation.server.path': '/opt/x//y', a: [1, 2] });
+    assert.equal(parseJsonc('not json'), undefined);
+    assert.equal(parseJsonc('[1]'), undefined);
+  });
+
+  test('the machine settings are the ones package.json scopes to the machine', () => {
+    const machine = Object.entries(properties as Record<string, Property & { scope?: string }>)
+      .filter(([, p]) => p.scope === 'machine' || p.scope === 'machine-overridable')
+      .map(([k]) => k.slice('swictation.'.length))
+      .sort();
+    assert.deepEqual([...MACHINE_KEYS].sort(), machine);
   });
 });

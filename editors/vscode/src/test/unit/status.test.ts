@@ -7,11 +7,22 @@ describe('describeStatus', () => {
   const running = { ...initialStatus('fast'), phase: 'running' as const };
 
   test('idle shows the mode and, once known, the last latency', () => {
-    assert.equal(describeStatus({ ...running, state: 'idle' }).text, '$(mic) fast');
+    assert.equal(describeStatus({ ...running, state: 'idle' }).text, '$(mic) Swictation: fast', 'the idle item says whose it is');
     const view = describeStatus({ ...running, state: 'idle', lastLatencyMs: 412.6, lastDecodeMs: 301, lastMode: 'accurate', lastModel: 'whisper-tiny.en' });
-    assert.equal(view.text, '$(mic) fast · 413 ms');
+    assert.equal(view.text, '$(mic) Swictation: fast · 413 ms');
     assert.equal(view.label, 'Swictation: idle · 413 ms');
     assert.match(view.tooltip, /Last utterance: 413 ms to the text \(decode 301 ms, accurate, whisper-tiny\.en\)/);
+  });
+  test('the tooltip names the models serving and the configured models that are missing, with the download', () => {
+    const view = describeStatus({
+      ...running,
+      state: 'idle',
+      serving: ['fast: whisper-tiny.en on CPU', 'accurate: whisper-tiny.en on CPU'],
+      modelProblems: ['fast mode: parakeet-tdt-110m is not installed.'],
+    });
+    assert.match(view.tooltip, /Serving: fast: whisper-tiny\.en on CPU; accurate: whisper-tiny\.en on CPU/);
+    assert.match(view.tooltip, /⚠ fast mode: parakeet-tdt-110m is not installed\.\nRun “Swictation: Download Models…” to download them\./);
+    assert.doesNotMatch(describeStatus({ ...running, state: 'idle' }).tooltip, /Download Models/);
   });
   test('loading shows its progress', () => {
     const view = describeStatus({ ...running, state: 'loading', progress: { title: 'Loading', message: 'fast model', percentage: 40 } });
