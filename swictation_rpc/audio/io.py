@@ -6,6 +6,7 @@ import base64
 import binascii
 import contextlib
 import os
+import re
 import stat
 import threading
 from collections.abc import Iterator
@@ -166,10 +167,25 @@ def load_audio(path: str | os.PathLike[str]) -> np.ndarray:
         raise
     except (soundfile.LibsndfileError, RuntimeError, ValueError, OSError) as exc:
         raise AudioUnreadableError(
-            f"Cannot decode audio file {path}: {exc}",
+            f"Cannot decode audio file {path}: {_decode_failure(exc)}",
             remedy="Use WAV, FLAC or OGG (Vorbis/Opus) audio.",
             path=str(path),
         ) from exc
+
+
+def _decode_failure(exc: BaseException) -> str:
+    """Why libsndfile could not decode a file, without the repr of the file object it was given.
+
+    soundfile's own message reads "Error opening <_io.BufferedReader name=11>: Format not
+    recognised."; the caller names the file by its path.
+    """
+    if isinstance(exc, soundfile.LibsndfileError):
+        return exc.error_string.strip().rstrip(".") or "libsndfile error"
+    return _FILE_OBJECT_REPR.sub("the file", str(exc)).strip().rstrip(".")
+
+
+#: A Python file object's repr (``<_io.BufferedReader name=11>``), never shown to a user.
+_FILE_OBJECT_REPR = re.compile(r"<_io\.\w+ name=[^>]*>")
 
 
 def decode_pcm16(data_b64: str, sample_rate: int, channels: int = 1) -> np.ndarray:

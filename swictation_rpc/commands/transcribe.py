@@ -10,6 +10,7 @@ from pathlib import Path
 
 from swictation_rpc.commands.common import add_config_argument, load_options, print_error
 from swictation_rpc.errors import SwictationError
+from swictation_rpc.options import ConcreteMode, Options
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -62,5 +63,27 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     if ran.problem:
-        print(f"note: {ran.problem}", file=sys.stderr)
+        print(f"note: {fallback_note(options, transcript.mode, transcript.model) or ran.problem}", file=sys.stderr)
     return 0
+
+
+def fallback_note(options: Options, mode: ConcreteMode, ran: str) -> str | None:
+    """One sentence when ``mode`` ran on another model because its own is not installed, else ``None``."""
+    from swictation_rpc.errors import ModelNotInstalledError
+    from swictation_rpc.models.store import ModelStore
+
+    requested = getattr(options.models, mode)
+    store = ModelStore.from_options(options)
+    try:
+        store.resolve(requested)
+    except ModelNotInstalledError:
+        if requested not in store.catalogue:
+            return None
+        return (
+            f"{ran} transcribed this because the {mode} model {requested} is not installed in {store.root};"
+            f" install it with `swictation-rpc models download {requested}` (offline:"
+            f" `swictation-rpc models import PATH --name {requested}`)."
+        )
+    except SwictationError:
+        return None
+    return None

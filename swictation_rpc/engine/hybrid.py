@@ -462,8 +462,11 @@ class HybridEngine:
             serving = self._serving(mode)
             served_by = serving[0] if serving else None
             problem = slot.problem
-            if recognizer is None and served_by is not None:
-                problem = f"{problem} — serving {mode} mode with {served_by.name}"
+            if recognizer is None and served_by is not None and problem:
+                end = "" if problem.rstrip().endswith((".", "!", "?")) else "."
+                problem = (
+                    f"{problem.rstrip()}{end} Meanwhile swictation-rpc is serving {mode} mode with {served_by.name}."
+                )
             models.append(
                 ModelStatus(
                     mode=mode,
