@@ -126,7 +126,7 @@ function M.precheck(cmd, source)
     return nil
   end
   if source == "setup" then
-    return ("cannot start the server: `%s` (`cmd` in setup()) is not an executable. Point `cmd` at swictation-rpc: %s, or remove `cmd` and run :SwictationInstall; :checkhealth swictation has details"):format(
+    return ("cannot start the server: `%s` is not an executable on $PATH (`cmd` in setup() names it). Point `cmd` at swictation-rpc: %s, or remove `cmd` and run :SwictationInstall; :checkhealth swictation has details"):format(
       exe,
       config._snippet("cmd", { "/path/to/swictation-rpc", "serve", "--stdio" })
     )

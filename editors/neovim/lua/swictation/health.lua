@@ -297,13 +297,10 @@ function M.check()
   local install = require("swictation.install")
   if vim.fn.executable(exe) ~= 1 then
     if source == "setup" then
-      h.error(
-        ("server not found: `%s` (`cmd` in setup()) is not an executable (cmd = %s)"):format(exe, vim.inspect(cmd)),
-        {
-          'Point setup() at it: require("swictation").setup({ cmd = { "/path/to/swictation-rpc", "serve", "--stdio" } })',
-          "Or remove `cmd` from setup() and run :SwictationInstall",
-        }
-      )
+      h.error(("server not found: `%s` is not an executable on $PATH (cmd = %s)"):format(exe, vim.inspect(cmd)), {
+        'Point setup() at it: require("swictation").setup({ cmd = { "/path/to/swictation-rpc", "serve", "--stdio" } })',
+        "Or install it (pipx install swictation-rpc), or remove `cmd` from setup() and run :SwictationInstall",
+      })
     else
       h.error(
         ("server not found: swictation-rpc is not installed (`%s` is not on $PATH, nor in %s)"):format(

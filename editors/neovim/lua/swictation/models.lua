@@ -24,6 +24,7 @@ M.names = {}
 ---@field token string
 ---@field cancelled boolean?
 ---@field progress table[] the `$/progress` values received, in order
+---@field finished boolean? the end was reported
 
 ---@type swictation.Download?
 M.download_job = nil
@@ -175,6 +176,32 @@ function M.list()
   end)
 end
 
+--- The end of a download, once (the answer and a cancelled download's `end` can both say so).
+local function finish_download(job, fn)
+  if job.finished then
+    return
+  end
+  job.finished = true
+  client.progress_handlers[job.token] = nil
+  if M.download_job == job then
+    M.download_job = nil
+  end
+  fn()
+end
+
+local function cancelled(job, text)
+  finish_download(job, function()
+    log.warn(
+      ("%s; nothing was installed (:SwictationModels download %s resumes it)"):format(
+        (text:gsub("[%.%s]+$", "")),
+        job.name
+      ),
+      TITLE
+    )
+    done({ action = "download", ok = false, name = job.name, cancelled = true, error = text })
+  end)
+end
+
 local function on_progress(job, value)
   if type(value) ~= "table" then
     return
@@ -203,6 +230,12 @@ local function on_progress(job, value)
     log.notify(vim.log.levels.INFO, ("download of %s: %s"):format(job.name, str(value.message) or "ended"), {
       log_only = true,
     })
+    -- Neovim's RPC client drops the answer to a cancelled request (error -32800, "cancellation
+    -- ack"), so a cancelled download ends here, on its progress `end`.
+    local message = str(value.message) or ""
+    if job.cancelled and not message:find("^Installed") then
+      cancelled(job, ("Download of %s cancelled"):format(job.name))
+    end
   end
 end
 
@@ -234,35 +267,27 @@ function M.download(name, opts)
     params.force = true
   end
   client.request(protocol.DOWNLOAD_MODEL, params, function(err, result)
-    client.progress_handlers[job.token] = nil
-    if M.download_job == job then
-      M.download_job = nil
-    end
     if err or not result then
       if type(err) == "table" and (err.code == -32800 or job.cancelled) then
-        local text = log.format_rpc_error(err)
-        log.warn(
-          ("%s; nothing was installed (:SwictationModels download %s resumes it)"):format(
-            (text:gsub("[%.%s]+$", "")),
-            name
-          ),
-          TITLE
-        )
-        done({ action = "download", ok = false, name = name, cancelled = true, error = text })
+        cancelled(job, (log.format_rpc_error(err)))
         return
       end
-      failed("download", "Download " .. name, err or "no result", name)
+      finish_download(job, function()
+        failed("download", "Download " .. name, err or "no result", name)
+      end)
       return
     end
-    log.info(
-      ("installed %s in %s%s"):format(
-        result.name or name,
-        tostring(result.path),
-        result.reloaded and "; the engine reloaded and serves it" or ""
-      ),
-      TITLE
-    )
-    done({ action = "download", ok = true, name = name, result = result, progress = job.progress })
+    finish_download(job, function()
+      log.info(
+        ("installed %s in %s%s"):format(
+          result.name or name,
+          tostring(result.path),
+          result.reloaded and "; the engine reloaded and serves it" or ""
+        ),
+        TITLE
+      )
+      done({ action = "download", ok = true, name = name, result = result, progress = job.progress })
+    end)
   end)
 end
 
