@@ -7,13 +7,13 @@
 import type { SwictationClient } from './client';
 import { buildContext } from './context';
 import type { Problem } from './errors';
-import { isCancellation, problemFromError } from './errors';
-import { PositionTracker, caretAfter, comparePositions, placeEdits } from './positionTracker';
+import { isCancellation, problemFromError, utteranceProblem } from './errors';
+import { PositionTracker, caretAfter, comparePositions, placeDictatedEdits } from './positionTracker';
 import * as protocol from './protocol';
 import type { HistoryItem, Mode, PartialParams, Range, StateChangedParams, TranscribeResult } from './protocol';
 import type { ClientSettings } from './settings';
 import type { StatusStore } from './status';
-import { UtteranceEdits } from './utteranceEdits';
+import { UtteranceEdits, documentName } from './utteranceEdits';
 import * as api from './vscodeapi';
 
 /** One utterance on its way: where it began and everything that happened to the document since. */
@@ -397,7 +397,17 @@ export class Dictation implements api.Disposable {
       });
       return;
     }
-    const edits = placeEdits(result.edits, utterance.anchor, utterance.tracker);
+    const version = api.findDocument(utterance.uri)?.version;
+    const { edits, scratch } = placeDictatedEdits(result, utterance.anchor, utterance.tracker, version);
+    const scratched = result.scratchedUtteranceId;
+    if (scratched && scratch === 'dropped') {
+      const name = documentName(utterance.uri);
+      this.deps.report(utteranceProblem('utterance-version-mismatch', `${name} changed while Swictation was checking, so “scratch that” left the earlier utterance as it is.`, { uri: utterance.uri }));
+      await this.edits.confirm(scratched, 'undo', false, 'the document changed after the server checked the deletion');
+    }
+    if (!edits.length) {
+      return;
+    }
     const editor = api.visibleEditorFor(utterance.uri);
     // Follow with the caret only if the user left it where the utterance began.
     const mappedAnchor = utterance.tracker.mapRange(utterance.anchor);
@@ -406,6 +416,9 @@ export class Dictation implements api.Disposable {
       comparePositions(api.fromVsPosition(editor.selection.start), mappedAnchor.start) === 0 &&
       comparePositions(api.fromVsPosition(editor.selection.end), mappedAnchor.end) === 0;
     const ok = await api.applyEdits(utterance.uri, edits, caretAfter(edits), caretUntouched);
+    if (scratched && scratch === 'kept') {
+      await this.edits.confirm(scratched, 'undo', ok, ok ? undefined : 'the editor refused the edit');
+    }
     if (!ok) {
       this.deps.report({
         kind: 'edit-failed',

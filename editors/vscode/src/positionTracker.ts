@@ -161,6 +161,43 @@ export function placeEdits(edits: readonly TextEdit[], anchor: Range, tracker: P
   });
 }
 
+/** What a dictation result asks of the document: its text, and maybe the deletion "scratch that" asked for. */
+export interface DictatedEdits {
+  edits: readonly TextEdit[];
+  text: string;
+  scratchedUtteranceId?: string | null;
+  version?: number | null;
+}
+
+/**
+ * The edits of a dictation result in the document as it is now. The insertion at the cursor is
+ * mapped through the user's typing since the request. The deletion of a scratched utterance is in
+ * the coordinates of the version the server checked it at (`result.version`) and holds only
+ * there: at any other version it is dropped, the text goes in at the cursor alone, and `scratch`
+ * says so (the client then confirms the undo as not applied). Without a version (a document the
+ * server does not sync) the server's range is where the utterance was saved: mapped like the rest.
+ */
+export function placeDictatedEdits(
+  result: DictatedEdits,
+  anchor: Range,
+  tracker: PositionTracker,
+  currentVersion: number | undefined,
+): { edits: TextEdit[]; scratch?: 'kept' | 'dropped' } {
+  if (!result.scratchedUtteranceId) {
+    return { edits: placeEdits(result.edits, anchor, tracker) };
+  }
+  if (result.version === null || result.version === undefined) {
+    return { edits: placeEdits(result.edits, anchor, tracker), scratch: 'kept' };
+  }
+  const atCursor = (edit: TextEdit) => isEmpty(edit.range) && comparePositions(edit.range.start, anchor.start) === 0;
+  if (currentVersion === result.version) {
+    const edits = result.edits.map((edit) => (atCursor(edit) ? placeEdits([edit], anchor, tracker)[0] : { range: edit.range, newText: edit.newText }));
+    return { edits, scratch: 'kept' };
+  }
+  const insertion = result.text ? placeEdits([{ range: { start: anchor.start, end: anchor.start }, newText: result.text }], anchor, tracker) : [];
+  return { edits: insertion, scratch: 'dropped' };
+}
+
 /** Where the caret goes after `edits` are applied together: the end of the last one's text. */
 export function caretAfter(edits: readonly TextEdit[]): Position | undefined {
   if (edits.length === 0) {

@@ -109,6 +109,10 @@ export interface TranscribeResult extends Transcript {
   utteranceId?: string | null;
   /** The server applied the edit itself (`applyEdits: "server"`); `edits` is then empty. */
   appliedByServer?: boolean;
+  /** The earlier utterance "scratch that" removes with `edits` (confirm with utteranceEditApplied, kind undo). */
+  scratchedUtteranceId?: string | null;
+  /** The document version that deletion was checked at; it holds only there. */
+  version?: number | null;
 }
 
 export interface StartDictationParams {

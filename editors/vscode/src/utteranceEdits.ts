@@ -217,7 +217,8 @@ export class UtteranceEdits {
     return applied;
   }
 
-  private async confirm(utteranceId: string, kind: UtteranceEditKind, applied: boolean, failureReason: string | undefined): Promise<void> {
+  /** Tell the server whether an edit it proposed for an earlier utterance is in the document. */
+  async confirm(utteranceId: string, kind: UtteranceEditKind, applied: boolean, failureReason: string | undefined): Promise<void> {
     try {
       await this.deps.request(protocol.UTTERANCE_EDIT_APPLIED, { utteranceId, kind, applied, failureReason: failureReason ?? null });
     } catch (error) {

@@ -276,17 +276,37 @@ function M.apply(target, result)
       and lsp_position(bufnr, details.end_row, details.end_col, enc)
     or nil
 
+  -- "scratch that": the deletion of the earlier utterance is in the coordinates of the version
+  -- the server checked it at (result.version) and holds only there; at any other version the
+  -- text goes in at the cursor alone and the server is told the undo was not applied.
+  local scratched = type(result.scratchedUtteranceId) == "string" and result.scratchedUtteranceId or nil
+  local checked_at = scratched and type(result.version) == "number" and result.version or nil
+  local scratch_kept = scratched ~= nil
+  if checked_at then
+    local c = require("swictation.client").get()
+    scratch_kept = c ~= nil and require("swictation.sync").version(c, bufnr) == checked_at
+  end
+
   local edits = {}
   local primary
   for _, edit in ipairs(result.edits or {}) do
-    local e = {
-      range = { start = shift(edit.range.start, from, to), ["end"] = shift(edit.range["end"], from, to) },
-      newText = edit.newText,
-    }
-    if not primary and edit.range.start.line == from.line and edit.range.start.character == from.character then
+    local at_cursor = edit.range.start.line == from.line and edit.range.start.character == from.character
+    local e
+    if at_cursor or not checked_at then
+      e = {
+        range = { start = shift(edit.range.start, from, to), ["end"] = shift(edit.range["end"], from, to) },
+        newText = edit.newText,
+      }
+    elseif scratch_kept then
+      e = { range = edit.range, newText = edit.newText } -- already in the buffer's coordinates
+    end
+    if e and not primary and at_cursor then
       primary = e
     end
     edits[#edits + 1] = e
+  end
+  if scratched and not scratch_kept then
+    log.warn("the buffer changed while Swictation was checking, so 'scratch that' left the earlier utterance as it is")
   end
   if #edits == 0 then
     if (result.text or "") == "" then
@@ -317,11 +337,26 @@ function M.apply(target, result)
     move_cursor = at_start or in_sel or false
   end
 
-  vim.api.nvim_buf_call(bufnr, function()
+  local ok, err = pcall(vim.api.nvim_buf_call, bufnr, function()
     vim.cmd("let &g:undolevels = &g:undolevels")
     vim.lsp.util.apply_text_edits(edits, bufnr, enc)
     vim.cmd("let &g:undolevels = &g:undolevels")
   end)
+  if scratched then
+    local why = not scratch_kept and "the buffer changed after the server checked the deletion"
+      or not ok and tostring(err)
+      or nil
+    require("swictation.client").request(require("swictation.protocol").UTTERANCE_EDIT_APPLIED, {
+      utteranceId = scratched,
+      kind = "undo",
+      applied = ok and scratch_kept,
+      failureReason = why,
+    }, function() end)
+  end
+  if not ok then
+    log.warn("the text could not be inserted (" .. tostring(err) .. "); it is in :SwictationHistory")
+    return false
+  end
 
   local start = vim.api.nvim_buf_get_extmark_by_id(bufnr, M.ns, target.mark, {})
   if primary and start[1] then

@@ -21,7 +21,7 @@ import { repoRoot } from '../paths';
 import type { CodeServer, Toolchain } from './codeServer';
 import { extensionLog, findToolchain, skipReason, startCodeServer, tempRoot } from './codeServer';
 import { synthesize, wordErrorRate } from './speech';
-import { goTo, openFile, openWorkbench, recordStatus, runCommand, save, statusHistory, transcribeFile, waitForStatus } from './workbench';
+import { goTo, openFile, openWorkbench, recordStatus, runCommand, statusHistory, transcribeFile, waitForStatus } from './workbench';
 
 const MAX_WER = 0.35;
 const FIRST = 'the quick brown fox jumps over the lazy dog';
@@ -80,14 +80,7 @@ function serverPids(dataDir: string): number[] {
 
 const artifacts = process.env.SWICTATION_TEST_ARTIFACTS ?? path.join(repoRoot, 'test-artifacts');
 const { toolchain, missing } = findToolchain();
-// These scenarios passed in the working tree but failed in a fresh-clone CI run on a loaded
-// machine (the file on disk was read before VS Code had written the background edit). Until they
-// wait for the save instead of racing it (issue 13 follow-up), they run only when asked for.
-const skip =
-  skipReason(missing) ||
-  (process.env.SWICTATION_E2E_UTTERANCE_EDITS === '1'
-    ? false
-    : 'racy in a fresh clone under load: set SWICTATION_E2E_UTTERANCE_EDITS=1 to run (issue 13 follow-up)');
+const skip = skipReason(missing);
 
 /** The text of `line` (0-based) between a prefix and a suffix that were around the cursor. */
 function between(text: string, line: number, prefix: string, suffix: string): string {
@@ -147,6 +140,46 @@ describe('Utterance edits in a real VS Code (issue 13)', { skip }, () => {
   const read = (name: string) => fs.readFileSync(file(name), 'utf8');
   const dirtyTab = (name: string) => page.locator(`.tab.dirty[data-resource-name="${name}"]`);
 
+  /** The file on disk once `settled` holds for it: VS Code writes a save after the tab turns clean. */
+  async function onDisk(name: string, settled: (text: string) => boolean, timeoutMs = 30_000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const text = read(name);
+      if (settled(text)) {
+        return text;
+      }
+      if (Date.now() > deadline) {
+        throw new Error(`${name} on disk never changed as expected; it holds ${JSON.stringify(text)}`);
+      }
+      await page.waitForTimeout(100);
+    }
+  }
+
+  /**
+   * Save `name` once the change the test waits for has reached its editor (the tab turns dirty:
+   * an edit applied in the background can arrive after the status item is idle again), and read
+   * the file once that save has reached the disk.
+   */
+  async function saveChange(name: string, before: string): Promise<string> {
+    await dirtyTab(name).waitFor({ timeout: 60_000 });
+    // Ctrl+S reaches the editor only once it has the focus (just after Quick Open it may not): press
+    // it until the tab is clean.
+    for (let attempt = 1; ; attempt++) {
+      // Its tab is open (dirty): clicking it makes it the active editor, with the focus.
+      await dirtyTab(name).click();
+      await page.keyboard.press('Control+S');
+      try {
+        await dirtyTab(name).waitFor({ state: 'detached', timeout: 5_000 });
+        break;
+      } catch (error) {
+        if (attempt === 5) {
+          throw new Error(`${name} stays unsaved after ${attempt} saves`, { cause: error });
+        }
+      }
+    }
+    return onDisk(name, (text) => text !== before);
+  }
+
   /** A notification toast saying `text`; exactly one. */
   async function toast(text: RegExp): Promise<string> {
     const found = page.locator('.notifications-toasts .notification-toast', { hasText: text });
@@ -177,13 +210,12 @@ describe('Utterance edits in a real VS Code (issue 13)', { skip }, () => {
       await waitForStatus(page, 0, (label) => label.startsWith('Swictation: idle'), 180_000);
       await goTo(page, 1, '# first: '.length + 1);
       await dictateFile(firstWav);
-      await save(page);
-      const first = between(read('demo.py'), 0, '# first: ', '| end');
+      const afterFirst = await saveChange('demo.py', DEMO);
+      const first = between(afterFirst, 0, '# first: ', '| end');
       assert.ok(wordErrorRate(FIRST, first) <= MAX_WER, `dictated ${JSON.stringify(first)}`);
       await goTo(page, 1, '# first: '.length + 3); // two characters into the utterance
       await page.keyboard.type('ZZ');
-      await save(page);
-      const edited = read('demo.py');
+      const edited = await saveChange('demo.py', afterFirst);
       await undoLast();
       const changed = await toast(/edited in demo\.py/);
       assert.match(changed, /left it as it is/);
@@ -195,8 +227,7 @@ describe('Utterance edits in a real VS Code (issue 13)', { skip }, () => {
       // 2. A second utterance in demo.py; then other.txt is active and the window reloads.
       await goTo(page, 2, '# second: '.length + 1);
       await dictateFile(secondWav);
-      await save(page);
-      const withSecond = read('demo.py');
+      const withSecond = await saveChange('demo.py', edited);
       const second = between(withSecond, 1, '# second: ', '| end');
       assert.ok(wordErrorRate(SECOND, second) <= MAX_WER, `dictated ${JSON.stringify(second)}`);
       await openFile(page, 'other.txt');
@@ -215,9 +246,7 @@ describe('Utterance edits in a real VS Code (issue 13)', { skip }, () => {
       assert.equal(await page.locator('.tab.active.dirty').count(), 0, 'other.txt is not modified');
       assert.equal(read('other.txt'), OTHER);
       await page.screenshot({ path: path.join(artifacts, 'vscode-e2e-undo-after-reload.png') });
-      await openFile(page, 'demo.py');
-      await save(page);
-      assert.equal(read('demo.py'), edited, 'only the second utterance was removed, the user-edited first one stays');
+      assert.equal(await saveChange('demo.py', withSecond), edited, 'only the second utterance was removed, the user-edited first one stays');
 
       // A second undo does not reach the older (edited) utterance: it says the last one is gone.
       await clearNotifications();
@@ -241,17 +270,13 @@ describe('Utterance edits in a real VS Code (issue 13)', { skip }, () => {
       await insert.first().waitFor({ timeout: 15_000 });
       assert.equal(await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Remove from the document' }).count(), 0, 'an undone utterance cannot be removed again');
       await insert.first().click();
-      await page.locator('.tab.active.dirty').waitFor({ timeout: 30_000 });
-      await save(page);
-      const withCopy = read('other.txt');
+      const withCopy = await saveChange('other.txt', OTHER);
       const copy = between(withCopy, 1, 'Second line.', '');
       assert.ok(wordErrorRate(SECOND, copy) <= MAX_WER, `inserted ${JSON.stringify(copy)}`);
       assert.ok(withCopy.startsWith('Other notes stay exactly as they are.\n'), withCopy);
 
       await undoLast();
-      await page.locator('.tab.active.dirty').waitFor({ timeout: 30_000 });
-      await save(page);
-      assert.equal(read('other.txt'), OTHER, 'undo removed the copy');
+      assert.equal(await saveChange('other.txt', withCopy), OTHER, 'undo removed the copy');
       assert.equal(read('demo.py'), edited, 'and nothing in demo.py');
     } catch (error) {
       await page?.screenshot({ path: path.join(artifacts, 'vscode-e2e-utterance-edits-failure.png') }).catch(() => undefined);
@@ -325,24 +350,19 @@ describe('Utterance edits in a real VS Code (issue 13)', { skip }, () => {
       await openFile(page, 'a.py');
       await goTo(page, 2, '# one: '.length + 1);
       await dictateFile(tones.clip);
-      await save(page);
-      const fast = between(read('a.py'), 1, '# one: ', '| end');
+      const withFast = await saveChange('a.py', A_PY);
+      const fast = between(withFast, 1, '# one: ', '| end');
       assert.equal(fast.trim().toLowerCase(), 'print hello world', `the fast model's text: ${JSON.stringify(read('a.py'))}`);
-      const withFast = read('a.py');
 
       // History → Transcribe again (accurate): the other model's words replace it, in place.
       await historyAction(/print hello world/i, 'Transcribe again');
-      await page.locator('.tab.active.dirty').waitFor({ timeout: 60_000 });
-      await save(page);
-      const replaced = read('a.py');
+      const replaced = await saveChange('a.py', withFast);
       assert.equal(between(replaced, 1, '# one: ', '| end'), fast.replace(/world/i, 'planet'), `replaced in place: ${JSON.stringify(replaced)}`);
       assert.equal(replaced.replace(/planet/i, 'world'), withFast, 'nothing else changed');
 
       // History → the replaced utterance → Remove from the document.
       await historyAction(/print hello planet/i, 'Remove from the document');
-      await page.locator('.tab.active.dirty').waitFor({ timeout: 30_000 });
-      await save(page);
-      assert.equal(read('a.py'), A_PY, 'Remove took out exactly the utterance');
+      assert.equal(await saveChange('a.py', replaced), A_PY, 'Remove took out exactly the utterance');
 
       // (b) Two-pass refine on; dictate into a.py, switch to b.txt before any text arrives (the
       // server is paused meanwhile), so the fast text and then the refinement land while b.txt is
@@ -368,10 +388,7 @@ describe('Utterance edits in a real VS Code (issue 13)', { skip }, () => {
       assert.equal(await page.locator('.tab.active[data-resource-name="b.txt"]').count(), 1, 'b.txt is still the active editor');
       assert.equal(await dirtyTab('b.txt').count(), 0, 'b.txt is not modified');
       assert.equal(read('b.txt'), B_TXT, 'b.txt is byte-identical');
-      await dirtyTab('a.py').waitFor({ timeout: 10_000 });
-      await openFile(page, 'a.py');
-      await save(page);
-      const refined = read('a.py');
+      const refined = await saveChange('a.py', A_PY);
       assert.equal(between(refined, 2, '# two: ', '| end').trim().toLowerCase(), 'print hello planet', `a.py has the accurate text: ${JSON.stringify(refined)}`);
       assert.equal(refined.split('\n').filter((_, i) => i !== 2).join('\n'), A_PY.split('\n').filter((_, i) => i !== 2).join('\n'), 'and nothing else in a.py changed');
       assert.equal(read('b.txt'), B_TXT);

@@ -48,12 +48,29 @@ export async function runCommand(page: Page, title: string): Promise<void> {
   await page.keyboard.press('Enter');
 }
 
+/**
+ * Make `name` the active editor through Quick Open. Enter picks the focused row, which can still
+ * be a recently opened file while the list filters: so it waits for `name` to be the active tab,
+ * and tries again if another file opened instead.
+ */
 export async function openFile(page: Page, name: string): Promise<void> {
-  await openQuickInput(page, 'Control+P');
-  await quickInputText(page, name);
-  await page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().waitFor({ timeout: 15_000 });
-  await page.keyboard.press('Enter');
-  await page.locator(`.tab[data-resource-name="${name}"]`).waitFor({ timeout: 15_000 });
+  const active = page.locator(`.tab.active[data-resource-name="${name}"]`);
+  for (let attempt = 1; ; attempt++) {
+    await openQuickInput(page, 'Control+P');
+    await quickInputText(page, name);
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().waitFor({ timeout: 15_000 });
+    await page.waitForTimeout(200);
+    await page.keyboard.press('Enter');
+    try {
+      await active.waitFor({ timeout: 10_000 });
+      break;
+    } catch (error) {
+      if (attempt === 3) {
+        throw new Error(`Quick Open did not make ${name} the active editor`, { cause: error });
+      }
+      await page.keyboard.press('Escape');
+    }
+  }
   await page.locator('.monaco-editor .view-lines').first().waitFor();
 }
 

@@ -2,7 +2,7 @@ import * as assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
 import type { ContentChange } from '../../positionTracker';
-import { PositionTracker, caretAfter, endOfInsertion, mapPosition, placeEdits } from '../../positionTracker';
+import { PositionTracker, caretAfter, endOfInsertion, mapPosition, placeDictatedEdits, placeEdits } from '../../positionTracker';
 import type { Position, Range, TextEdit } from '../../protocol';
 
 const pos = (line: number, character: number): Position => ({ line, character });
@@ -140,6 +140,44 @@ describe('placeEdits', () => {
     tracker.record('u', [insert(2, 1, 'xy')]); // typing before the anchor on its (now) line
     tracker.record('u', [insert(9, 0, 'later\n')]); // typing far below
     assert.deepEqual(placeEdits([edit(1, 5, 'hello')], range(1, 5, 1, 5), tracker), [edit(2, 7, 'hello')]);
+  });
+});
+
+describe('placeDictatedEdits ("scratch that")', () => {
+  // "hello world" was dictated at (1,0); the user then typed "x = " above it; now "scratch that
+  // user count" was said at the end of it: the server checked the deletion at version 7.
+  const deletion: TextEdit = { range: range(2, 0, 2, 11), newText: '' };
+  const insertion: TextEdit = { range: range(1, 11, 1, 11), newText: 'userCount' };
+  const result = { edits: [deletion, insertion], text: 'userCount', scratchedUtteranceId: 'u1', version: 7 };
+  const anchor = range(1, 11, 1, 11);
+
+  test('at the checked version the deletion is used as the server checked it; the insertion follows the typing', () => {
+    const tracker = new PositionTracker('u');
+    tracker.record('u', [insert(0, 0, 'x = \n')]); // typed after the request, synced before the check
+    const placed = placeDictatedEdits(result, anchor, tracker, 7);
+    assert.equal(placed.scratch, 'kept');
+    assert.deepEqual(placed.edits, [deletion, { range: range(2, 11, 2, 11), newText: 'userCount' }]);
+  });
+  test('at any other version nothing is deleted: the text goes in at the cursor alone', () => {
+    const tracker = new PositionTracker('u');
+    tracker.record('u', [insert(0, 0, 'x = \n')]);
+    const placed = placeDictatedEdits(result, anchor, tracker, 8);
+    assert.equal(placed.scratch, 'dropped');
+    assert.deepEqual(placed.edits, [{ range: range(2, 11, 2, 11), newText: 'userCount' }]);
+  });
+  test('the cursor inside the scratched text (one replacing edit) also falls back to an insertion', () => {
+    const replacing = { edits: [{ range: range(1, 0, 1, 11), newText: 'userCount' }], text: 'userCount', scratchedUtteranceId: 'u1', version: 3 };
+    const placed = placeDictatedEdits(replacing, range(1, 5, 1, 5), new PositionTracker('u'), 4);
+    assert.deepEqual(placed, { edits: [{ range: range(1, 5, 1, 5), newText: 'userCount' }], scratch: 'dropped' });
+    assert.deepEqual(placeDictatedEdits(replacing, range(1, 5, 1, 5), new PositionTracker('u'), 3).edits, replacing.edits);
+  });
+  test('"scratch that" alone with the document moved on proposes nothing', () => {
+    const alone = { edits: [deletion], text: '', scratchedUtteranceId: 'u1', version: 7 };
+    assert.deepEqual(placeDictatedEdits(alone, anchor, new PositionTracker('u'), 9), { edits: [], scratch: 'dropped' });
+  });
+  test('without a scratched utterance the result is placed like any insertion', () => {
+    const plain = { edits: [insertion], text: 'userCount' };
+    assert.deepEqual(placeDictatedEdits(plain, anchor, new PositionTracker('u'), 1), { edits: [insertion] });
   });
 });
 
