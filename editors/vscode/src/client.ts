@@ -237,6 +237,11 @@ export class SwictationClient implements api.Disposable {
           silent = setTimeout(() => reject(new InitializeTimeout()), INITIALIZE_TIMEOUT_S * 1000);
         }),
       ]);
+      // When the connection closes during initialize, vscode-languageclient's start() can resolve
+      // anyway (it returns its cleared start promise): only the state tells.
+      if (client.state !== ClientState.Running) {
+        throw new Error(`the client is not running after start (state ${client.state})`);
+      }
     } catch (error) {
       if (this.client !== client) {
         return false; // stopped or replaced meanwhile
@@ -259,9 +264,6 @@ export class SwictationClient implements api.Disposable {
       return false;
     } finally {
       clearTimeout(silent);
-    }
-    if (client.state !== ClientState.Running) {
-      return false;
     }
     this.log.info(`The server is running (${shown}, process ${this.child?.pid ?? '?'})`);
     return true;

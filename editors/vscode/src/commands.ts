@@ -124,14 +124,13 @@ export async function downloadModels(
     if (names?.length) {
       picks = names.map((name) => ({ name, force: items.find((i) => i.name === name)?.force ?? false }));
     } else {
-      const picked = await api.showQuickPick(items, {
+      const picked: ModelPickItem | undefined = await api.showQuickPick(items, {
         title: 'Swictation: Download Models',
-        placeHolder: `Models go to ${catalogue.modelsDir}`,
-        canPickMany: true,
+        placeHolder: `Pick a model to download (to ${catalogue.modelsDir})`,
         matchOnDescription: true,
         matchOnDetail: true,
       });
-      picks = (picked as unknown as ModelPickItem[] | undefined)?.map((i) => ({ name: i.name, force: i.force })) ?? [];
+      picks = picked ? [{ name: picked.name, force: picked.force }] : [];
     }
   } catch (error) {
     if ((error as { code?: unknown }).code === -32601) {

@@ -46,8 +46,8 @@ export interface ModelPickItem {
   label: string;
   description: string;
   detail: string;
-  /** Ticked to begin with: a configured model that is missing or broken. */
-  picked: boolean;
+  /** A configured model that is missing or broken: listed first. */
+  fixes: boolean;
   name: string;
   /** Already installed and fine: downloading it again replaces it (`force`). */
   force: boolean;
@@ -55,8 +55,8 @@ export interface ModelPickItem {
 
 /**
  * The quick pick of `Swictation: Download Models…`: every catalogue model with its size and
- * role, what it is now (installed, serving, broken, configured), the ones that fix a problem first
- * and ticked.
+ * role, what it is now (installed, serving, broken, configured), the ones that fix a problem
+ * first. One is picked: a download is hundreds of MB.
  */
 export function modelPickItems(result: ModelsResult): ModelPickItem[] {
   const fix = new Set(modelsToFix(result));
@@ -77,12 +77,12 @@ export function modelPickItems(result: ModelsResult): ModelPickItem[] {
         label: m.name,
         description: `${formatSize(m)} · ${roles}`,
         detail: [m.title, state, configured.length ? `configured for ${configured.join(' and ')} mode` : ''].filter(Boolean).join(' · '),
-        picked: fix.has(m.name),
+        fixes: fix.has(m.name),
         name: m.name,
         force: m.installed && !m.problem,
       };
     });
-  return items.sort((a, b) => Number(b.picked) - Number(a.picked) || a.name.localeCompare(b.name));
+  return items.sort((a, b) => Number(b.fixes) - Number(a.fixes) || a.name.localeCompare(b.name));
 }
 
 /** A download's progress as the notification shows it: the step since the last report. */

@@ -49,7 +49,8 @@ export function openSettings(query = SECTION): Thenable<unknown> {
   // The query names a machine setting, or a group that holds one (`swictation`, `swictation.server`).
   const machine = MACHINE_KEYS.some((k) => `${SECTION}.${k}`.startsWith(query));
   if (vscode.env.remoteName && machine) {
-    return vscode.commands.executeCommand('workbench.action.openRemoteSettings', query);
+    // An options object: a plain string query is not applied by this command.
+    return vscode.commands.executeCommand('workbench.action.openRemoteSettings', { query });
   }
   return vscode.commands.executeCommand('workbench.action.openSettings', query);
 }

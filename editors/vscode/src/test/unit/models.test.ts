@@ -60,10 +60,10 @@ describe('models', () => {
     assert.equal(formatSize({ size: null, approxSize: null }), 'size unknown');
   });
 
-  test('the quick pick: catalogue models with size and role, the ones that fix a problem first and ticked', () => {
+  test('the quick pick: catalogue models with size and role, the ones that fix a problem first', () => {
     const items = modelPickItems(RESULT);
     assert.deepEqual(
-      items.map((i) => [i.label, i.description, i.picked, i.force]),
+      items.map((i) => [i.label, i.description, i.fixes, i.force]),
       [
         ['parakeet-tdt-0.6b-v3-int8', '487.2 MB · accurate', true, false],
         ['parakeet-tdt-110m', '~456 MB · fast', true, false],
