@@ -29,6 +29,8 @@ UTTERANCE_EDIT_APPLIED = "swictation/utteranceEditApplied"
 MODELS = "swictation/models"
 DOWNLOAD_MODEL = "swictation/downloadModel"
 REMOVE_MODEL = "swictation/removeModel"
+ALTERNATIVES = "swictation/alternatives"
+CORRECT_UTTERANCE = "swictation/correctUtterance"
 
 # Notifications (server -> client)
 STATE_CHANGED = "swictation/stateChanged"
@@ -141,6 +143,10 @@ class TranscribeResult(Transcript):
     whose coordinates its range is. The deletion holds only at that version: a client whose document
     has moved on inserts the text at the cursor alone and confirms the undo as not applied. ``None``
     when the document is not synced (the range is where the utterance was saved)."""
+    correct_utterance_id: str | None = None
+    """The user said "correct that" (the whole utterance): nothing is inserted, and the client opens
+    the alternatives of this utterance (``swictation/alternatives``), the previous one of the
+    document. ``None`` otherwise, also when there was none to correct (a message says so)."""
 
 
 @define
@@ -295,7 +301,7 @@ class HistoryResult:
 EditRefusal = Literal["changed", "not-synced", "gone", "already-undone"]
 
 #: The kinds of edit of an earlier utterance a client may confirm (``utteranceEditApplied``).
-UtteranceEditKind = Literal["undo", "retranscribe", "refine"]
+UtteranceEditKind = Literal["undo", "retranscribe", "refine", "correct"]
 
 
 @define
@@ -352,6 +358,49 @@ class RetranscribeResult(TranscribeResult):
     """One sentence for the user, with ``reason``."""
 
 
+#: Where an alternative comes from: the text the utterance has now, or a decode of its saved audio
+#: with the other mode (fast vs accurate).
+AlternativeSource = Literal["current", "other-mode"]
+
+
+@define
+class AlternativesParams:
+    utterance_id: str | None = None
+    """``None`` is the last utterance of this editor that is still in its document."""
+
+
+@define
+class Alternative:
+    text: str
+    """Laid out for the utterance's place, as it would replace it."""
+    source: AlternativeSource
+    mode: ConcreteMode
+    model: str
+
+
+@define
+class AlternativesResult:
+    """What the utterance could read instead ("correct that"): choose one with ``correctUtterance``."""
+
+    utterance_id: str | None = None
+    """``None`` when there is no utterance to correct (``message`` says why)."""
+    text: str = ""
+    """The text the utterance has now (the history's)."""
+    alternatives: list[Alternative] = field(factory=list)
+    """``current`` first, then the other mode's text when it differs; no two with the same text."""
+    uri: str | None = None
+    """The utterance's document."""
+    message: str | None = None
+    """One sentence when something could not be offered (no audio kept, no utterance)."""
+
+
+@define
+class CorrectUtteranceParams:
+    utterance_id: str
+    text: str
+    """The chosen text (an alternative's, or the user's own), put in place as it is."""
+
+
 @define
 class InsertUtteranceParams:
     """Insert an utterance from the history again (undone or not) at a cursor."""
@@ -377,7 +426,7 @@ class UtteranceEditAppliedParams:
 
     utterance_id: str
     kind: UtteranceEditKind
-    """The answer the edit came from: ``undo``, ``retranscribe`` or ``refine``."""
+    """The answer the edit came from: ``undo``, ``retranscribe``, ``refine`` or ``correct``."""
     applied: bool
     """False when the client refused the edit (version mismatch, document gone) or failed."""
     failure_reason: str | None = None
@@ -514,6 +563,8 @@ METHODS: dict[str, tuple[type, type | None]] = {
     MODELS: (ModelsParams, ModelsResult),
     DOWNLOAD_MODEL: (DownloadModelParams, DownloadModelResult),
     REMOVE_MODEL: (RemoveModelParams, RemoveModelResult),
+    ALTERNATIVES: (AlternativesParams, AlternativesResult),
+    CORRECT_UTTERANCE: (CorrectUtteranceParams, RetranscribeResult),
     STATE_CHANGED: (StateChangedParams, None),
     PARTIAL: (PartialParams, None),
     REFINED: (RefinedParams, None),

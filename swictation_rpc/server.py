@@ -39,7 +39,7 @@ from swictation_rpc import __version__, paths
 from swictation_rpc.converter import converter
 from swictation_rpc.dispatch import SwictationProtocol, is_ours
 from swictation_rpc.engine_host import EngineFactory, EngineHost
-from swictation_rpc.handlers import dictation, documents, history, lifecycle, models, status
+from swictation_rpc.handlers import corrections, dictation, documents, history, lifecycle, models, status
 from swictation_rpc.handlers.base import Server
 from swictation_rpc.history import HistoryStore
 from swictation_rpc.logs import LOG_LEVELS, LspLogHandler
@@ -61,7 +61,7 @@ EXIT_GRACE_S = 2.0
 RANGE_SAVE_TIMEOUT_S = 5.0
 
 #: The handler modules; each maps the methods it serves to its handlers in ``FEATURES``.
-HANDLERS = (lifecycle, dictation, status, history, documents, models)
+HANDLERS = (lifecycle, dictation, status, history, corrections, documents, models)
 
 
 class SwictationServer(LanguageServer):

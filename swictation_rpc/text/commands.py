@@ -15,6 +15,8 @@ Rules, kept few so they are predictable:
   ``say`` is an ordinary word ("I say so").
 * ``scratch that`` drops what came before it in the same utterance; said first (nothing before it),
   it asks for the previous utterance to be removed (:attr:`Parsed.scratch_previous`).
+* ``correct that`` counts only as the whole utterance (:func:`is_correct_that`): it asks for the
+  previous utterance's alternatives and writes nothing.
 * A casing command ("camel case", "snake case", ...) takes the words after it, up to the next
   symbol (spoken or the recognizer's punctuation) or the end of the utterance.
 
@@ -265,6 +267,18 @@ def word_key(word: str) -> str:
     """How a transcript word is compared with command phrases: ``"Full-"`` -> ``full``."""
     w = word.lower().replace("\u2019", "'").replace("-", "")
     return w.strip(".,;:!?\"'()[]{}\u2026\u201c\u201d")
+
+
+#: "correct that" per spoken language: said as the whole utterance, it asks for the alternatives of
+#: the previous utterance. Never matched inside a longer utterance, so prose that contains the
+#: words ("that is not correct", "correct that value") stays prose.
+CORRECT_THAT: dict[str, tuple[str, ...]] = {"en": ("correct", "that")}
+
+
+def is_correct_that(raw: str, language: str | None = None) -> bool:
+    """Whether the whole transcript is "correct that" (the recognizer's punctuation and capitals aside)."""
+    phrase = CORRECT_THAT.get(base_language(language), CORRECT_THAT["en"])
+    return normalize_phrase(raw) == phrase
 
 
 @define(frozen=True)

@@ -53,6 +53,7 @@ from swictation_rpc.text.commands import (
     Token,
     Word,
     command_table,
+    is_correct_that,
     is_recognizer_punctuation,
     parse,
 )
@@ -210,6 +211,9 @@ class FormattedText:
     """Whether the text was laid out as prose (comment, string, text document) or code."""
     identifiers: list[str] = field(factory=list)
     """Identifiers from the vocabulary that were written, in order."""
+    correct_that: bool = False
+    """The whole utterance was "correct that": nothing to write; offer the previous utterance's
+    alternatives."""
 
 
 Where = Literal["code", "comment", "string", "prose"]
@@ -250,6 +254,8 @@ def format_utterance(
     """
     context = context or TextContext()
     identifiers = identifiers or context.identifiers
+    if options.spoken_commands and is_correct_that(raw, language):
+        return FormattedText("", correct_that=True)
     placement = classify(context)
     table = command_table(placement.language_id, custom_commands, language or "en") if options.spoken_commands else None
     parsed = parse(

@@ -42,6 +42,7 @@ from lsprotocol.types import Position, Range, TextEdit
 
 from swictation_rpc.audio.io import audio_from_input
 from swictation_rpc.errors import AudioUnreadableError, HistoryWriteError, SwictationError, UtteranceNotFoundError
+from swictation_rpc.history import HistoryEntry
 from swictation_rpc.options import Mode
 from swictation_rpc.protocol import (
     AudioInput,
@@ -57,7 +58,8 @@ from swictation_rpc.protocol import (
 )
 from swictation_rpc.text.formatting import FormattedText
 from swictation_rpc.text.ranges import follow_edit, inserted_range
-from swictation_rpc.utterances.documents import DocumentTracking, Refusal, Target, refusal
+from swictation_rpc.utterances.corrections import Corrections
+from swictation_rpc.utterances.documents import DocumentTracking, Refusal, Target, document_name, refusal
 from swictation_rpc.utterances.edits import EditSender
 from swictation_rpc.utterances.fitting import (
     format_again,
@@ -100,6 +102,8 @@ class UtteranceService:
         self.transcribing = 0
         self.edits = EditSender(client, options)
         self.proposals = Proposals(documents, history, blocking)
+        #: "Correct that": alternatives, and the chosen one put in place through :meth:`replace`.
+        self.corrections = Corrections(self)
         self.refiner = Refiner(
             client=client,
             edits=self.edits,
@@ -175,6 +179,8 @@ class UtteranceService:
         heard = {"words": getattr(transcript, "words", None), "language": transcript.language}
         if formatted is None and transcript.text:
             formatted = format_for_cursor(transcript.text, context, options, **heard)
+        if formatted is not None and formatted.correct_that:
+            return await self._correct_that(transcript, uri)
         scratched: Target | None = None
         if formatted is not None and formatted.scratch_that:
             scratched = await self._scratch_target(uri)
@@ -231,6 +237,26 @@ class UtteranceService:
             result.edits, result.applied_by_server = [], True
             if scratched is not None:
                 await self.proposals.applied(scratched.utterance_id, "undo")
+        return result
+
+    async def _correct_that(self, transcript: Transcript, uri: str) -> TranscribeResult:
+        """ "correct that" said alone: nothing is inserted; the client opens the previous utterance's
+        alternatives (``correct_utterance_id``)."""
+        result = TranscribeResult(
+            text="",
+            mode=transcript.mode,
+            model=transcript.model,
+            timings=transcript.timings,
+            language=transcript.language,
+        )
+        previous = await self.previous_utterance(uri)
+        if previous is None:
+            logger.info("'correct that' heard, but no earlier utterance of %s is known", uri)
+            self.client.show_message(
+                f"Swictation: there is no earlier utterance in {document_name(uri)} to correct.", types.MessageType.Info
+            )
+        else:
+            result.correct_utterance_id = previous[0]
         return result
 
     async def _scratch_target(self, uri: str) -> Target | None:
@@ -377,38 +403,11 @@ class UtteranceService:
         gets the new text once the replacement is applied (or at once when the utterance is no
         longer in its document); the text of an utterance the user edited is left as it is.
         """
-        store = self.history()
-        if store is None:
-            raise AudioUnreadableError("The history is not open", remedy="Initialize the server first.")
-        await self.proposals.settled()
         started = time.perf_counter()
-        entry = await self.blocking(store.entry, utterance_id)  # UtteranceNotFoundError if unknown
-        audio = await self.blocking(store.audio, utterance_id)
-        if audio is None:
-            raise AudioUnreadableError(
-                f"The audio of utterance {utterance_id} was not kept, so it cannot be transcribed again",
-                remedy="Set swictation.history.keepAudio to true (it applies to new utterances).",
-                id=utterance_id,
-            )
-        item = entry.item
-        tracker = self.documents.tracker
-        utterance = tracker.get(utterance_id)
-        context = utterance.context if utterance is not None else None
-        with self._decoding():
-            engine = await self.engines.ensure(wait=True)
-            transcript = await self.blocking(
-                engine.transcribe, audio, mode, final=True, **hints_for_context(context, self.options())
-            )
+        entry, transcript, context = await self.decode_saved(utterance_id, mode)
         # Checked after the decode: the user may have typed meanwhile.
-        checked: Target | Refusal
-        if entry.removed:
-            checked = refusal("already-undone", item.uri, action="replace")
-        else:
-            checked = await self._check(utterance_id, action="replace", entry_item=item)
-        if isinstance(checked, Target):
-            context = self._context_now(checked.uri, checked.range, context)
-        heard = {"words": getattr(transcript, "words", None), "language": transcript.language}
-        text = format_for_cursor(transcript.text, context, self.options(), **heard).text if transcript.text else ""
+        checked = await self.check_for_replace(utterance_id, entry)
+        text = self.fit(transcript, checked, context)
         timings = Timings(
             audio_ms=transcript.timings.audio_ms,
             decode_ms=transcript.timings.decode_ms,
@@ -417,18 +416,69 @@ class UtteranceService:
         decoded = Transcript(
             text=text, mode=transcript.mode, model=transcript.model, timings=timings, language=transcript.language
         )
+        return await self.replace(utterance_id, entry, checked, decoded, "retranscribe")
+
+    async def decode_saved(self, utterance_id: str, mode: Mode) -> tuple[HistoryEntry, Transcript, TextContext | None]:
+        """The utterance's history entry, its saved audio decoded in ``mode`` (raw text), and the
+        context it was dictated in. :class:`AudioUnreadableError` when its audio was not kept."""
+        store = self.history()
+        if store is None:
+            raise AudioUnreadableError("The history is not open", remedy="Initialize the server first.")
+        await self.proposals.settled()
+        entry = await self.blocking(store.entry, utterance_id)  # UtteranceNotFoundError if unknown
+        audio = await self.blocking(store.audio, utterance_id)
+        if audio is None:
+            raise AudioUnreadableError(
+                f"The audio of utterance {utterance_id} was not kept, so it cannot be transcribed again",
+                remedy="Set swictation.history.keepAudio to true (it applies to new utterances).",
+                id=utterance_id,
+            )
+        utterance = self.documents.tracker.get(utterance_id)
+        context = utterance.context if utterance is not None else None
+        with self._decoding():
+            engine = await self.engines.ensure(wait=True)
+            transcript = await self.blocking(
+                engine.transcribe, audio, mode, final=True, **hints_for_context(context, self.options())
+            )
+        return entry, transcript, context
+
+    async def check_for_replace(self, utterance_id: str, entry: HistoryEntry) -> Target | Refusal:
+        """The utterance checked in its document now, before its text is replaced."""
+        if entry.removed:
+            return refusal("already-undone", entry.item.uri, action="replace")
+        return await self._check(utterance_id, action="replace", entry_item=entry.item)
+
+    def fit(self, transcript: Transcript, checked: Target | Refusal, context: TextContext | None) -> str:
+        """A decode's text laid out for the utterance's place (the document around it now, if found)."""
+        if isinstance(checked, Target):
+            context = self._context_now(checked.uri, checked.range, context)
+        heard = {"words": getattr(transcript, "words", None), "language": transcript.language}
+        return format_for_cursor(transcript.text, context, self.options(), **heard).text if transcript.text else ""
+
+    async def replace(
+        self,
+        utterance_id: str,
+        entry: HistoryEntry,
+        checked: Target | Refusal,
+        decoded: Transcript,
+        kind: UtteranceEditKind,
+    ) -> RetranscribeResult:
+        """The edit that replaces a checked utterance's text with ``decoded.text`` (retranscribe,
+        "correct that"): proposed, and recorded once applied; refused ones offer the text instead."""
+        item = entry.item
+        text = decoded.text
         result = RetranscribeResult(
             text=text,
-            mode=transcript.mode,
-            model=transcript.model,
-            timings=timings,
+            mode=decoded.mode,
+            model=decoded.model,
+            timings=decoded.timings,
             utterance_id=utterance_id,
-            language=transcript.language,
+            language=decoded.language,
             uri=item.uri,
         )
         if isinstance(checked, Refusal):
             result.reason, result.message, result.version = checked.reason, checked.message, checked.version
-            logger.info("Retranscribe of %s: nothing proposed (%s)", utterance_id, checked.reason)
+            logger.info("%s of %s: nothing proposed (%s)", kind, utterance_id, checked.reason)
             if text and checked.reason in ("already-undone", "gone"):
                 # Not in its document: nothing there depends on the saved text; keep the new one.
                 await self._save_retranscribed(utterance_id, item.range, decoded)
@@ -440,12 +490,10 @@ class UtteranceService:
             await self._save_retranscribed(utterance_id, checked.range, decoded)
             return result  # the same text: nothing to edit
         result.edits = [TextEdit(range=checked.range, new_text=text)]
-        tracker.replace(utterance_id, text)
-        self.proposals.propose(
-            utterance_id, Proposal("retranscribe", checked.uri, checked.version, checked.range, text, decoded)
-        )
+        self.documents.tracker.replace(utterance_id, text)
+        self.proposals.propose(utterance_id, Proposal(kind, checked.uri, checked.version, checked.range, text, decoded))
         if await self.edits.apply_if_server_applies(checked.uri, result.edits, checked.version):
-            await self.proposals.applied(utterance_id, "retranscribe")
+            await self.proposals.applied(utterance_id, kind)
             result.edits, result.applied_by_server = [], True
         return result
 

@@ -85,6 +85,27 @@ def test_scratch_that_is_reported_and_writes_what_follows():
     assert result.scratch_that and result.text == "Hello there."
 
 
+@pytest.mark.parametrize("raw", ["Correct that.", "correct that", "Correct, that!", "CORRECT THAT"])
+def test_correct_that_as_the_whole_utterance_writes_nothing_and_asks_for_the_alternatives(raw):
+    result = format_utterance(raw, TextContext(before="x = 1  # "), ON)
+    assert result.correct_that and result.text == "" and not result.scratch_that
+
+
+@pytest.mark.parametrize(
+    ("raw", "before"),
+    [
+        ("Correct that value.", ""),
+        ("Please correct that.", ""),
+        ("That is not correct.", ""),
+        ("correct that", "# "),  # as words, with spoken commands off below
+    ],
+)
+def test_prose_that_merely_contains_correct_that_is_written_as_words(raw, before):
+    options = OFF if before else ON
+    result = format_utterance(raw, TextContext(before=before), options)
+    assert not result.correct_that and result.text.strip()
+
+
 def test_commands_off_leaves_words_but_still_fits_spacing():
     result = format_utterance("Hello comma world. Scratch that.", TextContext(before="Hi"), OFF)
     assert result.text == " hello comma world. Scratch that." and not result.scratch_that

@@ -19,6 +19,8 @@ export const UTTERANCE_EDIT_APPLIED = 'swictation/utteranceEditApplied';
 export const MODELS = 'swictation/models';
 export const DOWNLOAD_MODEL = 'swictation/downloadModel';
 export const REMOVE_MODEL = 'swictation/removeModel';
+export const ALTERNATIVES = 'swictation/alternatives';
+export const CORRECT_UTTERANCE = 'swictation/correctUtterance';
 
 export const STATE_CHANGED = 'swictation/stateChanged';
 export const PARTIAL = 'swictation/partial';
@@ -38,6 +40,8 @@ export const REQUESTS = [
   MODELS,
   DOWNLOAD_MODEL,
   REMOVE_MODEL,
+  ALTERNATIVES,
+  CORRECT_UTTERANCE,
 ] as const;
 export const NOTIFICATIONS = [STATE_CHANGED, PARTIAL, REFINED] as const;
 
@@ -113,6 +117,8 @@ export interface TranscribeResult extends Transcript {
   scratchedUtteranceId?: string | null;
   /** The document version that deletion was checked at; it holds only there. */
   version?: number | null;
+  /** "correct that" said alone: nothing was inserted; open the alternatives of this utterance. */
+  correctUtteranceId?: string | null;
 }
 
 export interface StartDictationParams {
@@ -234,7 +240,7 @@ export interface HistoryResult {
  * `gone` (its text is no longer in the document), `already-undone`.
  */
 export type EditRefusal = 'changed' | 'not-synced' | 'gone' | 'already-undone';
-export type UtteranceEditKind = 'undo' | 'retranscribe' | 'refine';
+export type UtteranceEditKind = 'undo' | 'retranscribe' | 'refine' | 'correct';
 
 /** Fields of every answer that edits (or declines to edit) an earlier utterance. */
 export interface UtteranceEditTarget {
@@ -267,6 +273,42 @@ export interface RetranscribeParams {
 
 /** With a `reason`, `edits` is empty and `text` is the new text to offer instead. */
 export interface RetranscribeResult extends TranscribeResult, UtteranceEditTarget {}
+
+// -- "correct that" (issue 18) --------------------------------------------------------------------
+
+/** Where an alternative comes from: the utterance's text now, or its audio decoded with the other mode. */
+export type AlternativeSource = 'current' | 'other-mode';
+
+export interface AlternativesParams {
+  /** null: the last utterance of this editor still in its document. */
+  utteranceId?: string | null;
+}
+
+export interface Alternative {
+  /** Laid out for the utterance's place, as it would replace it. */
+  text: string;
+  source: AlternativeSource;
+  mode: ConcreteMode;
+  model: string;
+}
+
+export interface AlternativesResult {
+  /** null when there is no utterance to correct (`message` says why). */
+  utteranceId?: string | null;
+  /** The text the utterance has now. */
+  text?: string;
+  /** `current` first, then the other mode's text when it differs. */
+  alternatives?: Alternative[];
+  uri?: string | null;
+  /** One sentence when something could not be offered (no audio kept, no utterance). */
+  message?: string | null;
+}
+
+export interface CorrectUtteranceParams {
+  utteranceId: string;
+  /** The chosen text, put in place as it is. */
+  text: string;
+}
 
 export interface InsertUtteranceParams {
   utteranceId: string;
@@ -377,6 +419,8 @@ export interface RequestMap {
   [MODELS]: [ModelsParams, ModelsResult];
   [DOWNLOAD_MODEL]: [DownloadModelParams, DownloadModelResult];
   [REMOVE_MODEL]: [RemoveModelParams, RemoveModelResult];
+  [ALTERNATIVES]: [AlternativesParams, AlternativesResult];
+  [CORRECT_UTTERANCE]: [CorrectUtteranceParams, RetranscribeResult];
 }
 
 export type RequestMethod = keyof RequestMap;

@@ -91,6 +91,7 @@ const VERBS: Record<UtteranceEditKind, { done: string; not: string }> = {
   undo: { done: 'Removed the utterance from', not: 'removed' },
   retranscribe: { done: 'Replaced the utterance with the new transcription in', not: 'replaced' },
   refine: { done: 'Refined the utterance in', not: 'refined' },
+  correct: { done: 'Corrected the utterance in', not: 'corrected' },
 };
 
 export class UtteranceEdits {

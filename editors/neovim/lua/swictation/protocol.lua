@@ -17,6 +17,8 @@ M.UTTERANCE_EDIT_APPLIED = "swictation/utteranceEditApplied"
 M.MODELS = "swictation/models"
 M.DOWNLOAD_MODEL = "swictation/downloadModel"
 M.REMOVE_MODEL = "swictation/removeModel"
+M.ALTERNATIVES = "swictation/alternatives"
+M.CORRECT_UTTERANCE = "swictation/correctUtterance"
 M.STATE_CHANGED = "swictation/stateChanged"
 M.PARTIAL = "swictation/partial"
 M.REFINED = "swictation/refined"
@@ -61,6 +63,7 @@ M.notifications = {
 ---@field appliedByServer? boolean True when the server already applied the edit with ``workspace/applyEdit`` (``applyEdits: "server"``); ``edits`` is then empty so no client inserts the text twice.
 ---@field scratchedUtteranceId? string The earlier utterance that "scratch that" removes: ``edits`` then also delete (or replace) its text, at ``version``. Clients that apply the edits confirm with ``utteranceEditApplied`` (kind ``undo``); until then the utterance stays as it was.
 ---@field version? integer With ``scratched_utterance_id``: the version of ``uri`` at which that deletion was checked, in whose coordinates its range is. The deletion holds only at that version: a client whose document has moved on inserts the text at the cursor alone and confirms the undo as not applied. ``None`` when the document is not synced (the range is where the utterance was saved).
+---@field correctUtteranceId? string The user said "correct that" (the whole utterance): nothing is inserted, and the client opens the alternatives of this utterance (``swictation/alternatives``), the previous one of the document. ``None`` otherwise, also when there was none to correct (a message says so).
 
 ---@class swictation.Timings
 ---@field audioMs number Length of the audio that was transcribed.
@@ -176,6 +179,7 @@ M.notifications = {
 ---@field utteranceId? string
 ---@field appliedByServer? boolean
 ---@field scratchedUtteranceId? string
+---@field correctUtteranceId? string
 ---@field uri? string The document the edits are for (the utterance's document).
 ---@field version? integer The version of ``uri`` the edits were computed against; ``None`` when not synced.
 ---@field reason? "changed"|"not-synced"|"gone"|"already-undone" Why no edit is proposed; ``None`` when edits are proposed (or applied by the server).
@@ -191,7 +195,7 @@ M.notifications = {
 --- The client applied (or could not apply) an edit the server proposed for an earlier utterance.
 ---@class swictation.UtteranceEditAppliedParams
 ---@field utteranceId string
----@field kind "undo"|"retranscribe"|"refine" The answer the edit came from: ``undo``, ``retranscribe`` or ``refine``.
+---@field kind "undo"|"retranscribe"|"refine"|"correct" The answer the edit came from: ``undo``, ``retranscribe``, ``refine`` or ``correct``.
 ---@field applied boolean False when the client refused the edit (version mismatch, document gone) or failed.
 ---@field failureReason? string Why it was not applied (logged).
 
@@ -241,6 +245,27 @@ M.notifications = {
 ---@class swictation.RemoveModelResult
 ---@field name string
 ---@field removed boolean False when nothing of that name was in the store.
+
+---@class swictation.AlternativesParams
+---@field utteranceId? string ``None`` is the last utterance of this editor that is still in its document.
+
+--- What the utterance could read instead ("correct that"): choose one with ``correctUtterance``.
+---@class swictation.AlternativesResult
+---@field utteranceId? string ``None`` when there is no utterance to correct (``message`` says why).
+---@field text? string The text the utterance has now (the history's).
+---@field alternatives? swictation.Alternative[] ``current`` first, then the other mode's text when it differs; no two with the same text.
+---@field uri? string The utterance's document.
+---@field message? string One sentence when something could not be offered (no audio kept, no utterance).
+
+---@class swictation.Alternative
+---@field text string Laid out for the utterance's place, as it would replace it.
+---@field source "current"|"other-mode"
+---@field mode "fast"|"accurate"
+---@field model string
+
+---@class swictation.CorrectUtteranceParams
+---@field utteranceId string
+---@field text string The chosen text (an alternative's, or the user's own), put in place as it is.
 
 ---@class swictation.StateChangedParams
 ---@field state "loading"|"idle"|"listening"|"transcribing"|"error"
