@@ -6,6 +6,7 @@
  */
 import type { SwictationClient } from './client';
 import { buildContext } from './context';
+import { correctThat } from './corrections';
 import type { Problem } from './errors';
 import { isCancellation, problemFromError, utteranceProblem } from './errors';
 import { PositionTracker, caretAfter, comparePositions, placeDictatedEdits } from './positionTracker';
@@ -172,6 +173,20 @@ export class Dictation implements api.Disposable {
    */
   async undoUtterance(id?: string): Promise<void> {
     await this.edits.undo(id);
+  }
+
+  /** "Correct that": the alternatives of the last utterance (or `id`) in a quick pick; the choice replaces it. */
+  async correctThat(id?: string | null): Promise<void> {
+    await correctThat(
+      {
+        request: (method, params) => this.deps.client.request(method, params),
+        pick: async (items, title) => api.showQuickPick(items, { title, placeHolder: 'Choose the text the utterance should have', matchOnDescription: true }),
+        correct: (utteranceId, text, uri) => this.edits.correct(utteranceId, text, uri),
+        report: this.deps.report,
+        log: this.deps.log,
+      },
+      id,
+    );
   }
 
   /** Offered text (an utterance that could not be replaced): put it at the cursor. */
@@ -384,6 +399,10 @@ export class Dictation implements api.Disposable {
   }
 
   private async insert(utterance: Utterance, result: TranscribeResult): Promise<void> {
+    if (result.correctUtteranceId) {
+      void this.correctThat(result.correctUtteranceId); // a spoken "correct that": nothing to insert
+      return;
+    }
     if (result.appliedByServer || !result.edits.length) {
       return; // the server applied it itself (applyEdits: "server"), or nothing was said
     }

@@ -122,6 +122,7 @@ export function activate(context: api.ExtensionContext): void {
     api.registerCommand('swictation.selectMode', () => selectMode(settings.defaultMode)),
     api.registerCommand('swictation.showHistory', whenRunning(() => dictation.showHistory())),
     api.registerCommand('swictation.undoUtterance', whenRunning(() => dictation.undoUtterance())),
+    api.registerCommand('swictation.correctThat', whenRunning(() => dictation.correctThat())),
     api.registerCommand('swictation.showStatus', whenRunning(() => showStatus(swictation, log, report, download))),
     api.registerCommand('swictation.downloadModels', whenRunning(() => download())),
     api.registerCommand('swictation.restartServer', () => start()),

@@ -134,18 +134,38 @@ export class UtteranceEdits {
       this.fail(error);
       return undefined;
     }
-    const id = result.utteranceId ?? item.id;
+    await this.replaced('retranscribe', result.utteranceId ?? item.id, result, item.uri);
+    return result;
+  }
+
+  /** "Correct that": the chosen text replaces the utterance where it is, or is offered when it cannot. */
+  async correct(utteranceId: string, text: string, uri?: string | null): Promise<RetranscribeResult | undefined> {
+    if (uri && !this.deps.documents.isOpen(uri)) {
+      await this.deps.documents.open(uri);
+    }
+    let result: RetranscribeResult;
+    try {
+      result = await this.askSynced(() => this.deps.request(protocol.CORRECT_UTTERANCE, { utteranceId, text }), utteranceId, 1);
+    } catch (error) {
+      this.fail(error);
+      return undefined;
+    }
+    await this.replaced('correct', result.utteranceId ?? utteranceId, result, uri);
+    return result;
+  }
+
+  /** A replacement the server proposed (retranscribe, correct): applied, offered, or nothing to do. */
+  private async replaced(kind: UtteranceEditKind, id: string, result: RetranscribeResult, uri: string | null | undefined): Promise<void> {
     if (result.appliedByServer) {
-      return result;
+      return;
     }
     if (result.reason) {
-      this.offer(result.reason, result.message, result.text, result.uri ?? item.uri);
+      this.offer(result.reason, result.message, result.text, result.uri ?? uri);
     } else if (result.edits.length) {
-      await this.apply('retranscribe', id, result);
+      await this.apply(kind, id, result);
     } else {
-      this.deps.log.info(`Transcribed ${id} again: ${result.text ? 'the same text' : 'no speech'}; nothing to change`);
+      this.deps.log.info(`${kind} of ${id}: ${result.text ? 'the same text' : 'no text'}; nothing to change`);
     }
-    return result;
   }
 
   /** Two-pass refine: the accurate text replaces the fast one where the server found it unchanged. */
