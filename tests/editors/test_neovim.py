@@ -30,6 +30,8 @@ VIRTUAL_MIC = ROOT / "scripts" / "virtual-mic"
 SENTENCE = "hello world this is a test"
 #: Specs that need the real server and the speech clip.
 SERVER_SPECS = {"server_spec", "mic_spec", "utterance_edits_spec", "language_spec"}
+#: Specs that need the real server with the two tone models (fast hears "world", accurate "planet").
+TONE_SPECS = {"corrections_spec"}
 TIMEOUT_S = 240
 
 
@@ -96,6 +98,26 @@ def _hermetic_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
+def _tone_env(root: Path) -> dict[str, str]:
+    """Two tone models that hear the same tones as different words, and clips for them."""
+    import soundfile
+
+    from swictation_rpc.testing.synthetic import tone_audio, write_tone_model
+    from tests.e2e.documents import ACCURATE_TOKENS, TOKENS
+
+    fast_tokens, accurate_tokens = (*TOKENS, "\u2581correct"), (*ACCURATE_TOKENS, "\u2581correct")
+    env = {
+        "SWICTATION_TEST_TONES_FAST": str(write_tone_model(root, tokens=fast_tokens, name="tones-fast")),
+        "SWICTATION_TEST_TONES_ACCURATE": str(write_tone_model(root, tokens=accurate_tokens, name="tones-accurate")),
+    }
+    for key, words in (("HELLO", "print hello world"), ("CORRECT", "correct that")):
+        clip = root / f"{key.lower()}.wav"
+        soundfile.write(str(clip), tone_audio(words, tokens=fast_tokens), 16_000, subtype="PCM_16")
+        env[f"SWICTATION_TEST_TONES_{key}"] = str(clip)
+    env["SWICTATION_CHECK_CLIP"] = env["SWICTATION_TEST_TONES_HELLO"]
+    return env
+
+
 def _run(nvim: str, spec: Path, env: dict[str, str]) -> tuple[int, str]:
     command = [nvim, "--headless", "-u", str(MINIMAL_INIT), "-c", f"lua require('swictation_test').run([[{spec}]])"]
     proc = subprocess.Popen(
@@ -124,6 +146,11 @@ def test_neovim_spec(spec: Path, nvim: str, tmp_path: Path, request: pytest.Fixt
         make_wav = request.getfixturevalue("speech_wav")
         env["SWICTATION_TEST_WAV"] = str(make_wav(SENTENCE))
         env["SWICTATION_TEST_TEXT"] = SENTENCE
+    if spec.stem in TONE_SPECS:
+        pytest.importorskip("swictation_rpc.testing.synthetic")
+        tones = tmp_path / "tones"
+        tones.mkdir()
+        env.update(_tone_env(tones))
     if spec.stem == "mic_spec":
         mic = _virtual_mic_env()
         if mic is None:

@@ -68,6 +68,12 @@ local commands = {
     end,
     { nargs = "?", desc = "Remove the last (or the given) utterance from its buffer" },
   },
+  SwictationCorrect = {
+    function(a)
+      sw().correct(a.args ~= "" and a.args or nil)
+    end,
+    { nargs = "?", desc = "Correct that: choose another text for the last (or the given) utterance" },
+  },
   SwictationRestart = {
     function()
       sw().restart()

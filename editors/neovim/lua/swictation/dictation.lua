@@ -31,6 +31,13 @@ local function done(data)
 end
 
 --- Report a failure and forget the target.
+--- A spoken "correct that" inserted nothing: open the alternatives of the utterance it names.
+local function correct_if_asked(result)
+  if type(result.correctUtteranceId) == "string" then
+    require("swictation.utterances").correct(result.correctUtteranceId)
+  end
+end
+
 local function fail(target, what, err, action)
   if target then
     marks.release(target)
@@ -80,6 +87,7 @@ function M.transcribe(file, opts)
     end
     local applied = marks.apply(target, result)
     marks.release(target)
+    correct_if_asked(result)
     log.debug(("transcribed %s (%s, %s): %q"):format(path, result.mode, result.model, result.text))
     done({ action = "transcribe", ok = true, applied = applied, text = result.text, utterance_id = result.utteranceId })
   end)
@@ -153,6 +161,7 @@ function M.stop()
     end
     local applied = marks.apply(session.target, result)
     marks.release(session.target)
+    correct_if_asked(result)
     done({ action = "dictation", ok = true, applied = applied, text = result.text, utterance_id = result.utteranceId })
   end)
 end

@@ -117,6 +117,13 @@ function M.undo(id)
   utterances.undo(id)
 end
 
+--- "Correct that": choose among the alternatives of the last utterance (or `id`): the text it has,
+--- and its audio decoded with the other mode; the choice replaces it where it is, if unchanged.
+---@param id? string
+function M.correct(id)
+  utterances.correct(id)
+end
+
 --- Pick an utterance from the history (undone ones too), then insert it at the cursor, yank it,
 --- remove it or transcribe it again.
 ---@param opts? {limit?: integer, include_undone?: boolean, on_items?: fun(items: table[])}

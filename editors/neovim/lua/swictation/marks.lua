@@ -309,7 +309,9 @@ function M.apply(target, result)
     log.warn("the buffer changed while Swictation was checking, so 'scratch that' left the earlier utterance as it is")
   end
   if #edits == 0 then
-    if (result.text or "") == "" then
+    if type(result.correctUtteranceId) == "string" then
+      return false -- a spoken "correct that": the alternatives open instead (dictation.lua)
+    elseif (result.text or "") == "" then
       -- Nothing was said (a selection stays as it is).
       log.info("no speech recognised")
       return false

@@ -1,4 +1,4 @@
----@mod swictation.utterances Edits of earlier utterances: undo, history, transcribe again, refine
+---@mod swictation.utterances Edits of earlier utterances: undo, history, transcribe again, refine, correct
 ---
 --- Every edit the server proposes for an utterance already inserted goes through one path,
 --- `apply`: only to the buffer whose uri the answer names (loaded in the background if needed),
@@ -18,7 +18,7 @@ local sync = require("swictation.sync")
 local protocol = require("swictation.protocol")
 local M = {}
 
----@alias swictation.EditKind "undo"|"retranscribe"|"refine"
+---@alias swictation.EditKind "undo"|"retranscribe"|"refine"|"correct"
 
 --- nil or JSON null.
 local function none(v)
@@ -246,6 +246,73 @@ function M.retranscribe(item)
       text = result.text,
       utterance_id = item.id,
     })
+  end)
+end
+
+--- One alternative of "correct that": its text and where it comes from.
+---@param alternative swictation.Alternative
+function M.format_alternative(alternative)
+  local from = alternative.source == "current" and ("now, %s, %s"):format(alternative.mode, alternative.model)
+    or ("%s mode, %s"):format(alternative.mode, alternative.model)
+  return ("%s  (%s)"):format(vim.trim(alternative.text), from)
+end
+
+--- Put `text` in the place of utterance `id` (in `uri`), through `apply`: only if the utterance
+--- is unchanged; otherwise the text is offered in the message.
+---@param id string
+---@param text string
+---@param uri? string
+function M.correct_with(id, text, uri)
+  edit_request(protocol.CORRECT_UTTERANCE, { utteranceId = id, text = text }, uri, function(err, result, c)
+    if err or not result then
+      log.rpc_error("Correct that", err or "no result")
+      done({ action = "correct", ok = false, error = (log.format_rpc_error(err or "no result")) })
+      return
+    end
+    local applied, why = M.apply(c, "correct", result)
+    done({ action = "correct", ok = applied, changed = applied, error = why, text = result.text, utterance_id = id })
+  end)
+end
+
+--- "Correct that": the alternatives of the last utterance (or `id`) in vim.ui.select — the text it
+--- has now, then its audio decoded with the other mode; the one chosen replaces it.
+---@param id? string
+function M.correct(id)
+  local params = (id and id ~= "") and { utteranceId = id } or vim.empty_dict()
+  client.request(protocol.ALTERNATIVES, params, function(err, result)
+    if err or not result then
+      log.rpc_error("Correct that", err or "no result")
+      done({ action = "correct", ok = false, error = (log.format_rpc_error(err or "no result")) })
+      return
+    end
+    local function nothing(msg)
+      log.info(msg)
+      done({
+        action = "correct",
+        ok = false,
+        error = msg,
+        utterance_id = not none(result.utteranceId) and result.utteranceId or nil,
+      })
+    end
+    if none(result.utteranceId) then
+      return nothing(not none(result.message) and result.message or "there is nothing to correct")
+    end
+    local alternatives = result.alternatives or {}
+    if #alternatives < 2 then
+      local why = not none(result.message) and result.message or "Both modes heard the same text."
+      return nothing(("no other text to offer for %q. %s"):format(result.text or "", why))
+    end
+    vim.ui.select(alternatives, {
+      prompt = "Correct: " .. (result.text or ""),
+      kind = "swictation_alternatives",
+      format_item = M.format_alternative,
+    }, function(choice)
+      if not choice or choice.source == "current" then
+        done({ action = "correct", ok = false, utterance_id = result.utteranceId })
+        return
+      end
+      M.correct_with(result.utteranceId, choice.text, not none(result.uri) and result.uri or nil)
+    end)
   end)
 end
 
