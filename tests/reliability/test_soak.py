@@ -114,6 +114,8 @@ def _check(name: str, server: Server, samples: list[dict[str, Any]], baseline: d
         assert slope_mb_per_100 * 10.24 < MAX_SLOPE_KB_PER_CYCLE, summary  # MB/100 cycles -> KB/cycle
 
 
+# Sized to the cycles: ~1 s per Whisper decode on a busy 2-core machine, with room to spare.
+@pytest.mark.timeout(300 + 4 * TRANSCRIBES)
 def test_hundreds_of_transcriptions_keep_memory_threads_descriptors_and_latency_flat(
     spawn, speech_wav, tmp_path: Path
 ) -> None:
@@ -147,6 +149,7 @@ def test_hundreds_of_transcriptions_keep_memory_threads_descriptors_and_latency_
 
 
 @pytest.mark.audio
+@pytest.mark.timeout(300 + 6 * DICTATIONS)
 def test_dictation_start_stop_cycles_keep_memory_threads_descriptors_and_latency_flat(
     spawn, virtual_mic, pipe_mic, speech
 ) -> None:
