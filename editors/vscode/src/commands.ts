@@ -84,7 +84,8 @@ export async function showStatus(
     const latency = Object.entries(s.metrics)
       .filter(([, m]) => m.p50Ms !== null && m.p50Ms !== undefined)
       .map(([mode, m]) => `${mode} p50 ${Math.round(m.p50Ms as number)} ms`);
-    const message = [`Swictation: ${s.state}`, ...models, ...latency, `${s.inputDevices.length} input device(s)`, ...problems].join(' · ');
+    const language = s.engine.language ? [`language ${s.engine.language}`] : [];
+    const message = [`Swictation: ${s.state}`, ...models, ...language, ...latency, `${s.inputDevices.length} input device(s)`, ...problems].join(' · ');
     const actions = problems.length ? ['Download models', 'Show logs'] : ['Show logs'];
     const picked = await api.showMessage(problems.length ? 'warning' : 'info', message, ...actions);
     if (picked === 'Download models') {

@@ -456,6 +456,7 @@ export class Dictation implements api.Disposable {
       lastDecodeMs: result.timings.decodeMs,
       lastMode: result.mode,
       lastModel: result.model,
+      lastLanguage: result.language ?? undefined,
       pending: this.inFlight.size,
     });
   }

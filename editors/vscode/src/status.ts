@@ -26,6 +26,8 @@ export interface StatusModel {
   lastDecodeMs?: number;
   lastMode?: ConcreteMode;
   lastModel?: string;
+  /** The language the last utterance was recognised in (`en`, `de`), when the model says. */
+  lastLanguage?: string;
   /** Why the state is `error` or the server `failed`. */
   reason?: string;
   /** Shown in the tooltip: which command runs the server. */
@@ -132,6 +134,7 @@ export function describeStatus(model: StatusModel): StatusView {
       model.lastDecodeMs !== undefined ? `decode ${Math.round(model.lastDecodeMs)} ms` : undefined,
       model.lastMode,
       model.lastModel,
+      model.lastLanguage ? `language ${model.lastLanguage}` : undefined,
     ].filter(Boolean);
     lines.push(`Last utterance: ${Math.round(model.lastLatencyMs)} ms to the text${details.length ? ` (${details.join(', ')})` : ''}`);
   }

@@ -252,6 +252,27 @@ describe('Swictation in a real VS Code (code-server, headless Chromium)', { skip
       assert.equal(restarts, 3, 'started at first, with the wrong interpreter, with the right one: not for the mode');
     }));
 
+  test('the language setting reaches the running server: Show Server Status names the language in effect', async () =>
+    evidence('language', async () => {
+      const machine = path.join(server.userData, 'Machine', 'settings.json');
+      const good = fs.readFileSync(machine, 'utf8');
+      try {
+        fs.writeFileSync(machine, JSON.stringify({ ...JSON.parse(good), 'swictation.language': 'de' }, null, 2));
+        const deadline = Date.now() + 30_000;
+        while (!/Settings changed \([^)]*language/.test(extensionLog(root))) {
+          assert.ok(Date.now() < deadline, 'the server reports the new language');
+          await page.waitForTimeout(250);
+        }
+        await runCommand(page, 'Swictation: Show Server Status');
+        const toast = page.locator('.notifications-toasts .notification-toast', { hasText: 'Swictation: idle' });
+        await toast.first().waitFor({ timeout: 15_000 });
+        assert.match(await toast.first().innerText(), /language de/);
+      } finally {
+        fs.writeFileSync(machine, good);
+        await runCommand(page, 'Notifications: Clear All Notifications');
+      }
+    }));
+
   test('Toggle Dictation (Ctrl+Alt+D) on the virtual microphone: ghost text while listening, the text where dictation began', async (t) => {
     if (typeof mic === 'string') {
       t.skip(`no virtual microphone: ${mic}`);

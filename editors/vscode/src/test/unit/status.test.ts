@@ -8,10 +8,10 @@ describe('describeStatus', () => {
 
   test('idle shows the mode and, once known, the last latency', () => {
     assert.equal(describeStatus({ ...running, state: 'idle' }).text, '$(mic) Swictation: fast', 'the idle item says whose it is');
-    const view = describeStatus({ ...running, state: 'idle', lastLatencyMs: 412.6, lastDecodeMs: 301, lastMode: 'accurate', lastModel: 'whisper-tiny.en' });
+    const view = describeStatus({ ...running, state: 'idle', lastLatencyMs: 412.6, lastDecodeMs: 301, lastMode: 'accurate', lastModel: 'whisper-tiny.en', lastLanguage: 'en' });
     assert.equal(view.text, '$(mic) Swictation: fast · 413 ms');
     assert.equal(view.label, 'Swictation: idle · 413 ms');
-    assert.match(view.tooltip, /Last utterance: 413 ms to the text \(decode 301 ms, accurate, whisper-tiny\.en\)/);
+    assert.match(view.tooltip, /Last utterance: 413 ms to the text \(decode 301 ms, accurate, whisper-tiny\.en, language en\)/);
   });
   test('the tooltip names the models serving and the configured models that are missing, with the download', () => {
     const view = describeStatus({
