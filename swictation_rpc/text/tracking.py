@@ -39,15 +39,7 @@ from attrs import define
 from lsprotocol.types import Position, Range
 
 from swictation_rpc.protocol import TextContext
-from swictation_rpc.text.ranges import (
-    _key,
-    char_units,
-    end_position,
-    follow_edit,
-    inserted_range,
-    shift_range_after_edit,
-    units,
-)
+from swictation_rpc.text.ranges import _key, char_units, end_position, follow_edit, inserted_range, units
 
 #: Documents whose utterances are followed; the least recently dictated into is dropped first.
 MAX_DOCUMENTS = 64
@@ -214,9 +206,6 @@ class Utterance:
     """The user changed text inside it: refine must not overwrite their edit."""
     gone: bool = False
     """All of its text was deleted (by the user, or the document was replaced)."""
-    deleted_at: Position | None = None
-    """Where the user deleted exactly its text, followed while nothing touches that spot: the
-    editor's undo putting the same text back there makes it live again (``gone`` cleared)."""
     context: TextContext | None = None
     """What surrounded the cursor when it was dictated (identifiers, languageId)."""
     dirty: bool = False
@@ -346,8 +335,6 @@ class UtteranceTracker:
         doc = self._open.get(uri)
         utterances = [u for u in self._utterances(uri) if not u.gone]
         for rng, new_text in changes:
-            for deleted in [u for u in self._utterances(uri) if u.gone and u.deleted_at is not None]:
-                self._follow_deleted(deleted, rng, new_text)
             # Followed as the smallest change that has the same effect: rewriting text with the
             # same text (a diff that includes unchanged characters) changes no utterance.
             followed: Change | None = (rng, new_text)
@@ -380,32 +367,12 @@ class UtteranceTracker:
             if utterance.expect is None:
                 utterance.gone = True
                 utterance.dirty = True
-                if not new_text and _same(rng, utterance.range):
-                    utterance.deleted_at = rng.start
             return
         if new_range != utterance.range:
             utterance.range = new_range
             utterance.dirty = True
         if touched:
             utterance._touched = True
-
-    def _follow_deleted(self, utterance: Utterance, rng: Range | None, new_text: str) -> None:
-        """Follow the spot a deleted utterance was at; the same text put back exactly there (the
-        editor's undo) revives it. Anything else at that spot ends the watch: never found again."""
-        at = utterance.deleted_at
-        assert at is not None
-        if rng is None:
-            utterance.deleted_at = None
-            return
-        if _key(rng.start) <= _key(at) <= _key(rng.end):
-            if _key(rng.start) == _key(rng.end) == _key(at) and new_text == utterance.text:
-                utterance.range = inserted_range(at, new_text, self.encoding)
-                utterance.gone = False
-                utterance.dirty = True
-            utterance.deleted_at = None
-            return
-        moved = shift_range_after_edit(Range(start=at, end=at), rng, new_text, self.encoding)
-        utterance.deleted_at = moved.start if moved is not None else None
 
     def _settle(self, utterance: Utterance, doc: DocumentText | None, *, touched: bool) -> None:
         """After a change touched it (or while an edit is expected): decide from the document text."""

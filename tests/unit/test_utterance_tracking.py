@@ -142,29 +142,17 @@ def test_deleting_all_of_it_makes_it_gone_and_replacing_the_document_checks_the_
     assert kept.edited
 
 
-def test_the_editors_undo_of_a_deletion_brings_the_utterance_back_and_nothing_else_does():
+def test_text_put_back_where_a_deleted_utterance_was_is_never_taken_for_it():
+    # The editor's undo, a paste, or `:e!` followed by typing the same words all look alike on
+    # the wire: an insertion of the same text at the same spot. The words may be the user's own,
+    # so the utterance stays gone and undo never deletes them (outside-user finding, issue 13).
     tracker = opened("a = \nb = \n")
     u = tracker.track("u", URI, P(1, 4), "user count")
     tracker.change(URI, [(R(1, 4, 1, 4), "user count")])
-    tracker.change(URI, [(R(1, 4, 1, 14), "")])  # the user deletes it
+    tracker.change(URI, [(R(1, 4, 1, 14), "")])
     assert u.gone and tracker.latest(URI) is None
-    tracker.change(URI, [(R(0, 0, 0, 0), "# top\n")])  # an edit elsewhere moves the spot
-    tracker.change(URI, [(R(2, 4, 2, 4), "user count")])  # Ctrl+Z: the same text, the same spot
-    assert not u.gone and tracker.current_range(u) == R(2, 4, 2, 14) and tracker.latest(URI) is u
-    assert tracker.text(URI) == "# top\na = \nb = user count\n"
-
-    # Other text typed where it was, then the same words elsewhere: it stays gone.
-    tracker.change(URI, [(R(2, 4, 2, 14), "")])
-    tracker.change(URI, [(R(2, 4, 2, 4), "x")])
-    tracker.change(URI, [(R(2, 4, 2, 5), "")])
-    tracker.change(URI, [(R(2, 4, 2, 4), "user count")])
-    assert u.gone and tracker.current_range(u) is None
-    # Nor does a deletion of more than its text leave a spot to revive at.
-    v = tracker.track("v", URI, P(0, 0), "hi ")
-    tracker.change(URI, [(R(0, 0, 0, 0), "hi ")])
-    tracker.change(URI, [(R(0, 0, 0, 5), "")])
-    tracker.change(URI, [(R(0, 0, 0, 0), "hi ")])
-    assert v.gone
+    tracker.change(URI, [(R(1, 4, 1, 4), "user count")])
+    assert u.gone and tracker.current_range(u) is None and tracker.latest(URI) is None
 
 
 def test_replacements_wait_for_the_editor_in_synced_documents_and_are_assumed_elsewhere():
