@@ -23,6 +23,7 @@ M.ns = vim.api.nvim_create_namespace("swictation")
 ---@field encoding string offset encoding `position` is in
 ---@field uri string
 ---@field interim integer? extmark id of the interim virtual text
+---@field append boolean? the target is after the character the cursor was on (Normal mode, like `a`)
 
 local line_text = context.line_text
 local lsp_position = context.lsp_position
@@ -67,8 +68,32 @@ local function selection(range)
   return { srow, scol, erow, ecol }
 end
 
+--- The utterance inserted last (by `M.track`), which a Normal-mode dictation continues after.
+local last_inserted
+
+--- The character before byte column `col` of line `row` (its bytes), or "".
+local function char_before(bufnr, row, col)
+  local text = line_text(bufnr, row):sub(1, col)
+  return vim.fn.strcharpart(text, vim.fn.strchars(text) - 1)
+end
+
+--- Whether the cursor, in Normal mode, sits on the last character of the utterance inserted last
+--- in `bufnr` (where `M.apply` leaves it, as after `i…<Esc>`): the next dictation then continues
+--- after that text, like `a`, so two dictations in a row read in order.
+local function on_last_utterance_end(bufnr, row, col)
+  if vim.api.nvim_get_mode().mode ~= "n" then
+    return false
+  end
+  local u = last_inserted and M.tracked(last_inserted)
+  if not u or u.bufnr ~= bufnr or u.erow ~= row or u.ecol == 0 then
+    return false
+  end
+  return col == u.ecol - #char_before(bufnr, row, u.ecol)
+end
+
 --- Where text goes, taken when the command runs: the cursor (in Normal mode, before the
---- character under it, like `i`), or the visual selection. The LSP position is computed later
+--- character under it, like `i`; after it, like `a`, when it is the last character of the
+--- utterance just inserted), or the visual selection. The LSP position is computed later
 --- (`prepare`), when the client and its offset encoding are known.
 ---@param range? table command range (line1, line2, range)
 ---@return swictation.Target
@@ -77,11 +102,16 @@ function M.capture(range)
   local win = vim.api.nvim_get_current_win()
   local sel = selection(range)
   local srow, scol, erow, ecol
+  local appended = false
   if sel then
     srow, scol, erow, ecol = sel[1], sel[2], sel[3], sel[4]
   else
     local cursor = vim.api.nvim_win_get_cursor(win)
     srow, scol = cursor[1] - 1, math.min(cursor[2], #line_text(bufnr, cursor[1] - 1))
+    if on_last_utterance_end(bufnr, srow, scol) then
+      scol = scol + #vim.fn.strcharpart(line_text(bufnr, srow):sub(scol + 1), 0, 1)
+      appended = true
+    end
     erow, ecol = srow, scol
   end
   local mark_opts = { right_gravity = false }
@@ -97,6 +127,7 @@ function M.capture(range)
     win = win,
     mark = mark,
     uri = context.uri(bufnr),
+    append = appended,
   }
 end
 
@@ -189,6 +220,7 @@ function M.track(id, bufnr, srow, scol, text)
     return
   end
   M.utterances[id] = { bufnr = bufnr, mark = mark, text = text }
+  last_inserted = id
   utterance_order[#utterance_order + 1] = id
   if #utterance_order > MAX_TRACKED then
     local old = table.remove(utterance_order, 1)
@@ -334,7 +366,8 @@ function M.apply(target, result)
     and vim.api.nvim_get_current_win() == win
   if move_cursor then
     local cur = vim.api.nvim_win_get_cursor(win)
-    local at_start = cur[1] - 1 == mark[1] and cur[2] == mark[2]
+    local at_start = cur[1] - 1 == mark[1]
+      and (cur[2] == mark[2] or target.append and cur[2] == mark[2] - #char_before(bufnr, mark[1], mark[2]))
     local in_sel = sel_end and (cur[1] - 1 >= mark[1] and cur[1] - 1 <= details.end_row)
     move_cursor = at_start or in_sel or false
   end

@@ -145,6 +145,31 @@ it("the text goes where the utterance began, even after edits above and before i
   eq({ 1, 0 }, vim.api.nvim_win_get_cursor(0), "a cursor the user moved stays where it is")
 end)
 
+it("two dictations in a row from Normal mode read in order (the cursor left on the last character)", function()
+  need_server()
+  if not client.get() then
+    setup()
+  end
+  ready_client()
+  local bufnr = t.buffer({ "# notes", "" })
+  vim.api.nvim_win_set_cursor(0, { 2, 0 })
+  local first = transcribe_done()
+  local line = vim.api.nvim_buf_get_lines(bufnr, 1, 2, false)[1]
+  eq(first.text, line)
+  eq({ 2, #line - 1 }, vim.api.nvim_win_get_cursor(0), "on the last inserted character, as after i…<Esc>")
+  local second = transcribe_done()
+  eq(first.text .. second.text, vim.api.nvim_buf_get_lines(bufnr, 1, 2, false)[1], "the second follows the first")
+  assert_transcript(second.text)
+  local third = transcribe_done()
+  line = vim.api.nvim_buf_get_lines(bufnr, 1, 2, false)[1]
+  eq(first.text .. second.text .. third.text, line, "and a third follows the second")
+  eq({ 2, #line - 1 }, vim.api.nvim_win_get_cursor(0))
+  -- Anywhere else the Normal-mode cursor keeps `i`: the text goes before the character under it.
+  vim.api.nvim_win_set_cursor(0, { 1, 2 })
+  local fourth = transcribe_done()
+  eq("# " .. fourth.text .. "notes", vim.api.nvim_buf_get_lines(bufnr, 0, 1, false)[1])
+end)
+
 it("in Insert mode the text goes at the cursor, typing continues after it, undo is separate", function()
   need_server()
   ready_client()
