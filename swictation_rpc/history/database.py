@@ -91,15 +91,21 @@ def _create_db_file(db_path: Path) -> None:
             raise
 
 
+#: Columns later versions added, in order: version 2 ``owner`` (every old utterance belongs to
+#: nobody in particular), version 3 ``surroundings`` and ``writer_pid`` (unknown for old ones).
+_ADDED_COLUMNS = (("owner", "TEXT"), ("surroundings", "TEXT"), ("writer_pid", "INTEGER"))
+
+
 def _migrate(conn: sqlite3.Connection) -> None:
-    """Version 1 had no ``owner``: add it (every old utterance belongs to nobody in particular)."""
+    """Add the columns an older history lacks (old rows get NULL)."""
     columns = {row[1] for row in conn.execute("PRAGMA table_info(utterances)")}
-    if "owner" not in columns:
+    if any(name not in columns for name, _ in _ADDED_COLUMNS):
         conn.execute("BEGIN IMMEDIATE")
         try:
             columns = {row[1] for row in conn.execute("PRAGMA table_info(utterances)")}
-            if "owner" not in columns:  # another server may have added it meanwhile
-                conn.execute("ALTER TABLE utterances ADD COLUMN owner TEXT")
+            for name, kind in _ADDED_COLUMNS:
+                if name not in columns:  # another server may have added it meanwhile
+                    conn.execute(f"ALTER TABLE utterances ADD COLUMN {name} {kind}")
             conn.execute("COMMIT")
         except BaseException:
             rollback(conn)

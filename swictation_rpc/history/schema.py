@@ -7,6 +7,7 @@ not a finite number or a string SQLite cannot store is replaced, the text is kep
 
 from __future__ import annotations
 
+import json
 import math
 import uuid
 from typing import Any
@@ -16,7 +17,7 @@ from lsprotocol.types import Position, Range
 
 from swictation_rpc.protocol import HistoryItem, Timings
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: LSP positions are uintegers (0 .. 2^31 - 1).
 POSITION_MAX = 2**31 - 1
 
@@ -34,7 +35,9 @@ CREATE TABLE IF NOT EXISTS utterances (
     audio_ms REAL NOT NULL, decode_ms REAL NOT NULL, total_ms REAL NOT NULL,
     audio_file TEXT,
     removed INTEGER NOT NULL DEFAULT 0,
-    owner TEXT
+    owner TEXT,
+    surroundings TEXT,
+    writer_pid INTEGER
 );
 CREATE INDEX IF NOT EXISTS utterances_live ON utterances (removed, seq);
 """
@@ -42,11 +45,11 @@ CREATE INDEX IF NOT EXISTS utterances_live ON utterances (removed, seq);
 #: What :func:`entry_from_row` reads, in its order.
 COLUMNS = (
     "id, created_at, text, uri, start_line, start_character, end_line, end_character, "
-    "document_version, mode, model, audio_ms, decode_ms, total_ms, audio_file, removed"
+    "document_version, mode, model, audio_ms, decode_ms, total_ms, audio_file, removed, surroundings, writer_pid"
 )
 INSERT_COLUMNS = (
     "id, created_at, text, uri, start_line, start_character, end_line, end_character, "
-    "document_version, mode, model, audio_ms, decode_ms, total_ms, audio_file, owner"
+    "document_version, mode, model, audio_ms, decode_ms, total_ms, audio_file, owner, surroundings, writer_pid"
 )
 RECORD_KEYS = tuple(name.strip() for name in INSERT_COLUMNS.split(","))
 INSERT_SQL = f"INSERT INTO utterances ({INSERT_COLUMNS}) VALUES ({', '.join('?' * len(RECORD_KEYS))})"
@@ -60,6 +63,11 @@ class HistoryEntry:
     document_version: int | None
     removed: bool
     has_audio: bool
+    surroundings: tuple[str, str] | None = None
+    """The text just before and just after the utterance when its range was last saved: after a
+    restart the saved range is trusted only where both still read the same."""
+    writer_pid: int | None = None
+    """The server process that saved it (undo last skips a running other server's utterances)."""
 
 
 def entry_from_row(row: tuple) -> HistoryEntry:
@@ -81,6 +89,8 @@ def entry_from_row(row: tuple) -> HistoryEntry:
         total_ms,
         audio_file,
         removed,
+        surroundings,
+        writer_pid,
     ) = row
     rng = None
     if all(is_int_in(v, 0, POSITION_MAX) for v in (sl, sc, el, ec)):  # a row from elsewhere may hold anything
@@ -95,7 +105,31 @@ def entry_from_row(row: tuple) -> HistoryEntry:
         timings=Timings(audio_ms=audio_ms, decode_ms=decode_ms, total_ms=total_ms),
         created_at=created_at,
     )
-    return HistoryEntry(item, version, bool(removed), audio_file is not None)
+    return HistoryEntry(
+        item,
+        version,
+        bool(removed),
+        audio_file is not None,
+        decode_surroundings(surroundings),
+        writer_pid if is_int_in(writer_pid, 1, 2**31 - 1) else None,
+    )
+
+
+def encode_surroundings(value: tuple[str, str] | None) -> str | None:
+    return None if value is None else json.dumps(list(value))
+
+
+def decode_surroundings(value: Any) -> tuple[str, str] | None:
+    """What :func:`encode_surroundings` wrote; ``None`` for anything else (old rows, damage)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        pair = json.loads(value)
+    except ValueError:
+        return None
+    if isinstance(pair, list) and len(pair) == 2 and all(isinstance(part, str) for part in pair):
+        return (pair[0], pair[1])
+    return None
 
 
 def storable(value: Any) -> Any:
@@ -141,6 +175,10 @@ def row_from_record(record: dict[str, Any], *, minimal: bool = False) -> tuple:
             values[key] = None
     if not is_int_in(values["document_version"], -(2**63), 2**63 - 1):
         values["document_version"] = None
+    if not isinstance(values["surroundings"], str):
+        values["surroundings"] = None
+    if not is_int_in(values["writer_pid"], 1, 2**31 - 1):
+        values["writer_pid"] = None
     return tuple(storable(values[key]) for key in RECORD_KEYS)
 
 

@@ -51,6 +51,7 @@ from swictation_rpc.history.schema import (
     INSERT_SQL,
     SCHEMA,
     HistoryEntry,
+    encode_surroundings,
     entry_from_row,
     range_values,
     row_from_record,
@@ -253,8 +254,12 @@ class HistoryStore:
         model: str,
         timings: Timings,
         document_version: int | None = None,
+        surroundings: tuple[str, str] | None = None,
     ) -> str:
         """Save an utterance; returns its id once it is durably committed.
+
+        ``surroundings`` is the text just before and after where it goes (see
+        :attr:`~swictation_rpc.history.schema.HistoryEntry.surroundings`).
 
         ``audio`` is 16 kHz mono (float32 in [-1, 1] or int16); it is kept only if
         ``keep_audio``. Any failure (disk full, read-only folder, a value SQLite refuses, a bug)
@@ -282,6 +287,8 @@ class HistoryStore:
                     total_ms=float(timings.total_ms),
                     audio_file=None,
                     owner=self.owner,
+                    surroundings=encode_surroundings(surroundings),
+                    writer_pid=os.getpid(),
                 )
                 conn = self._connect(create=True)
                 if conn is None:  # create=True connects or raises; this keeps type checkers calm
@@ -469,14 +476,17 @@ class HistoryStore:
             (*range_values(range), document_version),
         )
 
-    def update_ranges(self, rows: list[tuple[str, Range | None, int | None]]) -> int:
-        """Save several moved ranges ``(id, range, document_version)`` in one transaction.
+    def update_ranges(self, rows: list[tuple[str, Range | None, int | None, tuple[str, str] | None]]) -> int:
+        """Save several moved ranges ``(id, range, document_version, surroundings)`` in one transaction.
 
         Ids no longer in the history (rotated out) are skipped; returns how many rows changed.
         """
         if not rows:
             return 0
-        values = [(*range_values(r), version, utterance_id) for utterance_id, r, version in rows]
+        values = [
+            (*range_values(r), version, encode_surroundings(around), utterance_id)
+            for utterance_id, r, version, around in rows
+        ]
         with self._lock:
             conn = self._connect(create=False)
             if conn is None:
@@ -485,7 +495,7 @@ class HistoryStore:
                 with transaction(conn):
                     cur = conn.executemany(
                         "UPDATE utterances SET start_line = ?, start_character = ?, end_line = ?, end_character = ?, "
-                        "document_version = COALESCE(?, document_version) WHERE id = ?",
+                        "document_version = COALESCE(?, document_version), surroundings = ? WHERE id = ?",
                         values,
                     )
             except sqlite3.Error as exc:
@@ -527,22 +537,46 @@ class HistoryStore:
             except (OSError, sqlite3.Error) as exc:
                 raise self._write_error("The history could not be read", exc) from exc
 
-    def list(self, limit: int = 20, *, include_removed: bool = False, owner_only: bool = False) -> list[HistoryItem]:
+    def list(
+        self,
+        limit: int = 20,
+        *,
+        include_removed: bool = False,
+        owner_only: bool = False,
+        not_running_others: bool = False,
+    ) -> list[HistoryItem]:
         """The newest ``limit`` utterances, newest first (undone ones left out unless asked).
 
         Every editor's, unless ``owner_only`` (and the store has an owner): then only its own.
+        ``not_running_others`` also leaves out those another server that is still running saved:
+        two editors of one kind on one workspace share an owner, and "undo last" in one must not
+        reach into the other (after a restart the old server is gone and its utterances count).
         """
-        conditions, params = [], []
+        conditions: list[str] = []
+        params: list[Any] = []
         if not include_removed:
             conditions.append("removed = 0")
         if owner_only and self.owner is not None:
             conditions.append("owner = ?")
             params.append(self.owner)
+        if not_running_others:
+            others = self._running_other_writers()
+            if others:
+                conditions.append(f"(writer_pid IS NULL OR writer_pid NOT IN ({', '.join('?' * len(others))}))")
+                params.extend(others)
         where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
         rows = self._query(
             f"SELECT {COLUMNS} FROM utterances {where} ORDER BY seq DESC LIMIT ?", (*params, max(0, limit))
         )
         return [entry_from_row(row).item for row in rows]
+
+    def _running_other_writers(self) -> tuple[int, ...]:
+        """Pids of other swictation servers, still running, that saved utterances here."""
+        rows = self._query(
+            "SELECT DISTINCT writer_pid FROM utterances WHERE writer_pid IS NOT NULL AND writer_pid != ?",
+            (os.getpid(),),
+        )
+        return tuple(pid for (pid,) in rows if isinstance(pid, int) and _is_swictation_server(pid))
 
     def entry(self, utterance_id: str) -> HistoryEntry:
         """The utterance with server-side details; :class:`UtteranceNotFoundError` if unknown."""
@@ -570,3 +604,14 @@ class HistoryStore:
     def __len__(self) -> int:
         rows = self._query("SELECT COUNT(*) FROM utterances WHERE removed = 0", ())
         return rows[0][0] if rows else 0
+
+
+def _is_swictation_server(pid: int) -> bool:
+    """Whether ``pid`` is a running swictation-rpc process (a reused pid is some other program)."""
+    import psutil
+
+    try:
+        cmdline = " ".join(psutil.Process(pid).cmdline())
+    except (psutil.Error, OSError):
+        return False
+    return "swictation" in cmdline

@@ -371,6 +371,8 @@ class UtteranceTracker:
         if new_range != utterance.range:
             utterance.range = new_range
             utterance.dirty = True
+        elif rng.start.line <= new_range.end.line and rng.end.line >= new_range.start.line:
+            utterance.dirty = True  # text next to it changed: the history keeps what surrounds it
         if touched:
             utterance._touched = True
 

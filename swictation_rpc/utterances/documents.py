@@ -33,6 +33,10 @@ logger = logging.getLogger(__name__)
 
 #: Ranges that moved are saved this long after the last change (typing is coalesced).
 SAVE_DELAY_S = 1.0
+#: Characters of text before and after an utterance saved with its range: after a restart the
+#: saved range is trusted only where they still read the same (the same words at the same place
+#: with other text around them are not the utterance).
+SURROUNDING_CHARS = 40
 
 
 @define
@@ -129,6 +133,7 @@ class DocumentTracking:
         *,
         action: Action = "remove",
         context: TextContext | None = None,
+        saved_surroundings: tuple[str, str] | None = None,
     ) -> Target | Refusal:
         """Find the utterance in its document as synced now, or say why it cannot be edited.
 
@@ -165,6 +170,10 @@ class DocumentTracking:
         if not tracker.holds(uri, rng, text):
             reason: EditRefusal = "changed" if tracker.in_document(uri, rng) else "gone"
             return refusal(reason, uri, action=action, version=version)
+        if (utterance is None or utterance.uri != uri) and saved_surroundings is not None:
+            if not same_surroundings(saved_surroundings, tracker.around(uri, rng, SURROUNDING_CHARS)):
+                logger.info("Utterance %s: its words are at the saved place, with other text around them", utterance_id)
+                return refusal("changed", uri, action=action, version=version)
         if utterance is None or utterance.uri != uri:
             tracker.adopt(utterance_id, uri, rng, text, context)
         return Target(utterance_id, uri, rng, text, version)
@@ -259,8 +268,23 @@ class DocumentTracking:
             return
         # An utterance the user edited is saved without a range: after a restart, text that reads
         # like it again at the old place (an edit undone by hand) is not taken for it.
-        rows = [(u.id, None if u.edited else tracker.current_range(u), tracker.version(u.uri)) for u in dirty]
+        rows = []
+        for u in dirty:
+            rng = None if u.edited else tracker.current_range(u)
+            around = tracker.around(u.uri, rng, SURROUNDING_CHARS) if rng is not None else None
+            rows.append((u.id, rng, tracker.version(u.uri), around))
         try:
             await self._blocking(store.update_ranges, rows)
         except Exception as exc:  # noqa: BLE001 - positions are a convenience; the text is saved
             logger.warning("Could not save %d moved utterance ranges: %s", len(rows), exc)
+
+
+def same_surroundings(saved: tuple[str, str], now: tuple[str, str] | None) -> bool:
+    """Whether the text around a range reads as it did when saved (as far as it was saved: a
+    shorter saved side was the start or the end of the document, and must still be)."""
+    if now is None:
+        return False
+    (saved_before, saved_after), (before, after) = saved, now
+    before_ok = before == saved_before or (len(saved_before) >= SURROUNDING_CHARS and before.endswith(saved_before))
+    after_ok = after == saved_after or (len(saved_after) >= SURROUNDING_CHARS and after.startswith(saved_after))
+    return before_ok and after_ok

@@ -59,7 +59,14 @@ from swictation_rpc.protocol import (
 from swictation_rpc.text.formatting import FormattedText
 from swictation_rpc.text.ranges import follow_edit, inserted_range
 from swictation_rpc.utterances.corrections import Corrections
-from swictation_rpc.utterances.documents import DocumentTracking, Refusal, Target, document_name, refusal
+from swictation_rpc.utterances.documents import (
+    SURROUNDING_CHARS,
+    DocumentTracking,
+    Refusal,
+    Target,
+    document_name,
+    refusal,
+)
 from swictation_rpc.utterances.edits import EditSender
 from swictation_rpc.utterances.fitting import (
     format_again,
@@ -74,6 +81,9 @@ from swictation_rpc.utterances.proposals import Proposal, Proposals
 from swictation_rpc.utterances.refine import Refiner
 
 logger = logging.getLogger(__name__)
+
+#: "scratch that" looks this many of the newest utterances up to tell whether rotation keeps one.
+_ROTATION_LOOKUP = 1000
 
 #: Characters of document text around an utterance used to format a retranscription.
 CONTEXT_CHARS = 200
@@ -183,7 +193,7 @@ class UtteranceService:
             return await self._correct_that(transcript, uri)
         scratched: Target | None = None
         if formatted is not None and formatted.scratch_that:
-            scratched = await self._scratch_target(uri)
+            scratched = await self._scratch_target(uri, adding=bool(formatted.text))
             if scratched is not None:
                 # Lay the rest out as if the scratched text were already gone.
                 fitted = without_scratched(context, position, scratched.range, scratched.text)
@@ -225,7 +235,10 @@ class UtteranceService:
                     Range(start=position, end=position), scratched.range, "", self.client.position_encoding()
                 )
                 saved_at = moved.start if moved is not None else position
-            result.utterance_id = await self._record(result, audio, uri, saved_at)
+            around = None
+            if scratched is None:  # before the deletion of a scratched one, the text around is not yet known
+                around = self._surroundings(uri, saved_at, context)
+            result.utterance_id = await self._record(result, audio, uri, saved_at, around)
             if result.utterance_id:
                 tracker = self.documents.tracker
                 # A synced document reports each edit (in its own coordinates); otherwise assume them applied.
@@ -259,11 +272,27 @@ class UtteranceService:
             result.correct_utterance_id = previous[0]
         return result
 
-    async def _scratch_target(self, uri: str) -> Target | None:
-        """The previous utterance of the document, checked; ``None`` (with a message) if it fails."""
+    async def _scratch_target(self, uri: str, *, adding: bool = False) -> Target | None:
+        """The previous utterance of the document, checked; ``None`` (with a message) if it fails.
+
+        Only one the history keeps, also once the new text (``adding``) is saved: its words can be
+        inserted again from there. Every "scratch that" that removes nothing says why, in one sentence.
+        """
+        name = document_name(uri)
         previous = await self.previous_utterance(uri)
         if previous is None:
             logger.info("'scratch that' heard, but no earlier utterance of %s is known", uri)
+            self.client.show_message(
+                f"Swictation: 'scratch that' found no earlier utterance in {name} to remove.", types.MessageType.Info
+            )
+            return None
+        if not await self._kept_in_history(previous[0], adding=adding):
+            logger.info("'scratch that' left utterance %s alone: the history does not keep it", previous[0])
+            self.client.show_message(
+                f"Swictation: 'scratch that' left the previous utterance in {name} as it is: the history "
+                "(history.maxItems) would not keep it, so its words could not be inserted again.",
+                types.MessageType.Info,
+            )
             return None
         checked = await self._check(previous[0], action="remove")
         if isinstance(checked, Refusal):
@@ -272,8 +301,41 @@ class UtteranceService:
             return None
         return checked
 
+    async def _kept_in_history(self, utterance_id: str, *, adding: bool) -> bool:
+        """Whether the history has the utterance, and still will after one more is saved (``adding``):
+        rotation (``history.maxItems``) deletes the owner's oldest, removed ones included."""
+        store = self.history()
+        if store is None:
+            return False
+        keep = int(store.options.max_items) - (1 if adding else 0)
+        if keep <= 0:
+            return False
+        newest = await self.blocking(store.list, min(keep, _ROTATION_LOOKUP), include_removed=True, owner_only=True)
+        if any(item.id == utterance_id for item in newest):
+            return True
+        if keep <= _ROTATION_LOOKUP:
+            return False  # older than the newest ``keep``: rotated out, or will be
+        try:
+            await self.blocking(store.get, utterance_id)
+        except UtteranceNotFoundError:
+            return False
+        return True
+
+    def _surroundings(self, uri: str, position: Position, context: TextContext | None) -> tuple[str, str] | None:
+        """The text around the place an utterance goes, for the history (see ``SURROUNDING_CHARS``)."""
+        around = self.documents.tracker.around(uri, Range(start=position, end=position), SURROUNDING_CHARS)
+        if around is None and context is not None:
+            # Not synced: the client's own view of the cursor's surroundings.
+            around = (context.before[-SURROUNDING_CHARS:], context.after[:SURROUNDING_CHARS])
+        return around
+
     async def _record(
-        self, result: TranscribeResult, audio: np.ndarray | None, uri: str, position: Position
+        self,
+        result: TranscribeResult,
+        audio: np.ndarray | None,
+        uri: str,
+        position: Position,
+        surroundings: tuple[str, str] | None = None,
     ) -> str | None:
         store = self.history()
         if store is None:
@@ -289,6 +351,7 @@ class UtteranceService:
                 model=result.model,
                 timings=result.timings,
                 document_version=self.documents.tracker.version(uri),
+                surroundings=surroundings,
             )
         except HistoryWriteError as exc:
             logger.warning("%s", exc)
@@ -307,7 +370,8 @@ class UtteranceService:
         store = self.history()
         if store is None:
             return None
-        items = await self.blocking(store.list, 50, owner_only=True)  # never another editor's
+        # Never another editor's, nor one another server of this editor (a second window) is following.
+        items = await self.blocking(store.list, 50, owner_only=True, not_running_others=True)
         for item in items:
             if item.uri != uri or item.id in tracker:
                 continue  # followed ones were considered above (gone, or not inserted yet)
@@ -315,24 +379,24 @@ class UtteranceService:
             return (item.id, item.range) if item.range is not None else None
         return None
 
-    async def _check(
-        self, utterance_id: str, *, action: str, entry_item: HistoryItem | None = None
-    ) -> Target | Refusal:
+    async def _check(self, utterance_id: str, *, action: str, entry: HistoryEntry | None = None) -> Target | Refusal:
         """The utterance checked in its document now (history looked up only if not followed)."""
         tracker = self.documents.tracker
         utterance = tracker.get(utterance_id)
         if utterance is not None:
             return self.documents.check(utterance_id, utterance.uri, None, None, action=action)
-        item = entry_item
-        if item is None:
+        if entry is None:
             store = self.history()
             if store is None:
                 return refusal("gone", None, action=action)
             try:
-                item = (await self.blocking(store.entry, utterance_id)).item
+                entry = await self.blocking(store.entry, utterance_id)
             except UtteranceNotFoundError:
                 return refusal("gone", None, action=action)
-        return self.documents.check(utterance_id, item.uri, item.range, item.text, action=action)
+        item = entry.item
+        return self.documents.check(
+            utterance_id, item.uri, item.range, item.text, action=action, saved_surroundings=entry.surroundings
+        )
 
     async def list(self, limit: int, *, include_undone: bool = False) -> list[HistoryItem]:
         """The newest ``limit`` utterances, with their *current* ranges (undone ones too, if asked)."""
@@ -366,7 +430,7 @@ class UtteranceService:
             return UndoUtteranceResult(message="The history is not open yet, so there is nothing to undo.")
         last = utterance_id is None
         if utterance_id is None:
-            newest = await self.blocking(store.list, 1, include_removed=True, owner_only=True)
+            newest = await self.blocking(store.list, 1, include_removed=True, owner_only=True, not_running_others=True)
             if not newest:
                 return UndoUtteranceResult(message="There is nothing to undo: no utterance was dictated yet.")
             utterance_id = newest[0].id
@@ -376,7 +440,7 @@ class UtteranceService:
             logger.info("Utterance %s was already undone", utterance_id)
             answer = refusal("already-undone", item.uri, last=last)
             return UndoUtteranceResult(id=utterance_id, uri=item.uri, reason=answer.reason, message=answer.message)
-        checked = await self._check(utterance_id, action="remove", entry_item=item)
+        checked = await self._check(utterance_id, action="remove", entry=entry)
         if isinstance(checked, Refusal):
             logger.info("Undo of %s: nothing proposed (%s)", utterance_id, checked.reason)
             return UndoUtteranceResult(
@@ -446,7 +510,7 @@ class UtteranceService:
         """The utterance checked in its document now, before its text is replaced."""
         if entry.removed:
             return refusal("already-undone", entry.item.uri, action="replace")
-        return await self._check(utterance_id, action="replace", entry_item=entry.item)
+        return await self._check(utterance_id, action="replace", entry=entry)
 
     def fit(self, transcript: Transcript, checked: Target | Refusal, context: TextContext | None) -> str:
         """A decode's text laid out for the utterance's place (the document around it now, if found)."""

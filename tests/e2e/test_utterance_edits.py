@@ -103,6 +103,50 @@ def test_after_a_restart_nothing_is_deleted_until_the_document_is_synced_with_th
     assert rpc.shutdown_and_exit() == 0
 
 
+def test_after_a_restart_the_same_words_at_the_saved_place_with_other_text_around_are_not_the_utterance(serve, tones):
+    # Outside-user finding: dictated at the start of "beta", saved, quit; a line the user wrote
+    # ("user count mine") went in above it, so the saved place now holds the user's own words.
+    rpc = serve()
+    doc = EditorDocument(rpc, DEMO, "alpha\nbeta\n")
+    dictated = transcribe(rpc, doc, tones["count"], 1, 0)
+    assert doc.text == "alpha\nuser count beta\n"
+    doc.type(1, 16, " # typed after it, on its line")  # the history keeps what surrounds it up to date
+    assert rpc.shutdown_and_exit() == 0
+
+    rpc = serve()
+    users = "alpha\nuser count mine\nuser count beta # typed after it, on its line\n"
+    reopened = EditorDocument(rpc, DEMO, users)
+    undone = rpc.request("swictation/undoUtterance", {})
+    assert undone["id"] == dictated["utteranceId"]
+    assert undone["edits"] == [] and undone["reason"] == "changed", undone
+    assert reopened.text == users
+    # Reopened as it was when the server saw it last: the utterance is found, exactly.
+    doc = EditorDocument(rpc, DEMO, "alpha\nuser count beta # typed after it, on its line\n")
+    undone = rpc.request("swictation/undoUtterance", {"id": dictated["utteranceId"]})
+    assert undone["reason"] is None and undone["edits"] == [
+        {"range": {"start": pos(1, 0), "end": pos(1, 11)}, "newText": ""}
+    ]
+    assert rpc.shutdown_and_exit() == 0
+
+
+def test_undo_last_in_a_second_window_never_reaches_the_utterances_of_a_running_first_one(serve, tones):
+    # Outside-user finding: two editors of one kind on one workspace share an owner; B had
+    # dictated nothing, yet its undo removed A's utterance in A's file.
+    first = serve()
+    doc = EditorDocument(first, DEMO, "a = \n")
+    dictated = transcribe(first, doc, tones["count"], 0, 4)
+    second = serve()
+    EditorDocument(second, DEMO, doc.text)
+    undone = second.request("swictation/undoUtterance", {})
+    assert undone["edits"] == [] and undone["id"] is None, undone
+    assert "nothing to undo" in undone["message"]
+    # Once the first has exited (a restart), its utterances are this editor's to undo again.
+    assert first.shutdown_and_exit() == 0
+    undone = second.request("swictation/undoUtterance", {})
+    assert undone["id"] == dictated["utteranceId"] and undone["reason"] is None
+    assert second.shutdown_and_exit() == 0
+
+
 def test_a_range_past_the_end_of_the_reopened_document_is_gone(serve, tones):
     rpc = serve()
     doc = EditorDocument(rpc, DEMO, "\n\n# \n")

@@ -32,6 +32,7 @@ class _Entry:
     item: HistoryItem
     removed: bool = False
     has_audio: bool = False
+    surroundings: tuple[str, str] | None = None
 
 
 class FakeHistory:
@@ -47,7 +48,9 @@ class FakeHistory:
         self.entries[utterance_id] = _Entry(HistoryItem(id=utterance_id, text=text, uri=uri, range=range, **_item()))
         return utterance_id
 
-    def list(self, limit: int, *, include_removed: bool = False, owner_only: bool = False) -> list[HistoryItem]:
+    def list(
+        self, limit: int, *, include_removed: bool = False, owner_only: bool = False, not_running_others: bool = False
+    ) -> list[HistoryItem]:
         live = [e.item for e in self.entries.values() if include_removed or not e.removed]
         return list(reversed(live))[:limit]
 

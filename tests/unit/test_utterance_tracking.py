@@ -211,7 +211,9 @@ def test_moved_ranges_are_handed_out_once_for_saving():
     tracker.take_dirty()
     tracker.change(URI, [(R(0, 0, 0, 0), "\n")])
     assert tracker.take_dirty() == [u] and tracker.take_dirty() == []
-    tracker.change(URI, [(R(2, 3, 2, 3), "!")])  # after it: nothing moved
+    tracker.change(URI, [(R(2, 3, 2, 3), "!")])  # after it on its line: nothing moved, its surroundings did
+    assert tracker.take_dirty() == [u] and u.range == R(2, 0, 2, 3)
+    tracker.change(URI, [(R(0, 0, 0, 0), "x")])  # another line, before it: nothing of it changed
     assert tracker.take_dirty() == []
 
 
