@@ -402,6 +402,12 @@ class UtteranceTracker:
                     utterance.range = intact
                     utterance.dirty = True
                 return
+        if utterance.removing:
+            # Its deletion was sent and its text is no longer there: the deletion arrived, described
+            # as a whole-document change (clients that sync full text) rather than an edit over it.
+            utterance.gone = True
+            utterance.dirty = True
+            return
         if not utterance.edited:
             utterance.edited = True
             utterance.dirty = True  # saved without a range: after a restart it is never found by position

@@ -147,6 +147,34 @@ def test_undo_last_in_a_second_window_never_reaches_the_utterances_of_a_running_
     assert second.shutdown_and_exit() == 0
 
 
+def test_a_client_that_syncs_whole_documents_has_its_undo_and_scratch_recorded(serve, tones):
+    # Outside-user finding: LSP lets a client send the full text on each change; the deletion then
+    # arrives as a whole-document change, and the utterance must still count as undone.
+    rpc = serve()
+    text = "a = \n"
+    rpc.notify(
+        "textDocument/didOpen", {"textDocument": {"uri": DEMO, "languageId": "python", "version": 1, "text": text}}
+    )
+    result = rpc.request(
+        "swictation/transcribe",
+        {"textDocument": {"uri": DEMO}, "position": pos(0, 4), "audio": {"path": str(tones["count"])}},
+    )
+    [insertion] = result["edits"]
+    text = "a = " + insertion["newText"] + "\n"
+    rpc.notify(
+        "textDocument/didChange", {"textDocument": {"uri": DEMO, "version": 2}, "contentChanges": [{"text": text}]}
+    )
+    undone = rpc.request("swictation/undoUtterance", {})
+    assert undone["reason"] is None and undone["edits"], undone
+    rpc.notify(
+        "textDocument/didChange", {"textDocument": {"uri": DEMO, "version": 3}, "contentChanges": [{"text": "a = \n"}]}
+    )
+    again = rpc.request("swictation/undoUtterance", {})
+    assert again["reason"] == "already-undone", again
+    assert history(rpc) == [] and history(rpc, includeUndone=True)[0]["undone"] is True
+    assert rpc.shutdown_and_exit() == 0
+
+
 def test_a_range_past_the_end_of_the_reopened_document_is_gone(serve, tones):
     rpc = serve()
     doc = EditorDocument(rpc, DEMO, "\n\n# \n")
