@@ -112,8 +112,12 @@ CODE_PROMPTS: dict[str, str] = {
     "es": "imprimir abrir paréntesis x cerrar paréntesis coma y dos puntos punto más menos igual nueva línea",
 }
 #: language -> the prompt in prose (comments, strings, documents): spoken punctuation in sentences.
+#: English names "scratch that" too: without it the bundled tiny.en wrote a spoken "scratch that
+#: hello world" as "Let's scratch that hello world." (a lead-in of its own before the command, so
+#: the command no longer came first and the previous utterance stayed). Mid-prompt, not last, so a
+#: quiet clip is not heard as the command.
 PROSE_PROMPTS: dict[str, str] = {
-    "en": "Hello world, comma, period, colon, question mark, new line.",
+    "en": "Hello world, comma, period, scratch that, colon, question mark, new line.",
     "de": "Hallo Welt, Komma, Punkt, Doppelpunkt, Fragezeichen, neue Zeile.",
     "es": "Hola mundo, coma, punto, dos puntos, nueva línea.",
 }

@@ -307,7 +307,10 @@ class UtteranceService:
         store = self.history()
         if store is None:
             return False
-        keep = int(store.options.max_items) - (1 if adding else 0)
+        options = getattr(store, "options", None)  # a store without options does not rotate
+        if options is None:
+            return True
+        keep = int(options.max_items) - (1 if adding else 0)
         if keep <= 0:
             return False
         newest = await self.blocking(store.list, min(keep, _ROTATION_LOOKUP), include_removed=True, owner_only=True)
