@@ -31,7 +31,7 @@ SENTENCE = "hello world this is a test"
 #: Specs that need the real server and the speech clip.
 SERVER_SPECS = {"server_spec", "mic_spec", "utterance_edits_spec", "language_spec"}
 #: Specs that need the real server with the two tone models (fast hears "world", accurate "planet").
-TONE_SPECS = {"corrections_spec"}
+TONE_SPECS = {"corrections_spec", "scratch_spec"}
 TIMEOUT_S = 240
 
 
@@ -110,7 +110,7 @@ def _tone_env(root: Path) -> dict[str, str]:
         "SWICTATION_TEST_TONES_FAST": str(write_tone_model(root, tokens=fast_tokens, name="tones-fast")),
         "SWICTATION_TEST_TONES_ACCURATE": str(write_tone_model(root, tokens=accurate_tokens, name="tones-accurate")),
     }
-    for key, words in (("HELLO", "print hello world"), ("CORRECT", "correct that")):
+    for key, words in (("HELLO", "print hello world"), ("CORRECT", "correct that"), ("SCRATCH", "scratch that")):
         clip = root / f"{key.lower()}.wav"
         soundfile.write(str(clip), tone_audio(words, tokens=fast_tokens), 16_000, subtype="PCM_16")
         env[f"SWICTATION_TEST_TONES_{key}"] = str(clip)

@@ -91,12 +91,21 @@ function M.rpc_error(what, err)
   M.notify(level, ("%s: %s"):format(what, text))
 end
 
---- window/showMessage and window/logMessage from the server.
+--- How many window/showMessage the server sent: a result that inserts nothing says "no speech
+--- recognised" only if the server did not already say something meanwhile (a refused "scratch that").
+M.server_shown = 0
+
+--- window/showMessage and window/logMessage from the server. Its messages for the user already
+--- begin with "Swictation:"; they are shown with one prefix ("swictation: …"), not two.
 ---@param params {type: integer, message: string}
 ---@param shown boolean showMessage (true) or logMessage (false)
 function M.from_server(params, shown)
   local level = LSP_LEVELS[params.type] or levels.INFO
-  M.notify(level, "server: " .. tostring(params.message), { log_only = not shown })
+  local msg = tostring(params.message)
+  if shown then
+    M.server_shown = M.server_shown + 1
+  end
+  M.notify(level, msg:match("^[Ss]wictation:%s*(.*)$") or ("server: " .. msg), { log_only = not shown })
 end
 
 --- What the server wrote to stderr, from Neovim's LSP log (where vim.lsp puts it).

@@ -24,6 +24,7 @@ M.ns = vim.api.nvim_create_namespace("swictation")
 ---@field uri string
 ---@field interim integer? extmark id of the interim virtual text
 ---@field append boolean? the target is after the character the cursor was on (Normal mode, like `a`)
+---@field server_shown integer? `log.server_shown` when the target was taken
 
 local line_text = context.line_text
 local lsp_position = context.lsp_position
@@ -128,6 +129,7 @@ function M.capture(range)
     mark = mark,
     uri = context.uri(bufnr),
     append = appended,
+    server_shown = log.server_shown,
   }
 end
 
@@ -344,8 +346,11 @@ function M.apply(target, result)
     if type(result.correctUtteranceId) == "string" then
       return false -- a spoken "correct that": the alternatives open instead (dictation.lua)
     elseif (result.text or "") == "" then
-      -- Nothing was said (a selection stays as it is).
-      log.info("no speech recognised")
+      -- Nothing was said (a selection stays as it is), unless the server already told the user
+      -- why nothing changed (a "scratch that" with nothing to remove, or refused).
+      if log.server_shown == target.server_shown then
+        log.info("no speech recognised")
+      end
       return false
     end
     primary = { range = { start = to, ["end"] = to }, newText = result.text }
