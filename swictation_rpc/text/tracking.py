@@ -214,6 +214,8 @@ class Utterance:
     """The server sent the deletion of its text (undo, "scratch that"): a change over all of it
     is that deletion arriving, whatever text the change puts there (a scratch's new utterance)."""
     _touched: bool = False
+    _replaced: bool = False
+    """The touch was a whole-document change (``rng`` None): where its text went is unknown."""
     _already: str | None = None
     """Set when the text at the expected range already read ``expect`` before our edit: the text
     that followed then, so the applied edit (``expect`` then this) can still be recognised."""
@@ -349,6 +351,7 @@ class UtteranceTracker:
                     continue
                 if rng is None:  # the whole document was replaced: judged from the new text below
                     utterance._touched = True
+                    utterance._replaced = True
                 elif utterance.removing and _covers(rng, utterance.range):
                     utterance.gone = True
                     utterance.dirty = True
@@ -379,6 +382,7 @@ class UtteranceTracker:
     def _settle(self, utterance: Utterance, doc: DocumentText | None, *, touched: bool) -> None:
         """After a change touched it (or while an edit is expected): decide from the document text."""
         utterance._touched = False
+        replaced, utterance._replaced = utterance._replaced, False
         if utterance.expect is not None:
             if doc is not None:
                 target = inserted_range(utterance.range.start, utterance.expect, self.encoding)
@@ -402,7 +406,7 @@ class UtteranceTracker:
                     utterance.range = intact
                     utterance.dirty = True
                 return
-        if utterance.removing:
+        if utterance.removing and replaced:
             # Its deletion was sent and its text is no longer there: the deletion arrived, described
             # as a whole-document change (clients that sync full text) rather than an edit over it.
             utterance.gone = True
@@ -471,6 +475,13 @@ class UtteranceTracker:
             utterance._already = self._already(uri, Range(start=position, end=position), text)
         else:
             utterance.range = inserted_range(position, text, self.encoding)
+            # Not synced: assumed applied where it was asked for, so the utterances already followed
+            # there move (or count as edited, if it went inside one) as if the editor had said so.
+            for other in self._utterances(uri):
+                if not other.gone:
+                    self._follow(other, Range(start=position, end=position), text)
+                    if other._touched:
+                        self._settle(other, None, touched=True)
         per_doc = self._docs.setdefault(uri, OrderedDict())
         per_doc[utterance_id] = utterance
         self._docs.move_to_end(uri)

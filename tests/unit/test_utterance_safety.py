@@ -46,7 +46,7 @@ SAID = st.sampled_from(["ab", "a b", "ba", "b", "scratch that ab", "scratch that
 HEARD = st.sampled_from(["ab", "ba", "a b", "b a"])
 
 
-Rows = list[tuple[str, "Range | None", "int | None"]]
+Rows = list[tuple[str, "Range | None", "int | None", "tuple[str, str] | None"]]
 
 
 @attrs.define
@@ -54,6 +54,7 @@ class _Entry:
     item: HistoryItem
     removed: bool = False
     has_audio: bool = True
+    surroundings: tuple[str, str] | None = None
 
 
 class History:
@@ -67,16 +68,18 @@ class History:
         item = HistoryItem(
             id=uid, text=text, uri=uri, range=range, mode="fast", model="m", timings=TIMINGS, created_at="t"
         )
-        self.entries[uid] = _Entry(item)
+        self.entries[uid] = _Entry(item, surroundings=kwargs.get("surroundings"))
         return uid
 
-    def list(self, limit: int, *, include_removed: bool = False, owner_only: bool = False) -> list[HistoryItem]:
+    def list(
+        self, limit: int, *, include_removed: bool = False, owner_only: bool = False, not_running_others: bool = False
+    ) -> list[HistoryItem]:
         items = [attrs.evolve(e.item) for e in self.entries.values() if include_removed or not e.removed]
         return list(reversed(items))[:limit]
 
     def entry(self, uid: str) -> _Entry:
         e = self.entries[uid]
-        return _Entry(attrs.evolve(e.item), e.removed, e.has_audio)
+        return _Entry(attrs.evolve(e.item), e.removed, e.has_audio, e.surroundings)
 
     def get(self, uid: str) -> HistoryItem:
         return attrs.evolve(self.entries[uid].item)
@@ -96,9 +99,10 @@ class History:
         self.entries[uid].item.range = range
 
     def update_ranges(self, rows: Rows) -> int:
-        for uid, rng, _ in rows:
+        for uid, rng, _, around in rows:
             if uid in self.entries:
                 self.entries[uid].item.range = rng
+                self.entries[uid].surroundings = around
         return len(rows)
 
 
