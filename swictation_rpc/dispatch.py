@@ -346,7 +346,10 @@ class SwictationProtocol(LanguageServerProtocol):
             )
         else:
             result.capabilities.text_document_sync = types.TextDocumentSyncOptions(
-                open_close=True, change=types.TextDocumentSyncKind.Incremental
+                open_close=True,
+                change=types.TextDocumentSyncKind.Incremental,
+                # Saves tell the server which utterances are on disk: see UtteranceTracker.close.
+                save=types.SaveOptions(include_text=False),
             )
         # Our methods are not LSP features: advertise them where clients may look.
         result.capabilities.experimental = {

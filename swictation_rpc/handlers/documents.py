@@ -43,10 +43,15 @@ def did_close(ls: Server, params: types.DidCloseTextDocumentParams) -> None:
     ls.documents.close(params.text_document.uri)
 
 
+def did_save(ls: Server, params: types.DidSaveTextDocumentParams) -> None:
+    ls.documents.saved(params.text_document.uri)
+
+
 FEATURES: dict[str, Callable[..., Any]] = {
     types.TEXT_DOCUMENT_DID_OPEN: did_open,
     types.TEXT_DOCUMENT_DID_CHANGE: did_change,
     types.TEXT_DOCUMENT_DID_CLOSE: did_close,
+    types.TEXT_DOCUMENT_DID_SAVE: did_save,
 }
 
 
@@ -54,7 +59,7 @@ FEATURES: dict[str, Callable[..., Any]] = {
 
 
 def sync_registrations() -> list[types.Registration]:
-    """didOpen, incremental didChange and didClose for :data:`SYNC_SELECTOR`."""
+    """didOpen, incremental didChange, didClose and didSave for :data:`SYNC_SELECTOR`."""
     selector = types.TextDocumentRegistrationOptions(document_selector=SYNC_SELECTOR)
     return [
         types.Registration(
@@ -69,6 +74,13 @@ def sync_registrations() -> list[types.Registration]:
         ),
         types.Registration(
             id=f"swictation-{uuid.uuid4().hex[:8]}", method=types.TEXT_DOCUMENT_DID_CLOSE, register_options=selector
+        ),
+        types.Registration(
+            id=f"swictation-{uuid.uuid4().hex[:8]}",
+            method=types.TEXT_DOCUMENT_DID_SAVE,
+            register_options=types.TextDocumentSaveRegistrationOptions(
+                document_selector=SYNC_SELECTOR, include_text=False
+            ),
         ),
     ]
 

@@ -36,6 +36,9 @@ RELOADING_SETTINGS = ("models", "engine")
 def initialize(ls: Server, params: types.InitializeParams) -> None:
     raw = params.initialization_options
     ls.history_owner = history_owner(params)
+    text_document = params.capabilities.text_document
+    synchronization = text_document.synchronization if text_document is not None else None
+    ls.documents.tracker.reports_saves = bool(synchronization is not None and synchronization.did_save)
     try:
         options, problems = structure_options(unwrap_section(raw))
         report_problems(ls, problems, "initializationOptions")

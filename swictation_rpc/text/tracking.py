@@ -210,6 +210,8 @@ class Utterance:
     """What surrounded the cursor when it was dictated (identifiers, languageId)."""
     dirty: bool = False
     """Its range changed since it was last saved in the history."""
+    unsaved: bool = False
+    """Its text reached the editor's buffer after the document was last saved to disk."""
     removing: bool = False
     """The server sent the deletion of its text (undo, "scratch that"): a change over all of it
     is that deletion arriving, whatever text the change puts there (a scratch's new utterance)."""
@@ -255,6 +257,9 @@ class UtteranceTracker:
         self._by_id: dict[str, Utterance] = {}
         #: Called when the editor applied an edit the server sent (insertion, refinement).
         self.on_applied: Callable[[Utterance], None] | None = None
+        #: The editor sends ``didSave`` (it said so in its capabilities): then a document closed
+        #: without a save since an utterance went in was discarded with it (see :meth:`close`).
+        self.reports_saves = False
 
     # -- documents ------------------------------------------------------------------------------
 
@@ -324,11 +329,26 @@ class UtteranceTracker:
             self._settle(utterance, doc, touched=doc is not None)
 
     def close(self, uri: str) -> None:
-        """The editor no longer syncs it: keep its utterances where they were last seen."""
+        """The editor no longer syncs it: keep its utterances where they were last seen.
+
+        One that went in after the last save is gone when the editor reports saves: closing a
+        document with unsaved changes discards them (``:e!``, ``:bwipeout!``, "Don't Save"), and
+        the same words typed again at that place before it is opened again are not the utterance.
+        """
+        if self.reports_saves and uri in self._open:
+            for utterance in self._utterances(uri):
+                if utterance.unsaved and not utterance.gone:
+                    utterance.gone = True
+                    utterance.dirty = True
         self._open.pop(uri, None)
         if uri not in self._docs:
             self._versions.pop(uri, None)
             self._languages.pop(uri, None)
+
+    def saved(self, uri: str) -> None:
+        """The editor wrote the document to disk: its utterances' text is there now."""
+        for utterance in self._utterances(uri):
+            utterance.unsaved = False
 
     def change(self, uri: str, changes: Iterable[Change], version: int | None = None) -> None:
         """Apply one ``didChange`` (its content changes in order) to the text and the utterances."""
@@ -432,6 +452,7 @@ class UtteranceTracker:
             utterance.dirty = True
         utterance.range = rng
         utterance.gone = False
+        utterance.unsaved = True
         if self.on_applied is not None:
             self.on_applied(utterance)
 

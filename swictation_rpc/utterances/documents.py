@@ -207,6 +207,10 @@ class DocumentTracking:
 
     def close(self, uri: str) -> None:
         self.tracker.close(uri)
+        self.schedule_save()
+
+    def saved(self, uri: str) -> None:
+        self.tracker.saved(uri)
 
     # -- waiting for the editor -------------------------------------------------------------------
 

@@ -190,7 +190,13 @@ def test_editors_that_can_register_sync_are_asked_for_incremental_document_chang
     rpc = serve(capabilities=capabilities)
     request = rpc.wait_for("client/registerCapability", requests=True)
     by_method = {r["method"]: r.get("registerOptions", {}) for r in request["registrations"]}
-    assert set(by_method) == {"textDocument/didOpen", "textDocument/didChange", "textDocument/didClose"}
+    assert set(by_method) == {
+        "textDocument/didOpen",
+        "textDocument/didChange",
+        "textDocument/didClose",
+        "textDocument/didSave",  # which utterances are on disk (a close without a save discards them)
+    }
+    assert by_method["textDocument/didSave"]["includeText"] is False
     assert by_method["textDocument/didChange"]["syncKind"] == 2  # incremental
     assert {"scheme": "file"} in by_method["textDocument/didChange"]["documentSelector"]
     assert rpc.shutdown_and_exit() == 0

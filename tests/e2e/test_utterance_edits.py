@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import RpcClient
+from .conftest import CLIENT_CAPABILITIES, RpcClient
 from .documents import ACCURATE_TOKENS, EditorDocument, pos, transcribe, workspace_edits, write_clip, write_model
 
 DEMO = "file:///tmp/swictation-e2e/demo.py"
@@ -36,7 +36,7 @@ def serve(start_server, tones, tmp_path: Path):
     """``serve(settings=None) -> RpcClient``; every server of one test shares its data folder."""
     data = tmp_path / "data"
 
-    def _serve(settings: dict | None = None) -> RpcClient:
+    def _serve(settings: dict | None = None, capabilities: dict | None = None) -> RpcClient:
         rpc = start_server(env_extra={"SWICTATION_DATA_DIR": str(data), "SWICTATION_CHECK_CLIP": str(tones["hello"])})
         options = {
             "models": {"fast": str(tones["model"]), "accurate": str(tones["accurate"])},
@@ -44,7 +44,7 @@ def serve(start_server, tones, tmp_path: Path):
             "text": {"refine": "off"},
         }
         options.update(settings or {})
-        rpc.initialize(options)
+        rpc.initialize(options, capabilities)
         return rpc
 
     return _serve
@@ -172,6 +172,31 @@ def test_a_client_that_syncs_whole_documents_has_its_undo_and_scratch_recorded(s
     again = rpc.request("swictation/undoUtterance", {})
     assert again["reason"] == "already-undone", again
     assert history(rpc) == [] and history(rpc, includeUndone=True)[0]["undone"] is True
+    assert rpc.shutdown_and_exit() == 0
+
+
+def test_an_utterance_discarded_with_an_unsaved_document_is_gone_for_good(serve, tones):
+    # Outside-user finding: dictate (unsaved), `:e!` (the document is closed and reopened from
+    # disk without it), type the same words by hand at that place: undo deleted the user's words.
+    saves = {**CLIENT_CAPABILITIES, "textDocument": {"synchronization": {"didSave": True}}}
+    rpc = serve(capabilities=saves)
+    doc = EditorDocument(rpc, DEMO, "first line\nsecond line\n")
+    dictated = transcribe(rpc, doc, tones["count"], 1, 0)
+    assert doc.text == "first line\nuser count second line\n"
+    doc.close()  # closed without a save: the dictation is discarded with the buffer
+    doc = EditorDocument(rpc, DEMO, "first line\nsecond line\n")
+    doc.type(1, 0, "user count ")  # the user's own words, at the same place
+    undone = rpc.request("swictation/undoUtterance", {})
+    assert undone["id"] == dictated["utteranceId"] and undone["edits"] == [] and undone["reason"] == "gone", undone
+    assert doc.text == "first line\nuser count second line\n"
+
+    # Saved before it was closed: the text on disk is the utterance, and it can be undone.
+    kept = transcribe(rpc, doc, tones["count"], 0, 0)
+    rpc.notify("textDocument/didSave", {"textDocument": {"uri": DEMO}})
+    doc.close()
+    doc = EditorDocument(rpc, DEMO, "user count first line\nuser count second line\n")
+    undone = rpc.request("swictation/undoUtterance", {})
+    assert undone["id"] == kept["utteranceId"] and undone["reason"] is None, undone
     assert rpc.shutdown_and_exit() == 0
 
 
