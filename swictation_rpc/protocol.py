@@ -534,6 +534,11 @@ class DownloadModelResult:
     """The installed model's folder."""
     reloaded: bool
     """The engine was reloaded to serve it (it is configured for a mode, or the engine had failed)."""
+    serving: list[ConcreteMode] = field(factory=list)
+    """The modes the engine serves with it after the reload (empty when it serves none)."""
+    problem: str | None = None
+    """Why the engine does not serve it after the reload (it failed the engine's check, the reload
+    failed), as the engine's sentence; ``None`` when it serves, or when no mode is configured with it."""
 
 
 @define

@@ -93,7 +93,7 @@ def _mode(store: ModelStore, mode: ConcreteMode, requested: str, status: EngineS
     loaded = next((m for m in status.models if m.mode == mode), None) if status is not None else None
     if result.problem is None and result.installed and loaded is not None and loaded.problem:
         expected = requested.rstrip("/").rsplit("/", 1)[-1]
-        if loaded.name != expected and requested not in BUNDLED_ALIASES:
+        if (not loaded.ready or loaded.name != expected) and requested not in BUNDLED_ALIASES:
             result.problem = loaded.problem
     return result
 
@@ -207,11 +207,34 @@ async def download_model(ls: Server, params: DownloadModelParams) -> DownloadMod
     logger.info("Installed %s at %s", name, path)
     modes = _configured_modes(ls, name)
     reloaded = False
+    failure: str | None = None
     if modes or ls.engine_host.failed or ls.engine_host.load_failed:
         progress.report(f"Loading {name}")
-        reloaded = await _reload(ls, modes)
-    progress.end(f"Installed {name}")
-    return DownloadModelResult(name=name, path=str(path), reloaded=reloaded)
+        failure = await _reload(ls, modes)
+        reloaded = failure is None
+    serving, problem = await ls.blocking(_serving, ls.engine_host.engine, name, modes, failure)
+    if problem is not None:
+        logger.warning("Installed %s, but the engine does not serve it: %s", name, problem)
+    progress.end(f"Installed {name}" if problem is None else f"Installed {name}, but it cannot serve yet")
+    return DownloadModelResult(name=name, path=str(path), reloaded=reloaded, serving=serving, problem=problem)
+
+
+def _serving(
+    engine: Engine | None, name: str, modes: list[ConcreteMode], failure: str | None
+) -> tuple[list[ConcreteMode], str | None]:
+    """The modes the engine serves with ``name`` now, and why it does not serve a mode configured with it."""
+    status = engine.status() if engine is not None else None
+    models = status.models if status is not None else []
+    serving = [m.mode for m in models if m.ready and m.name == name]
+    if serving or not modes:
+        return serving, None
+    if failure is not None:
+        return serving, failure
+    for mode in modes:
+        loaded = next((m for m in models if m.mode == mode), None)
+        if loaded is not None and loaded.problem:
+            return serving, loaded.problem
+    return serving, f"The engine does not serve {name} in {' or '.join(modes)} mode (swictation/status says why)."
 
 
 async def _download(
@@ -254,8 +277,9 @@ def _configured_modes(ls: Server, name: str) -> list[ConcreteMode]:
     return [mode for mode in MODES if getattr(ls.options.models, mode) == name]
 
 
-async def _reload(ls: Server, modes: list[ConcreteMode]) -> bool:
-    """Load ``modes`` again (the whole engine if it had failed) through the settings path; true if it did.
+async def _reload(ls: Server, modes: list[ConcreteMode]) -> str | None:
+    """Load ``modes`` again (the whole engine if it had failed) through the settings path; ``None`` if it did,
+    else why it failed.
 
     Not cancellable: the model is installed by now, so the answer says so.
     """
@@ -266,10 +290,11 @@ async def _reload(ls: Server, modes: list[ConcreteMode]) -> bool:
     while not job.done():
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.shield(job)
-    if job.exception() is not None:
-        logger.warning("Reloading the engine failed: %s", job.exception())
-        return False
-    return True
+    error = job.exception()
+    if error is not None:
+        logger.warning("Reloading the engine failed: %s", error)
+        return f"Reloading the engine failed: {error}"
+    return None
 
 
 # -- swictation/removeModel -----------------------------------------------------------------------

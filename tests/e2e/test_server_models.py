@@ -158,7 +158,13 @@ def test_models_download_with_progress_serve_break_and_remove(server: RpcClient,
 
     # Download, with progress on a token the server creates (the client supports workDoneProgress).
     result = rpc.request("swictation/downloadModel", {"name": "tone"})
-    assert result == {"name": "tone", "path": str(store["models"] / "tone"), "reloaded": True}
+    assert result == {
+        "name": "tone",
+        "path": str(store["models"] / "tone"),
+        "reloaded": True,
+        "serving": ["fast", "accurate"],  # accurate's model is missing: the tone model serves it too
+        "problem": None,
+    }
     (created,) = [p for n, p in rpc.server_requests if n == "window/workDoneProgress/create"][-1:]
     values = progress_of(rpc, created["token"])
     assert values[0] == {
@@ -248,4 +254,24 @@ def test_cancel_mid_transfer_installs_nothing_and_a_retry_resumes(server: RpcCli
     assert 0 < int(ranges[-1].removeprefix("bytes=").rstrip("-")) < store["size"]
     assert progress_of(rpc, token)[-1] == {"kind": "end", "message": "Installed tone"}
     assert rpc.request("swictation/transcribe", tone_params(tone["wav"]))["model"] == "tone"
+    assert rpc.shutdown_and_exit() == 0
+
+
+def test_a_downloaded_model_that_fails_the_engines_check_is_reported_as_not_serving(
+    start_server: Callable[..., RpcClient], store, tmp_path: Path
+):
+    """The check clip is silence, so the tone model writes nothing and the engine retires it:
+    the result says so instead of "reloaded and serving" (outside-14 F2)."""
+    silence = tmp_path / "silence.wav"
+    soundfile.write(str(silence), [0.0] * 16_000, 16_000, subtype="PCM_16")
+    rpc = start_server(env_extra={**store["env"], "SWICTATION_CHECK_CLIP": str(silence)})
+    rpc.initialize({"models": {"fast": "tone"}})
+    rpc.wait_ready()
+    result = rpc.request("swictation/downloadModel", {"name": "tone", "workDoneToken": "broken"})
+    assert result["name"] == "tone" and result["path"] == str(store["models"] / "tone")
+    assert result["serving"] == []
+    assert result["problem"].startswith("Model tone produced no text on its check clip")
+    assert progress_of(rpc, "broken")[-1] == {"kind": "end", "message": "Installed tone, but it cannot serve yet"}
+    fast = modes_of(rpc.request("swictation/models"))["fast"]
+    assert fast["problem"] is not None and "produced no text" in fast["problem"]
     assert rpc.shutdown_and_exit() == 0

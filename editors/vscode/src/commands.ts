@@ -6,7 +6,7 @@ import type { SwictationClient } from './client';
 import type { Problem } from './errors';
 import { isCancellation, problemFromError } from './errors';
 import type { ModelPickItem } from './models';
-import { DownloadProgress, modelPickItems, modelProblems, modelsToFix, servingLines } from './models';
+import { DownloadProgress, downloadOutcome, modelPickItems, modelProblems, modelsToFix, servingLines } from './models';
 import * as protocol from './protocol';
 import type { Mode } from './protocol';
 import type { ClientSettings } from './settings';
@@ -176,9 +176,13 @@ async function downloadOne(client: SwictationClient, name: string, force: boolea
         cancel.dispose();
       }
     });
-    const message = `Swictation: ${result.name} is installed in ${result.path}${result.reloaded ? ' and serving' : ''}.`;
-    log.info(message);
-    void api.showMessage('info', message);
+    const { level, message } = downloadOutcome(result);
+    if (level === 'warning') {
+      log.warn(message);
+    } else {
+      log.info(message);
+    }
+    void api.showMessage(level, message);
     return true;
   } catch (error) {
     if (isCancellation(error)) {

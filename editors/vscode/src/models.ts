@@ -3,7 +3,7 @@
  * the user (which configured model is missing or broken, which models serve), the quick pick of
  * the catalogue with size and role, and the progress of a download. commands.ts shows them.
  */
-import type { ModelInfo, ModelsResult, StatusResult } from './protocol';
+import type { DownloadModelResult, ModelInfo, ModelsResult, StatusResult } from './protocol';
 
 /** One sentence per configured model that is missing or broken (`modes[].problem`). */
 export function modelProblems(result: ModelsResult): string[] {
@@ -14,6 +14,23 @@ export function modelProblems(result: ModelsResult): string[] {
       const sentence = problem.toLowerCase().startsWith(m.model.toLowerCase()) || problem.includes(m.model) ? problem : `${m.model}: ${problem}`;
       return `${m.mode} mode: ${/[.!?]$/.test(sentence) ? sentence : `${sentence}.`}`;
     });
+}
+
+/**
+ * What a finished download says: whether the engine serves the model now, truthfully. A model the
+ * engine retired (it failed the check clip) or a failed reload is a warning with the engine's reason.
+ */
+export function downloadOutcome(result: DownloadModelResult): { level: 'info' | 'warning'; message: string } {
+  const where = `${result.name} in ${result.path}`;
+  if (result.problem) {
+    return { level: 'warning', message: `Swictation: installed ${where}, but it cannot serve yet: ${result.problem.trim()}` };
+  }
+  const serving = result.serving ?? [];
+  if (serving.length) {
+    const modes = serving.length === 1 ? `the ${serving[0]} mode uses` : `the ${serving.join(' and ')} modes use`;
+    return { level: 'info', message: `Swictation: installed ${where}; ${modes} it now.` };
+  }
+  return { level: 'info', message: `Swictation: installed ${where}.` };
 }
 
 /** The configured models that can be downloaded to fix a problem (catalogue names only). */

@@ -393,6 +393,10 @@ export interface DownloadModelResult {
   path: string;
   /** The engine was reloaded to serve it. */
   reloaded: boolean;
+  /** The modes the engine serves with it after the reload (absent from servers before issue 14's fix). */
+  serving?: ConcreteMode[];
+  /** Why the engine does not serve it (failed its check clip, the reload failed); null when it serves. */
+  problem?: string | null;
 }
 
 export interface RemoveModelParams {

@@ -94,7 +94,9 @@ end
 --- One line per mode: the model it uses, and its problem with the fix.
 ---@param result swictation.ModelsResult
 ---@return {text: string, problem: boolean}[]
-function M.mode_lines(result)
+---@param serving? table<string, string> the model that serves each mode now (from the
+--- `swictation/status` answer's engine.models), to say what serves a mode meanwhile
+function M.mode_lines(result, serving)
   local by_name = {}
   for _, info in ipairs(result.models or {}) do
     by_name[info.name] = info
@@ -110,10 +112,14 @@ function M.mode_lines(result)
         (problem:gsub("[%.%s]+$", "")),
         M.fix_for(mode, by_name)
       )
+      local other = serving and serving[mode.mode]
+      if other and other ~= mode.model then
+        text = text .. (". Meanwhile %s serves %s mode, so dictation works"):format(other, mode.mode)
+      end
     else
       local info = by_name[mode.model]
-      local serving = info and vim.tbl_contains(info.serving or {}, mode.mode)
-      text = ("%s mode: %s (installed%s)"):format(mode.mode, mode.model, serving and ", serving" or "")
+      local serves = info and vim.tbl_contains(info.serving or {}, mode.mode)
+      text = ("%s mode: %s (installed%s)"):format(mode.mode, mode.model, serves and ", serving" or "")
     end
     out[#out + 1] = { text = text, problem = problem ~= nil }
   end
@@ -239,6 +245,27 @@ local function on_progress(job, value)
   end
 end
 
+--- What a finished download says, truthfully: whether the engine serves the model now (the
+--- result's `serving`), or why it cannot (`problem`: it failed the engine's check clip, the reload
+--- failed), as a warning.
+---@param result swictation.DownloadModelResult
+---@param name string
+---@return integer level, string text
+function M.download_message(result, name)
+  local where = ("%s in %s"):format(result.name or name, tostring(result.path))
+  local problem = str(result.problem)
+  if problem then
+    return vim.log.levels.WARN, ("installed %s, but it cannot serve yet: %s"):format(where, vim.trim(problem))
+  end
+  local serving = type(result.serving) == "table" and result.serving or {}
+  if #serving == 1 then
+    return vim.log.levels.INFO, ("installed %s; the %s mode uses it now"):format(where, serving[1])
+  elseif #serving > 1 then
+    return vim.log.levels.INFO, ("installed %s; the %s modes use it now"):format(where, table.concat(serving, " and "))
+  end
+  return vim.log.levels.INFO, ("installed %s"):format(where)
+end
+
 --- :SwictationModels download NAME (force: :SwictationModels! download NAME, again over an
 --- installed one).
 ---@param name string
@@ -278,14 +305,8 @@ function M.download(name, opts)
       return
     end
     finish_download(job, function()
-      log.info(
-        ("installed %s in %s%s"):format(
-          result.name or name,
-          tostring(result.path),
-          result.reloaded and "; the engine reloaded and serves it" or ""
-        ),
-        TITLE
-      )
+      local level, text = M.download_message(result, name)
+      log.notify(level, text, TITLE)
       done({ action = "download", ok = true, name = name, result = result, progress = job.progress })
     end)
   end)

@@ -238,6 +238,8 @@ M.notifications = {
 ---@field name string
 ---@field path string The installed model's folder.
 ---@field reloaded boolean The engine was reloaded to serve it (it is configured for a mode, or the engine had failed).
+---@field serving? ("fast"|"accurate")[] The modes the engine serves with it after the reload (empty when it serves none).
+---@field problem? string Why the engine does not serve it after the reload (it failed the engine's check, the reload failed), as the engine's sentence; ``None`` when it serves, or when no mode is configured with it.
 
 ---@class swictation.RemoveModelParams
 ---@field name string

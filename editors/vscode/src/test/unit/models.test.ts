@@ -2,7 +2,7 @@
 import * as assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
-import { DownloadProgress, formatSize, modelPickItems, modelProblems, modelsToFix, servingLines } from '../../models';
+import { DownloadProgress, downloadOutcome, formatSize, modelPickItems, modelProblems, modelsToFix, servingLines } from '../../models';
 import type { ModelInfo, ModelsResult } from '../../protocol';
 
 function model(over: Partial<ModelInfo> & { name: string }): ModelInfo {
@@ -50,6 +50,26 @@ describe('models', () => {
       },
     });
     assert.deepEqual(lines, ['fast: whisper-tiny.en on CPU']);
+  });
+
+  test('a finished download says whether the engine serves the model, and why not (outside-14 F2)', () => {
+    const base = { name: 'parakeet-tdt-110m', path: '/data/models/parakeet-tdt-110m', reloaded: true };
+    const problem = 'Model parakeet-tdt-110m produced no text on its check clip (a known speech sample): it cannot transcribe.';
+    assert.deepEqual(downloadOutcome({ ...base, serving: [], problem }), {
+      level: 'warning',
+      message: `Swictation: installed parakeet-tdt-110m in /data/models/parakeet-tdt-110m, but it cannot serve yet: ${problem}`,
+    });
+    assert.deepEqual(downloadOutcome({ ...base, serving: ['fast'], problem: null }), {
+      level: 'info',
+      message: 'Swictation: installed parakeet-tdt-110m in /data/models/parakeet-tdt-110m; the fast mode uses it now.',
+    });
+    assert.equal(downloadOutcome({ ...base, serving: ['fast', 'accurate'], problem: null }).message.endsWith('; the fast and accurate modes use it now.'), true);
+    // Not configured for a mode (or an older server): installed, with no claim that it serves.
+    assert.deepEqual(downloadOutcome({ ...base, reloaded: false, serving: [], problem: null }), {
+      level: 'info',
+      message: 'Swictation: installed parakeet-tdt-110m in /data/models/parakeet-tdt-110m.',
+    });
+    assert.equal(downloadOutcome(base).message, 'Swictation: installed parakeet-tdt-110m in /data/models/parakeet-tdt-110m.');
   });
 
   test('sizes: exact bytes in MB, estimates as published', () => {
