@@ -312,7 +312,12 @@ class SwictationProtocol(LanguageServerProtocol):
             logger.warning("Request %s failed: %s", msg_id, exc)
             # camelCase on the wire, like everything else (``session_id=`` arrives as ``sessionId``).
             data = {to_camel(key): value for key, value in exc.to_data().items()}
-            error = types.ResponseError(code=exc.CODE, message=exc.message, data=data)
+            message = exc.message
+            remedy_text = getattr(self._server, "remedy_text", None)
+            if remedy_text is not None:  # an editor: its own command first in model remedies
+                message = remedy_text(message) or message
+                data["remedy"] = remedy_text(data.get("remedy"))
+            error = types.ResponseError(code=exc.CODE, message=message, data=data)
         elif isinstance(exc, JsonRpcException):
             logger.warning("Request %s failed: %s", msg_id, exc.message)
             error = exc.to_response_error()

@@ -45,6 +45,7 @@ from swictation_rpc.history import HistoryStore
 from swictation_rpc.logs import LOG_LEVELS, LspLogHandler
 from swictation_rpc.options import LogLevel, Options
 from swictation_rpc.protocol import STATE_CHANGED, State, StateChangedParams
+from swictation_rpc.remedies import for_editor
 from swictation_rpc.transport import DEFAULT_MAX_MESSAGE_BYTES, LockedWriter, start_reader
 from swictation_rpc.utterances.dictation import Dictation
 from swictation_rpc.utterances.documents import DocumentTracking
@@ -98,6 +99,9 @@ class SwictationServer(LanguageServer):
         self.pull_config_at_start = False
         #: Whose utterances the history rotates and undoes: the editor and its workspace (initialize).
         self.history_owner: str | None = None
+        #: ``initialize`` named the client (``clientInfo``): an editor, whose user may have no
+        #: ``swictation-rpc`` on ``$PATH``; model remedies lead with the editor's command.
+        self.editor_client = False
         self._history_notices: set[str] = set()
         self.last_state: tuple[State, str | None] | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -203,7 +207,12 @@ class SwictationServer(LanguageServer):
             pass
 
     def show_message(self, message: str, kind: types.MessageType = types.MessageType.Warning) -> None:
+        message = self.remedy_text(message) or message
         self.window_show_message(types.ShowMessageParams(type=kind, message=message))
+
+    def remedy_text(self, text: str | None) -> str | None:
+        """``text`` as this client's user can act on it (:func:`swictation_rpc.remedies.for_editor`)."""
+        return for_editor(text) if self.editor_client else text
 
     def _client_capabilities(self) -> types.ClientCapabilities | None:
         return getattr(self.protocol, "client_capabilities", None)  # set by initialize

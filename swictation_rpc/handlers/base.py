@@ -26,6 +26,8 @@ class Server(Protocol):
     pull_config_at_start: bool
     #: Whose utterances the history rotates and undoes (set at initialize).
     history_owner: str | None
+    #: The client is an editor (``clientInfo`` at initialize): model remedies lead with its command.
+    editor_client: bool
     blocking: Blocking
     engine_host: EngineHost
     documents: DocumentTracking
@@ -40,6 +42,8 @@ class Server(Protocol):
     def install_options(self, options: Options) -> None: ...
 
     def show_message(self, message: str, kind: types.MessageType = types.MessageType.Warning) -> None: ...
+
+    def remedy_text(self, text: str | None) -> str | None: ...
 
     def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
         """Run ``coroutine`` in the background, kept referenced until it is done."""

@@ -36,6 +36,7 @@ RELOADING_SETTINGS = ("models", "engine")
 def initialize(ls: Server, params: types.InitializeParams) -> None:
     raw = params.initialization_options
     ls.history_owner = history_owner(params)
+    ls.editor_client = params.client_info is not None
     text_document = params.capabilities.text_document
     synchronization = text_document.synchronization if text_document is not None else None
     ls.documents.tracker.reports_saves = bool(synchronization is not None and synchronization.did_save)

@@ -67,7 +67,12 @@ REPORT_EVERY_BYTES = 1 << 20
 
 
 async def models(ls: Server, params: ModelsParams) -> ModelsResult:
-    return await ls.blocking(describe, ls.options, ls.engine_host.engine, ls.engine_host.loading)
+    result = await ls.blocking(describe, ls.options, ls.engine_host.engine, ls.engine_host.loading)
+    for info in result.models:
+        info.problem = ls.remedy_text(info.problem)
+    for mode in result.modes:
+        mode.problem = ls.remedy_text(mode.problem)
+    return result
 
 
 def describe(options: Options, engine: Engine | None, loading: bool) -> ModelsResult:
@@ -216,6 +221,7 @@ async def download_model(ls: Server, params: DownloadModelParams) -> DownloadMod
     if problem is not None:
         logger.warning("Installed %s, but the engine does not serve it: %s", name, problem)
     progress.end(f"Installed {name}" if problem is None else f"Installed {name}, but it cannot serve yet")
+    problem = ls.remedy_text(problem)
     return DownloadModelResult(name=name, path=str(path), reloaded=reloaded, serving=serving, problem=problem)
 
 

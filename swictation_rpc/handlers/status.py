@@ -29,6 +29,8 @@ async def status(ls: Server, params: StatusParams) -> StatusResult:
     engine_status, metrics, gpu, devices = await ls.blocking(_gather, ls.engine_host.engine)
     # The setting in effect, also while the engine is still loading or applying a change.
     engine_status.language = ls.options.language
+    for model in engine_status.models:
+        model.problem = ls.remedy_text(model.problem)
     active = ls.dictation.active
     return StatusResult(
         state=ls.state,

@@ -275,3 +275,36 @@ def test_a_downloaded_model_that_fails_the_engines_check_is_reported_as_not_serv
     fast = modes_of(rpc.request("swictation/models"))["fast"]
     assert fast["problem"] is not None and "produced no text" in fast["problem"]
     assert rpc.shutdown_and_exit() == 0
+
+
+EDITOR = "in the editor (VS Code: Swictation: Download Models…; Neovim: :SwictationModels download "
+EDITOR_FIX = EDITOR + "tone)"
+
+
+@pytest.mark.parametrize("editor", [True, False])
+def test_model_remedies_lead_with_the_editors_command_when_the_client_is_an_editor(
+    start_server: Callable[..., RpcClient], store, tone, editor: bool
+):
+    """After an in-editor install ``swictation-rpc`` is not on $PATH (outside-14 F4): an editor
+    (``clientInfo`` at initialize) is told its own download command first; other clients get the CLI's."""
+    rpc = start_server(env_extra={**store["env"], "PATH": "/usr/bin:/bin"})
+    params: dict[str, Any] = {"processId": os.getpid(), "rootUri": None, "capabilities": {}}
+    if editor:
+        params["clientInfo"] = {"name": "Visual Studio Code"}
+    params["initializationOptions"] = {"models": {"fast": "tone"}}
+    rpc.request("initialize", params)
+    rpc.notify("initialized", {})
+    rpc.wait_ready()
+    with pytest.raises(RpcError) as missing:
+        rpc.request("swictation/transcribe", tone_params(tone["wav"]))
+    remedy = missing.value.data["remedy"]
+    problems = [m["problem"] or "" for m in rpc.request("swictation/status")["engine"]["models"]]
+    if editor:
+        assert remedy.startswith(f"Download it {EDITOR}"), remedy
+        # The CLI command shown is one that runs: the full path of this server's swictation-rpc.
+        assert "/swictation-rpc models download " in remedy and "`swictation-rpc models" not in remedy
+        assert any(EDITOR_FIX in p for p in problems), problems
+    else:
+        assert EDITOR not in remedy and "swictation-rpc models download " in remedy, remedy
+        assert not any(EDITOR_FIX in p for p in problems), problems
+    assert rpc.shutdown_and_exit() == 0
