@@ -129,6 +129,36 @@ def test_install_failure_shows_pips_error(nvim: str, tmp_path: Path) -> None:  #
     _run_spec(nvim, "no_server_spec.lua", _setup_env(tmp_path), only="a spec pip cannot install")
 
 
+# --- A command that is not the server, setup mistakes, a venv two editors share (issue 14) -----
+
+
+@pytest.mark.parametrize(
+    "only",
+    [
+        "a command that never answers initialize",
+        "a command that exits before initialize",
+        "`cmd` naming a directory",
+        "a python3 that answers the version check",
+        "the user's own :SwictationInstall cancel",
+        "options in the wrong place",
+        ":SwictationInstall! refuses while another editor",
+        "a server from the venv marks it in use",
+    ],
+    ids=[
+        "never-answers-initialize",
+        "exits-before-initialize",
+        "cmd-path-directory-missing",
+        "python-prints-other-version",
+        "install-cancel-not-an-error",
+        "misplaced-options",
+        "reinstall-refused-while-in-use",
+        "venv-in-use-and-status",
+    ],
+)
+def test_start_failures(nvim: str, tmp_path: Path, only: str) -> None:  # noqa: F811
+    _run_spec(nvim, "start_failures_spec.lua", _setup_env(tmp_path), only=only)
+
+
 # --- :SwictationModels against the checkout's server and the loopback catalogue ----------------
 
 

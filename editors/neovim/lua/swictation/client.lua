@@ -15,6 +15,7 @@ local M = {}
 M.NAME = "swictation"
 
 local has_011 = vim.fn.has("nvim-0.11") == 1
+local is_win = vim.fn.has("win32") == 1
 
 ---@type integer?
 local client_id
@@ -22,8 +23,23 @@ local client_id
 local started_at
 ---@type fun(client: vim.lsp.Client?, err: string?)[]
 local waiting = {}
---- Clients stopped on purpose (stop/restart): their exit is not an error.
+--- Clients stopped on purpose (stop/restart/start timeout): their exit is not an error.
 local stopping = {}
+--- The real exit code and signal of each client (Neovim is told 0, see `spawn`).
+local exits = {}
+--- Clients started from the venv :SwictationInstall made.
+local from_venv = {}
+--- Clients that answered initialize.
+local initialized = {}
+--- When the running server was started (vim.uv.now()), for :SwictationStatus while it starts.
+local started_ms
+--- The command the running server was started with, and where it came from.
+local running_cmd, running_source
+
+--- Why the last server ended or never started ({ cmd, reason }); a status query shows it
+--- instead of starting the same command again.
+---@type {cmd: string[], reason: string}?
+M.last_failure = nil
 
 --- Notification handlers, filled by init.lua (dictation owns partial/stateChanged/refined).
 ---@type table<string, lsp.Handler>
@@ -71,25 +87,71 @@ function M.settings()
   return vim.tbl_isempty(settings) and vim.empty_dict() or settings
 end
 
-local function on_exit(code, signal, id)
+--- The command as the user reads it: "sleep 1000, `cmd` in setup()".
+local function describe(cmd, source)
+  local where = ({ setup = "`cmd` in setup()", path = "on $PATH", install = "installed by :SwictationInstall" })[source]
+  return ("`%s`%s"):format(table.concat(cmd, " "), where and (" (" .. where .. ")") or "")
+end
+
+--- The last thing the server wrote to stderr that is not a routine log line.
+local function stderr_tail(cmd)
+  return log.last_problem(log.server_stderr(cmd[1], started_at, 200))
+end
+
+--- A start that failed (exited or hung before initialize): one message, state "failed".
+local function start_failed(msg)
+  M.last_failure = { cmd = running_cmd, reason = msg }
+  log.error(msg)
+  status.set("failed", { reason = msg })
+  flush(nil, msg)
+  local ok, dictation = pcall(require, "swictation.dictation")
+  if ok then
+    dictation.on_server_exit()
+  end
+end
+
+local function on_exit(_, _, id)
   vim.schedule(function()
     local on_purpose = stopping[id]
     stopping[id] = nil
+    local was_initialized = initialized[id]
+    initialized[id] = nil
+    local code, signal = unpack(exits[id] or { 0, 0 })
+    exits[id] = nil
+    if from_venv[id] then
+      from_venv[id] = nil
+      if vim.tbl_isempty(from_venv) then
+        require("swictation.install").mark_in_use(false)
+      end
+    end
     if id ~= client_id then
       return
     end
     client_id = nil
+    local cmd, source = config.server_cmd()
     -- Like vim.lsp: exit code 0 and SIGTERM are a normal end.
     if on_purpose or (code == 0 and (signal == 0 or signal == 15)) then
       status.set("stopped")
       flush(nil, "the server stopped")
+    elseif not was_initialized then
+      local said = stderr_tail(cmd)
+      start_failed(
+        ("the server command %s exited with code %d%s before it answered initialize, so it is not the server%s; :SwictationLog shows its messages, :SwictationRestart tries again"):format(
+          describe(cmd, source),
+          code,
+          signal ~= 0 and (" (signal %d)"):format(signal) or "",
+          said and (". Its last output: " .. said) or ""
+        )
+      )
+      return
     else
-      local said = log.last_problem(log.server_stderr(config.server_cmd()[1], started_at, 200))
+      local said = stderr_tail(cmd)
       local msg = ("the server exited (code %d, signal %d)%s; :SwictationLog shows its messages, :SwictationRestart starts it again"):format(
         code,
         signal,
         said and (": " .. said) or ""
       )
+      M.last_failure = { cmd = running_cmd, reason = msg }
       log.error(msg)
       status.set("error", { reason = msg })
       flush(nil, msg)
@@ -125,6 +187,23 @@ function M.precheck(cmd, source)
   if vim.fn.executable(exe) == 1 then
     return nil
   end
+  local fix = config._snippet("cmd", { "/path/to/swictation-rpc", "serve", "--stdio" })
+  if exe:find("/", 1, true) or (is_win and exe:find("\\", 1, true)) then
+    -- A path, not a name looked up on $PATH: say what is wrong with it.
+    local what
+    if vim.fn.isdirectory(exe) == 1 then
+      what = "is a directory, not a program"
+    elseif vim.fn.getftype(exe) == "" then
+      what = "does not exist"
+    else
+      what = "is not executable (no execute permission)"
+    end
+    return ("cannot start the server: `%s` %s (`cmd` in setup() names it). Point `cmd` at swictation-rpc: %s, or remove `cmd` and run :SwictationInstall; :checkhealth swictation has details"):format(
+      exe,
+      what,
+      fix
+    )
+  end
   if source == "setup" then
     return ("cannot start the server: `%s` is not an executable on $PATH (`cmd` in setup() names it). Point `cmd` at swictation-rpc: %s, or remove `cmd` and run :SwictationInstall; :checkhealth swictation has details"):format(
       exe,
@@ -151,15 +230,30 @@ function M.start()
   local err = M.precheck(cmd, source)
   if err then
     log.error(err)
-    status.set("error", { reason = err })
+    status.set("failed", { reason = err })
     return nil, err
   end
   local settings = M.settings()
+  -- The server is started through this function so that its real exit code stays ours: Neovim
+  -- is told 0, and so does not add its own "Client swictation quit with exit code …" warning to
+  -- the one message on_exit shows.
+  local new_id
+  local env = not vim.tbl_isempty(opts.cmd_env) and opts.cmd_env or nil
+  local function spawn(dispatchers)
+    local ours = vim.tbl_extend("force", dispatchers, {
+      on_exit = function(code, signal)
+        if new_id then
+          exits[new_id] = { code, signal }
+        end
+        return dispatchers.on_exit(0, 0)
+      end,
+    })
+    return vim.lsp.rpc.start(cmd, ours, { env = env })
+  end
   ---@type vim.lsp.ClientConfig
   local cfg = {
     name = M.NAME,
-    cmd = cmd,
-    cmd_env = not vim.tbl_isempty(opts.cmd_env) and opts.cmd_env or nil,
+    cmd = spawn,
     root_dir = vim.fn.getcwd(),
     init_options = settings,
     settings = { swictation = settings },
@@ -185,6 +279,7 @@ function M.start()
     }),
     on_init = function(client)
       vim.schedule(function()
+        initialized[client.id] = true
         if client.id == client_id then
           log.debug(("server initialized (client %d, %s)"):format(client.id, client.offset_encoding))
           if status.get().state == "starting" then
@@ -216,13 +311,46 @@ function M.start()
       tostring(not ok and e or start_err or "vim.lsp.start failed (see :LspLog)")
     )
     log.error(err)
-    status.set("error", { reason = err })
+    status.set("failed", { reason = err })
     return nil, err
   end
   client_id = id
+  new_id = id
+  M.last_failure = nil
+  running_cmd, running_source = cmd, source
+  if source == "install" then
+    from_venv[id] = true
+    require("swictation.install").mark_in_use(true)
+  end
+  started_ms = vim.uv.now()
   started_at = os.date("%Y-%m-%d %H:%M:%S")
   log.debug(("starting %s (client %d)"):format(table.concat(cmd, " "), id))
   status.set("starting")
+  -- A command that starts but never answers initialize (not the server, or waiting on input).
+  local timeout = opts.start_timeout_ms
+  vim.defer_fn(function()
+    if client_id ~= id or initialized[id] then
+      return
+    end
+    local client = vim.lsp.get_client_by_id(id)
+    stopping[id] = true
+    client_id = nil
+    local said = stderr_tail(cmd)
+    start_failed(
+      ("the server command %s did not answer initialize within %d s, so it is not the server or it hangs%s; it was stopped. Check the command in a terminal; :SwictationLog shows its messages, :SwictationRestart tries again (`start_timeout_ms` in setup() sets the wait)"):format(
+        describe(cmd, source),
+        math.floor(timeout / 1000 + 0.5),
+        said and (". Its last output: " .. said) or ""
+      )
+    )
+    if client then
+      if has_011 then
+        client:stop(true)
+      else
+        client.stop(true)
+      end
+    end
+  end, timeout)
   return vim.lsp.get_client_by_id(id)
 end
 
@@ -321,6 +449,25 @@ end
 --- When the server was started ("%Y-%m-%d %H:%M:%S"), if it was.
 function M.started_at()
   return started_at
+end
+
+--- The command and source of the running server (nil when none runs): it may differ from
+--- config.server_cmd() now, e.g. while another editor reinstalls the venv it runs from.
+---@return string[]? cmd
+---@return string? source
+function M.running_cmd()
+  if M.get() then
+    return running_cmd, running_source
+  end
+end
+
+--- Seconds since the running server was started (for "starting" in :SwictationStatus).
+---@return number?
+function M.starting_for_s()
+  if not client_id or not started_ms then
+    return nil
+  end
+  return (vim.uv.now() - started_ms) / 1000
 end
 
 --- Stop the server; `force` kills it at once instead of asking it to shut down.

@@ -13,6 +13,10 @@ M.defaults = {
   -- put under stdpath("data")/swictation/venv.
   cmd = { "swictation-rpc", "serve", "--stdio" },
 
+  -- How long to wait for a started server to answer `initialize` before giving up with one
+  -- message (state "failed"). The first start after an install can take a while.
+  start_timeout_ms = 60000,
+
   -- Extra environment for the server process, e.g. { SWICTATION_MODELS_DIR = "/data/models" }.
   cmd_env = {},
 
@@ -61,6 +65,7 @@ M.defaults = {
       listening = "listening",
       transcribing = "transcribing",
       error = "error",
+      failed = "failed", -- the server did not start (not found, exited, or no answer)
     },
   },
 
@@ -147,6 +152,44 @@ local function snippet(path, value)
   return 'require("swictation").setup({ ' .. text .. " })"
 end
 
+--- Server settings (`:help swictation-settings`): at the top level of setup() they belong in
+--- `settings`.
+local server_settings = {
+  defaultMode = true,
+  models = true,
+  engine = true,
+  autoMode = true,
+  audio = true,
+  vad = true,
+  text = true,
+  history = true,
+  applyEdits = true,
+  logLevel = true,
+}
+
+--- Keys other editors (or guesses) use for the server command: `cmd` is ours.
+local server_command_keys = { server = true, path = true, serverPath = true, server_path = true, command = true }
+
+--- A hint for an unknown top-level key that is an option in the wrong place, else nil.
+local function misplaced(key, value)
+  local camel = key:gsub("_(%w)", function(c)
+    return c:upper()
+  end)
+  if server_settings[camel] then
+    return ("it is a server setting: did you mean `settings.%s`?\n  %s"):format(
+      camel,
+      snippet("settings." .. camel, value)
+    )
+  end
+  if server_command_keys[key] then
+    local path = type(value) == "string" and value
+      or (type(value) == "table" and type(value.path) == "string" and value.path)
+    return ("the server command is `cmd`: did you mean `cmd`?\n  %s"):format(
+      snippet("cmd", { path or "/path/to/swictation-rpc", "serve", "--stdio" })
+    )
+  end
+end
+
 local function is_list_of_strings(v)
   if type(v) ~= "table" or not vim.islist(v) or #v == 0 then
     return false
@@ -165,7 +208,10 @@ local function check(user, defaults, prefix, problems)
   for key, value in pairs(user) do
     local path = prefix and (prefix .. "." .. tostring(key)) or tostring(key)
     local default = type(key) == "string" and defaults[key] or nil
-    if default == nil then
+    local hint = default == nil and not prefix and type(key) == "string" and misplaced(key, value) or nil
+    if hint then
+      problems[#problems + 1] = ("unknown option `%s`: %s"):format(path, hint)
+    elseif default == nil then
       local suggestion = type(key) == "string" and closest(key, defaults) or nil
       local msg = ("unknown option `%s`"):format(path)
       if suggestion then

@@ -148,14 +148,19 @@ local SOURCES = {
 --- :SwictationStatus: the server's state, the command, and the model each mode uses, with what
 --- to run when one is missing or broken. Fires `User SwictationStatusShown` (data = { lines, problem }).
 function M.show_status()
-  local cmd, source = config.server_cmd()
-  local lines = {
-    ("server: %s (%s%s)"):format(
-      status.get().state,
+  local cmd, source = client.running_cmd()
+  if not cmd then
+    cmd, source = config.server_cmd()
+  end
+  local state = status.get()
+  local function header(s)
+    return ("server: %s (%s%s)"):format(
+      s,
       table.concat(cmd, " "),
       source and (", " .. SOURCES[source]) or ", not found"
-    ),
-  }
+    )
+  end
+  local lines = { header(state.state) }
   local function show(problem)
     log.notify(problem and vim.log.levels.WARN or vim.log.levels.INFO, table.concat(lines, "\n"), {
       title = "swictation status",
@@ -165,6 +170,24 @@ function M.show_status()
       modeline = false,
       data = { lines = lines, problem = problem },
     })
+  end
+  local running = client.get()
+  -- Answered from what the plugin knows: a status query neither waits for a server that is
+  -- starting nor starts again one that failed.
+  if running and not running.initialized then
+    local waited = client.starting_for_s() or 0
+    lines[#lines + 1] = ("waiting %d s so far for it to answer initialize (it is given %d s: start_timeout_ms)"):format(
+      math.floor(waited),
+      math.floor(config.options.start_timeout_ms / 1000 + 0.5)
+    )
+    show(false)
+    return
+  end
+  local failure = client.last_failure
+  if not running and failure and vim.deep_equal(failure.cmd, cmd) then
+    lines[#lines + 1] = failure.reason
+    show(true)
+    return
   end
   if not source then
     lines[#lines + 1] = client.precheck(cmd, source) or "the server is not installed: run :SwictationInstall"
@@ -177,13 +200,20 @@ function M.show_status()
       show(true)
       return
     end
-    lines[1] = ("server: %s (%s, %s)"):format(result.state, table.concat(cmd, " "), SOURCES[source])
+    lines[1] = header(result.state)
     require("swictation.models").fetch(function(models_err, models)
       local problem = result.state == "error"
       if models_err or not models then
         lines[#lines + 1] = "models: " .. (log.format_rpc_error(models_err or "no answer"))
       else
-        for _, l in ipairs(require("swictation.models").mode_lines(models)) do
+        -- What serves each mode now: a missing model's mode is served by the bundled Whisper.
+        local serving = {}
+        for _, m in ipairs(vim.tbl_get(result, "engine", "models") or {}) do
+          if m.ready and type(m.name) == "string" then
+            serving[m.mode] = m.name
+          end
+        end
+        for _, l in ipairs(require("swictation.models").mode_lines(models, serving)) do
           lines[#lines + 1] = l.text
           problem = problem or l.problem
         end

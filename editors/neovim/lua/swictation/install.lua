@@ -52,6 +52,44 @@ function M.server_exe()
   end
 end
 
+--- Each Neovim that runs a server from the venv keeps a file named after its pid here, so
+--- `:SwictationInstall!` in another one does not delete the venv under a running server.
+---@return string
+function M.in_use_dir()
+  return vim.fs.joinpath(M.dir(), ".swictation-in-use")
+end
+
+--- Say (or stop saying) that this Neovim runs a server from the venv.
+---@param running boolean
+function M.mark_in_use(running)
+  local file = vim.fs.joinpath(M.in_use_dir(), tostring(vim.fn.getpid()))
+  if running then
+    pcall(vim.fn.mkdir, M.in_use_dir(), "p")
+    pcall(vim.fn.writefile, { "swictation-rpc server of this Neovim" }, file)
+  else
+    pcall(vim.fn.delete, file)
+  end
+end
+
+--- The pids of the other live Neovims that run a server from the venv.
+---@return integer[]
+function M.other_users()
+  local pids = {}
+  local own = vim.fn.getpid()
+  for name, kind in vim.fs.dir(M.in_use_dir()) do
+    local pid = tonumber(name)
+    if kind == "file" and pid and pid ~= own then
+      if vim.uv.kill(pid, 0) == 0 then
+        pids[#pids + 1] = pid
+      else
+        pcall(vim.fn.delete, vim.fs.joinpath(M.in_use_dir(), name)) -- that Neovim is gone
+      end
+    end
+  end
+  table.sort(pids)
+  return pids
+end
+
 local function done(data)
   vim.api.nvim_exec_autocmds("User", { pattern = "SwictationInstallDone", modeline = false, data = data })
 end
@@ -177,8 +215,21 @@ function M.find_python(job, cb)
       if res.code == 0 and major and version_ok(tonumber(major), tonumber(minor)) then
         cb(out[2] or vim.fn.exepath(exe), ("%s.%s.%s"):format(major, minor, patch))
       else
-        too_old[#too_old + 1] = major and ("`%s` is Python %s.%s.%s"):format(exe, major, minor, patch)
-          or ("`%s` did not run (exit code %s)"):format(exe, tostring(res.code))
+        local first = vim.trim(out[1] or "")
+        if major then
+          too_old[#too_old + 1] = ("`%s` is Python %s.%s.%s"):format(exe, major, minor, patch)
+        elseif res.code == 0 then
+          -- It ran, but did not run the version check: it printed something else.
+          too_old[#too_old + 1] = first ~= ""
+              and ("`%s` answered the version check with `%s`"):format(exe, first:sub(1, 120))
+            or ("`%s` printed nothing when asked for its version"):format(exe)
+        else
+          too_old[#too_old + 1] = ("`%s` did not run (exit code %s)%s"):format(
+            exe,
+            tostring(res.code),
+            first ~= "" and (": " .. first:sub(1, 200)) or ""
+          )
+        end
         try(i + 1)
       end
     end)
@@ -266,6 +317,35 @@ function M.install(opts)
     end
     return
   end
+  local client = require("swictation.client")
+  local _, running_source = client.running_cmd()
+  local own_running = running_source == "install"
+  if opts.force and server then
+    local others = M.other_users()
+    if #others > 0 then
+      local msg = ("not reinstalling: %s %s swictation-rpc from %s, and :SwictationInstall! deletes that venv first. Quit %s first, then try again; `:SwictationInstall upgrade` upgrades it in place instead"):format(
+        #others == 1 and "another Neovim (pid" or "other Neovims (pids",
+        table.concat(others, ", ") .. ") " .. (#others == 1 and "runs" or "run"),
+        dir,
+        #others == 1 and "it" or "them"
+      )
+      log.warn(msg, { title = "swictation install" })
+      done({ ok = false, venv = dir, error = msg })
+      if opts.on_done then
+        opts.on_done(false, msg)
+      end
+      return
+    end
+    if own_running then
+      log.info(
+        ("stopping this editor's swictation-rpc: :SwictationInstall! makes %s again; the new server starts when it is done"):format(
+          dir
+        ),
+        { title = "swictation install" }
+      )
+      client.stop()
+    end
+  end
   local job = { last_lines = {} }
   M.job = job
   local spec = config.options.install.spec
@@ -283,17 +363,20 @@ function M.install(opts)
           source == "setup" and "`cmd` in setup()" or "on $PATH"
         )
       log.info(("installed swictation-rpc in %s; %s"):format(dir, where), title)
-      -- A running server from the venv is the old one: start the new one.
-      local client = require("swictation.client")
-      if source == "install" and client.get() then
+      -- A running server from the venv is the old one (or it was stopped for the reinstall):
+      -- start the new one.
+      if source == "install" and (client.get() or (opts.force and own_running)) then
         client.restart()
       end
       done({ ok = true, venv = dir, server = exe })
     else
       if job.cancelled then
+        -- The user asked for it: not an error.
         err = "the install was cancelled"
+        log.info(err .. "; :SwictationInstall starts it again (the output so far is in :SwictationLog)", title)
+      else
+        log.error(err .. "\n(the full output is in :SwictationLog)", title)
       end
-      log.error(err .. "\n(the full output is in :SwictationLog)", title)
       done({ ok = false, venv = dir, error = err })
     end
     if opts.on_done then

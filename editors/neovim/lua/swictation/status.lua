@@ -8,11 +8,11 @@
 
 local M = {}
 
----@alias swictation.State "stopped"|"starting"|"loading"|"idle"|"listening"|"transcribing"|"error"
+---@alias swictation.State "stopped"|"starting"|"loading"|"idle"|"listening"|"transcribing"|"error"|"failed"
 
 ---@class swictation.Status
 ---@field state swictation.State
----@field reason string? why, for "error" (and "idle" after an auto-stop)
+---@field reason string? why, for "error" and "failed" (and "idle" after an auto-stop)
 ---@field session_id string?
 local current = { state = "stopped" }
 

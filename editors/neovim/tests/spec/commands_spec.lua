@@ -102,8 +102,8 @@ it("a server that cannot be found gives one clear error and leaves the buffer al
   contains(seen[1].msg, "cmd = {")
   eq({ "one two three" }, vim.api.nvim_buf_get_lines(bufnr, 0, -1, false))
   eq({}, vim.api.nvim_buf_get_extmarks(bufnr, marks.ns, 0, -1, {}), "no extmark left behind")
-  eq("error", require("swictation.status").get().state)
-  eq("swictation: error", swictation.status())
+  eq("failed", require("swictation.status").get().state)
+  eq("swictation: failed", swictation.status())
 end)
 
 it("dictation with a missing server reports once and leaves no session", function()
@@ -180,8 +180,10 @@ it("a server that exits at start is reported once, with what it wrote to stderr"
   end, seen)
   eq(1, #ours, vim.inspect(seen))
   eq(vim.log.levels.ERROR, ours[1].level)
-  contains(ours[1].msg, "the server exited (code 3, signal 0): swictation-test: model store unreadable")
-  eq("error", require("swictation.status").get().state)
+  contains(ours[1].msg, "exited with code 3 before it answered initialize")
+  contains(ours[1].msg, "Its last output: swictation-test: model store unreadable")
+  eq(1, #seen, "no 'Client swictation quit with exit code' from Neovim too: " .. vim.inspect(seen))
+  eq("failed", require("swictation.status").get().state)
   swictation.setup({})
 end)
 
