@@ -61,7 +61,11 @@ local function run_doctor(cmd)
   return report
 end
 
-local function report_doctor(report)
+--- `report_modes` names the models it reported with the editor command (`covered`): the doctor's
+--- own finding for the same model (a terminal command) is not shown again.
+---@param covered? table<string, boolean>
+local function report_doctor(report, covered)
+  covered = covered or {}
   h.start("swictation: Python and packages")
   local py = report.python or {}
   local version = py.version or "?"
@@ -145,14 +149,19 @@ local function report_doctor(report)
     local shown = (#models == 0 and p:find("Parakeet model", 1, true))
       or (#devices == 0 and p:find("audio input device", 1, true))
       or (type(report.gpu) == "table" and not ort.cuda and p:find("CUDA provider", 1, true))
+    local model = p:match("models download ([%w%._%-]+)")
+    if model and covered[model] then
+      shown = true
+    end
     if not shown then
-      rest[#rest + 1] = p
+      rest[#rest + 1] = { text = p, model = model }
     end
   end
   if #rest > 0 then
     h.start("swictation: other findings")
     for _, p in ipairs(rest) do
-      h.warn(p)
+      -- The editor command first: the venv's `swictation-rpc` is not on $PATH.
+      h.warn(p.text, p.model and { (":SwictationModels download %s"):format(p.model) } or nil)
     end
   end
 end
@@ -241,10 +250,18 @@ local function report_status(result, running)
     h.ok(("server state: %s%s"):format(result.state, where))
   end
   local engine = result.engine or {}
+  local serving = {}
   for _, m in ipairs(engine.models or {}) do
     local line = ("%s mode: %s (%s, %s)"):format(m.mode, m.name, m.backend, m.provider)
+    if m.ready then
+      serving[m.mode] = m.name
+    end
     if m.ready and not m.problem then
       h.ok(line)
+    elseif m.ready and tostring(m.problem):find("Meanwhile", 1, true) then
+      -- Serving in place of the configured model: that one is reported once, below, with the
+      -- editor command that installs it.
+      h.ok(line .. ": serves this mode until its configured model can")
     elseif m.problem then
       h.warn(line .. ": " .. m.problem)
     else
@@ -254,10 +271,11 @@ local function report_status(result, running)
   if result.gpu then
     h.info(("GPU in use: %s"):format(result.gpu.name))
   end
+  return serving
 end
 
 --- Each mode's model from `swictation/models`: missing or broken ones with the download command.
-local function report_modes(client)
+local function report_modes(client, serving)
   local models = require("swictation.models")
   local result, err = request_sync(client, protocol.MODELS, vim.empty_dict(), STATUS_TIMEOUT_MS)
   if not result then
@@ -271,14 +289,17 @@ local function report_modes(client)
   for _, info in ipairs(result.models or {}) do
     by_name[info.name] = info
   end
+  local covered = {}
   for _, mode in ipairs(result.modes or {}) do
-    local line = models.mode_lines({ models = result.models, modes = { mode } })[1]
+    local line = models.mode_lines({ models = result.models, modes = { mode } }, serving)[1]
     if line.problem then
       h.warn(line.text, { models.fix_for(mode, by_name) })
+      covered[mode.model] = true
     else
       h.ok(line.text)
     end
   end
+  return covered
 end
 
 function M.check()
@@ -337,6 +358,7 @@ function M.check()
   end
 
   -- Does it start and answer?
+  local covered
   local running = require("swictation.client").get()
   local client, start_err = running, nil
   if not (running and running.initialized) then
@@ -358,19 +380,20 @@ function M.check()
       vim.wait(250)
       result, err = request_sync(client, protocol.STATUS, vim.empty_dict(), STATUS_TIMEOUT_MS)
     end
+    local serving
     if result then
-      report_status(result, running ~= nil)
+      serving = report_status(result, running ~= nil)
     else
       h.warn("swictation/status did not answer: " .. (type(err) == "table" and tostring(err.message) or tostring(err)))
     end
-    report_modes(client)
+    covered = report_modes(client, serving)
     if client ~= running then
       stop(client)
     end
   end
 
   if report then
-    report_doctor(report)
+    report_doctor(report, covered)
   end
 end
 

@@ -79,6 +79,11 @@ it(":SwictationStatus shows a configured model that is missing, with the downloa
       shown = ev.data
     end,
   })
+  -- Once the engine has loaded, the bundled Whisper serves the modes whose model is missing.
+  require("swictation.client").with_client(function() end)
+  t.wait(120000, function()
+    return require("swictation.status").get().state == "idle"
+  end, "the engine did not load")
   local seen, stop = t.capture_notify(vim.log.levels.INFO)
   vim.cmd("SwictationStatus")
   t.wait(120000, function()
@@ -93,6 +98,8 @@ it(":SwictationStatus shows a configured model that is missing, with the downloa
   contains(seen[1].msg, "fast mode: parakeet-tdt-110m: ")
   contains(seen[1].msg, "Fix: :SwictationModels download parakeet-tdt-110m")
   contains(seen[1].msg, "accurate mode: parakeet-tdt-0.6b-v3-int8: ")
+  contains(seen[1].msg, "Meanwhile whisper-tiny.en")
+  contains(seen[1].msg, "serves fast mode, so dictation works")
 end)
 
 it(":SwictationModels cancel stops a download mid-transfer and nothing is installed", function()
@@ -216,6 +223,8 @@ it(":checkhealth swictation shows each mode's model and the download command for
   contains(text, "OK server found")
   contains(text, "WARNING fast mode: parakeet-tdt-110m: ")
   contains(text, ":SwictationModels download parakeet-tdt-110m")
+  -- Once, with the editor command: not again as the doctor's terminal command.
+  t.truthy(not text:find("swictation-rpc models download parakeet-tdt-110m", 1, true), text)
   vim.cmd("bwipeout!")
 end)
 
