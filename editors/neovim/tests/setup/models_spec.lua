@@ -125,6 +125,11 @@ it(":SwictationModels cancel stops a download mid-transfer and nothing is instal
     return "no progress report before the hold: " .. vim.inspect(models.download_job)
   end)
   vim.cmd("SwictationModels cancel")
+  -- The server handles messages in order: once a later request is answered, it has the cancel,
+  -- so the held transfer is released only then (else the rest could arrive first, and the
+  -- whole archive be kept, leaving nothing to resume).
+  local c = require("swictation.client").get()
+  require("swictation.client").request_sync(c, require("swictation.protocol").STATUS, {}, 30000)
   if vim.env.SWICTATION_TEST_CANCEL_SENT then
     vim.fn.writefile({}, vim.env.SWICTATION_TEST_CANCEL_SENT) -- the loopback server sends the rest
   end
