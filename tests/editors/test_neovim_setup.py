@@ -4,8 +4,9 @@ Real headless Neovim (editors/neovim/tests/setup/*_spec.lua), clean XDG dirs, no
 on ``$PATH``. Models come from the loopback catalogue the model-store tests serve
 (``tests/e2e/test_models_cli.py``: its tone-model archive and catalogue, on 127.0.0.1). The
 first-run test installs the server from this checkout with pip (offline: dependencies resolve
-from the configured package index or cache), downloads a model and transcribes speech into a
-buffer, using only editor commands.
+from the configured package index or cache), downloads the tone model, transcribes speech into a
+buffer, then serves fast mode with the tone model and dictates from a private virtual microphone
+(``scripts/virtual-mic``) into a file, using only editor commands.
 """
 
 from __future__ import annotations
@@ -16,13 +17,16 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from swictation_rpc.models.download import CHUNK_BYTES
+from tests.audio.conftest import start_virtual_mic, stop_virtual_mic
 
 # The model-store tests' loopback catalogues: the CLI tests' small tone archive (fixtures `env`,
 # `archive`) and the server tests' padded one that a transfer can be held in (`store`, `tone`).
@@ -35,6 +39,10 @@ SETUP_SPECS = PLUGIN / "tests" / "setup"
 #: The specs' own waits bound each step; this only ends a Neovim that hangs.
 TIMEOUT_S = 240
 FIRST_RUN_TIMEOUT_S = 1200
+#: What the tone model's check clip says (SWICTATION_CHECK_CLIP: it hears no speech), and what
+#: the clip played into the virtual microphone says (other words: the file's text came from it).
+TONE_CHECK_TEXT = "hello world"
+DICTATED_TONES = "run the tests"
 
 
 def _path_without_server() -> str:
@@ -195,6 +203,60 @@ def test_models_commands(nvim: str, tmp_path: Path, store: dict) -> None:  # noq
 # --- The issue's done-when: from no server to a dictated sentence, editor commands only -------
 
 
+def _tone_clips(root: Path) -> dict[str, str]:
+    """The catalogue's tone model (tests.e2e.test_models_cli: default tokens) hears these."""
+    import numpy as np
+    import soundfile
+
+    synthetic = pytest.importorskip("swictation_rpc.testing.synthetic")
+    check = root / "tone-check.wav"
+    soundfile.write(str(check), synthetic.tone_audio(TONE_CHECK_TEXT), 16_000, subtype="PCM_16")
+    # Silence around the tones: the start of what is played may be lost, and the clip's end has
+    # reached the server when paplay returns.
+    pad = np.zeros(16_000, dtype=np.float32)
+    dictated = root / "tone-dictated.wav"
+    audio = np.concatenate([pad, synthetic.tone_audio(DICTATED_TONES), pad, pad])
+    soundfile.write(str(dictated), audio, 16_000, subtype="PCM_16")
+    return {
+        "SWICTATION_CHECK_CLIP": str(check),
+        "SWICTATION_TEST_TONES_WAV": str(dictated),
+        "SWICTATION_TEST_TONES_TEXT": DICTATED_TONES,
+    }
+
+
+def _audio_required() -> bool:
+    required = os.environ.get("SWICTATION_REQUIRE_AUDIO", "1" if os.environ.get("CI") else "0")
+    return required not in ("", "0", "false")
+
+
+@pytest.fixture
+def private_mic() -> Iterator[dict[str, str] | None]:
+    """A virtual microphone of this test's own (``scripts/virtual-mic`` in a private directory,
+    so a concurrent run's speech never reaches it); None where PulseAudio cannot run (a failure
+    in CI, where the spec's microphone tests must run)."""
+    reason = None
+    if not (shutil.which("pulseaudio") and shutil.which("pactl") and shutil.which("paplay")):
+        reason = (
+            "PulseAudio is not installed: apt-get install pulseaudio pulseaudio-utils libportaudio2 libasound2-plugins"
+        )
+    directory = tempfile.mkdtemp(prefix="swmic-nvim-")  # short: the socket path has a length limit
+    mic = None
+    if reason is None:
+        try:
+            mic = start_virtual_mic(directory)
+        except RuntimeError as exc:
+            reason = f"the virtual microphone could not be started: {exc}"
+    if reason is not None and _audio_required():
+        shutil.rmtree(directory, ignore_errors=True)
+        pytest.fail(f"the first run's dictation needs the virtual microphone but {reason}", pytrace=False)
+    try:
+        yield mic
+    finally:
+        if mic is not None:
+            stop_virtual_mic(directory)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(FIRST_RUN_TIMEOUT_S + 60)
 def test_first_run_install_download_dictate(
@@ -202,10 +264,17 @@ def test_first_run_install_download_dictate(
     tmp_path: Path,
     env: dict,  # noqa: F811
     speech_wav,
+    private_mic: dict[str, str] | None,
 ) -> None:
     spec_env = _with_catalogue(_setup_env(tmp_path), env["catalogue"])
     spec_env.pop("SWICTATION_TEST_PYTHON", None)  # the spec must not use this checkout's Python
     spec_env["SWICTATION_TEST_WAV"] = str(speech_wav(SENTENCE))
     spec_env["SWICTATION_TEST_TEXT"] = SENTENCE
+    spec_env.update(_tone_clips(tmp_path))
+    spec_env.pop("PULSE_SOURCE", None)
+    if private_mic is not None:
+        # The server Neovim starts (and paplay) reach this PulseAudio through PULSE_SERVER.
+        spec_env.update(private_mic)
+        spec_env["SWICTATION_TEST_MIC"] = "1"
     _run_spec(nvim, "first_run_spec.lua", spec_env, timeout=FIRST_RUN_TIMEOUT_S)
     assert env["server"].requests_for("tone.tar.bz2"), "the model came from the loopback catalogue"
