@@ -38,16 +38,29 @@ export function activate(context: api.ExtensionContext): void {
 
   const start = () => swictation.start(settings, options);
   const storage = context.globalStorageUri.fsPath;
-  const installer = new Installer(storage, log);
+  // While pip runs the item says installing, with the step and pip's latest line.
+  const installer = new Installer(storage, log, (progress) => {
+    if (progress) {
+      status.update({ phase: 'installing', progress });
+    }
+  });
   /** Install (or upgrade) into the private environment, then start the server from it. */
   const install = async () => {
+    // The "not found … Install" message, if still up (the install was started from the command
+    // palette), would read as the outcome: the install's progress and result replace it.
+    await notifier.installStarting();
     // An upgrade replaces the files of the server that runs from that environment: stop it first.
     const upgradingRunning = swictation.serverCommand?.source === 'managed' && swictation.isRunning;
     if (upgradingRunning) {
       await swictation.stop();
     }
-    if ((await installer.install(settings.packageSpec)) || upgradingRunning) {
+    const before = { phase: status.model.phase, reason: status.model.reason };
+    const installed = await installer.install(settings.packageSpec);
+    if (installed || upgradingRunning) {
       await start();
+    } else if (status.model.phase === 'installing') {
+      // Failed or cancelled: the item says again why the server cannot start.
+      status.update(before);
     }
   };
   const download = (names?: string[]) =>
@@ -129,7 +142,11 @@ export function activate(context: api.ExtensionContext): void {
     api.registerCommand('swictation.installServer', () => install()),
     api.registerCommand('swictation.showLogs', () => log.show()),
     api.registerCommand('swictation.statusItemClicked', () =>
-      status.model.phase === 'failed' || status.model.phase === 'stopped' ? start() : whenRunning(() => dictation.toggle())(),
+      status.model.phase === 'installing'
+        ? log.show()
+        : status.model.phase === 'failed' || status.model.phase === 'stopped'
+          ? start()
+          : whenRunning(() => dictation.toggle())(),
     ),
     api.onDidChangeConfiguration((event) => {
       if (!event.affectsConfiguration(SECTION)) {

@@ -182,3 +182,42 @@ export function lastLines(text: string, count: number): string {
     .filter(Boolean);
   return lines.slice(-count).join(' / ');
 }
+
+/**
+ * What the status item shows while an install runs: the step (`2/3 Installing …`) and, once pip
+ * prints one, its latest progress line.
+ */
+export function installStatusProgress(
+  fresh: boolean,
+  index: number,
+  steps: readonly InstallStep[],
+  pipLine?: string,
+): { title: string; message: string } {
+  const step = steps[index];
+  return {
+    title: fresh ? 'Installing swictation-rpc' : 'Upgrading swictation-rpc',
+    message: `${index + 1}/${steps.length} ${step?.title ?? ''}${pipLine ? ` — ${pipLine}` : ''}`.trim(),
+  };
+}
+
+/** The one message after a successful install; the server starts next. */
+export function installedMessage(fresh: boolean, venvDir: string): string {
+  return fresh
+    ? `swictation-rpc installed (in ${venvDir}); starting the server.`
+    : `swictation-rpc upgraded (in ${venvDir}); restarting the server.`;
+}
+
+/**
+ * The message after the user cancelled. `remains`: the environment folder this run created that
+ * is still there after the attempt to remove it (and why), so the message never says "nothing was
+ * installed" while it is.
+ */
+export function cancelledMessage(fresh: boolean, venvDir: string, remains?: { error?: string }): string {
+  if (!fresh) {
+    return 'Upgrading swictation-rpc was cancelled; the environment may be half upgraded: run “Swictation: Install or Upgrade Server” again.';
+  }
+  if (remains) {
+    return `Installing swictation-rpc was cancelled, but the partial environment ${venvDir} could not be removed${remains.error ? ` (${remains.error})` : ''}; delete it, or run “Swictation: Install or Upgrade Server” again, which replaces it.`;
+  }
+  return 'Installing swictation-rpc was cancelled; the partial environment was removed, so nothing is installed.';
+}

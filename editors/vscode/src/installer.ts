@@ -9,7 +9,20 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import type { InstallStep, ProbedPython, PythonCandidate } from './install';
-import { VERSION_PROBE, choosePython, isSupported, installSteps, lastLines, parsePythonVersion, pipProgressMessage, stepFailureMessage, venvPython } from './install';
+import {
+  VERSION_PROBE,
+  cancelledMessage,
+  choosePython,
+  installStatusProgress,
+  installSteps,
+  installedMessage,
+  isSupported,
+  lastLines,
+  parsePythonVersion,
+  pipProgressMessage,
+  stepFailureMessage,
+  venvPython,
+} from './install';
 import { findOnPath } from './launch';
 import * as api from './vscodeapi';
 
@@ -77,12 +90,33 @@ async function hasNvidiaGpu(): Promise<boolean> {
 
 class Cancelled extends Error {}
 
+/** What the status item shows while an install runs (undefined: the install is over). */
+export type InstallProgressListener = (progress: { title: string; message: string } | undefined) => void;
+
+/** Remove a folder; whether it is gone, and why not. Retried once: a process just ended may still write. */
+async function removeFolder(dir: string): Promise<{ error?: string } | undefined> {
+  let error: string | undefined;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      fs.rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+    } catch (e) {
+      error = (e as Error).message;
+    }
+    if (!fs.existsSync(dir)) {
+      return undefined;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  return { error };
+}
+
 export class Installer {
   private running: Promise<boolean> | undefined;
 
   constructor(
     private readonly storageDir: string,
     private readonly log: api.LogOutputChannel,
+    private readonly onProgress: InstallProgressListener = () => undefined,
   ) {}
 
   get venvDir(): string {
@@ -93,6 +127,7 @@ export class Installer {
   install(spec: string): Promise<boolean> {
     this.running ??= this.run(spec).finally(() => {
       this.running = undefined;
+      this.onProgress(undefined);
     });
     return this.running;
   }
@@ -124,24 +159,23 @@ export class Installer {
       await api.withCancellableProgress(title, async (progress, token) => {
         for (const [index, step] of steps.entries()) {
           progress.report({ message: `${step.title} (${index + 1}/${steps.length})` });
+          this.onProgress(installStatusProgress(fresh, index, steps));
           await this.runStep(step, token, (line) => {
             const message = pipProgressMessage(line);
             if (message) {
               progress.report({ message });
+              this.onProgress(installStatusProgress(fresh, index, steps, message));
             }
           });
         }
       });
     } catch (error) {
       if (error instanceof Cancelled) {
-        if (fresh) {
-          fs.rmSync(this.venvDir, { recursive: true, force: true });
-        }
-        const message = fresh
-          ? 'Installing swictation-rpc was cancelled; nothing was installed.'
-          : 'Upgrading swictation-rpc was cancelled; the environment may be half upgraded: run “Swictation: Install or Upgrade Server” again.';
+        // The venv this run created (a fresh install removed any earlier one first) goes with it.
+        const remains = fresh ? await removeFolder(this.venvDir) : undefined;
+        const message = cancelledMessage(fresh, this.venvDir, remains);
         this.log.warn(message);
-        void api.showMessage('warning', message);
+        void api.showMessage(remains ? 'warning' : 'info', message);
         return false;
       }
       const message = (error as Error).message;
@@ -159,6 +193,7 @@ export class Installer {
     }
     fs.writeFileSync(path.join(this.storageDir, MARKER), JSON.stringify(record, null, 2));
     this.log.info(`swictation-rpc is installed in ${this.venvDir} (${spec}${gpu ? ', gpu' : ''})`);
+    void api.showMessage('info', installedMessage(fresh, this.venvDir));
     return true;
   }
 
@@ -166,16 +201,28 @@ export class Installer {
   private runStep(step: InstallStep, token: api.CancellationToken, onLine: (line: string) => void): Promise<void> {
     this.log.info(`$ ${[step.command, ...step.args].join(' ')}`);
     return new Promise((resolve, reject) => {
+      // Its own process group (POSIX): a cancel ends pip's and ensurepip's children too, which
+      // would otherwise go on writing into the venv after it was removed.
+      const group = process.platform !== 'win32';
       const child = spawn(step.command, step.args, {
         env: { ...process.env, PYTHONUNBUFFERED: '1', PYTHONIOENCODING: 'utf-8', PIP_NO_INPUT: '1' },
         stdio: ['ignore', 'pipe', 'pipe'],
         windowsHide: true,
+        detached: group,
       });
       const tail: string[] = [];
       let cancelled = false;
       const cancel = token.onCancellationRequested(() => {
         cancelled = true;
-        child.kill('SIGTERM');
+        try {
+          if (group && child.pid !== undefined) {
+            process.kill(-child.pid, 'SIGTERM');
+          } else {
+            child.kill('SIGTERM');
+          }
+        } catch {
+          child.kill('SIGTERM');
+        }
       });
       const take = (stream: NodeJS.ReadableStream) => {
         let partial = '';

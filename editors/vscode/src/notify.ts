@@ -11,8 +11,10 @@ import * as api from './vscodeapi';
 export type ActionHandlers = Record<ActionId, (action: Action, problem: Problem) => unknown>;
 
 export class Notifier {
-  /** Messages on screen now: the same one is not stacked twice. */
+  /** Messages on screen now, or whose action still runs: the same one is not stacked twice. */
   private readonly showing = new Set<string>();
+  /** Messages offering “Install swictation-rpc” that are on screen (not yet closed or clicked). */
+  private readonly installOffers = new Set<string>();
 
   constructor(
     private readonly log: api.LogOutputChannel,
@@ -47,13 +49,37 @@ export class Notifier {
     }
   }
 
+  /**
+   * An install starts. VS Code closes a message whose button was clicked, but one offering the
+   * install that is still up (the install was started another way) cannot be closed by an
+   * extension: the toasts are hidden (to the notification centre) so the install's progress and
+   * outcome are not read next to a stale "not found".
+   */
+  async installStarting(): Promise<void> {
+    if (this.installOffers.size === 0) {
+      return;
+    }
+    this.installOffers.clear();
+    try {
+      await api.executeCommand('notifications.hideToasts');
+    } catch (error) {
+      this.log.warn(`Could not hide the earlier messages: ${(error as Error).message}`);
+    }
+  }
+
   private async show(problem: Problem): Promise<void> {
     if (this.showing.has(problem.message)) {
       return;
     }
     this.showing.add(problem.message);
+    const offersInstall = problem.actions.some((a) => a.id === 'installServer');
+    if (offersInstall) {
+      this.installOffers.add(problem.message);
+    }
     try {
       const picked = await api.showMessage(problem.severity, problem.message, ...problem.actions.map((a) => a.label));
+      // Closed, or a button clicked (which closes it): no longer on screen.
+      this.installOffers.delete(problem.message);
       const action = problem.actions.find((a) => a.label === picked);
       if (action) {
         await this.handlers[action.id](action, problem);

@@ -6,7 +6,7 @@
 import type { ConcreteMode, Mode, State } from './protocol';
 
 /** Where the server process is; `state` only means something while it is `running`. */
-export type ServerPhase = 'stopped' | 'starting' | 'running' | 'failed';
+export type ServerPhase = 'stopped' | 'starting' | 'running' | 'failed' | 'installing';
 
 export interface Progress {
   title: string;
@@ -86,6 +86,13 @@ export function describeStatus(model: StatusModel): StatusView {
       word = 'starting';
       detail = 'Starting the server…';
       break;
+    case 'installing':
+      icon = '$(loading~spin)';
+      word = 'installing';
+      detail = model.progress
+        ? `${model.progress.title}${model.progress.message ? `: ${model.progress.message}` : ''}`
+        : 'Installing swictation-rpc…';
+      break;
     case 'failed':
       icon = '$(error)';
       word = 'failed';
@@ -124,9 +131,9 @@ export function describeStatus(model: StatusModel): StatusView {
           detail = 'Ready. Click to start dictation.';
       }
   }
-  const suffix = word === 'loading' ? percent(model.progress) : word === 'idle' ? latency(model) : '';
+  const suffix = word === 'loading' || word === 'installing' ? percent(model.progress) : word === 'idle' ? latency(model) : '';
   // Away from a running server the word alone would not say whose item this is.
-  const name = model.phase === 'running' ? (word === 'idle' ? `Swictation: ${mode}` : word) : 'Swictation';
+  const name = model.phase === 'running' ? (word === 'idle' ? `Swictation: ${mode}` : word) : model.phase === 'installing' ? 'Swictation: installing' : 'Swictation';
   const text = `${icon} ${name}${suffix}`;
   const lines = [`Swictation: ${word}`, detail, `Mode: ${mode}`];
   if (model.lastLatencyMs !== undefined) {
@@ -173,8 +180,9 @@ export class StatusStore {
 
   update(change: Partial<StatusModel>): void {
     const next = { ...this.current, ...change };
-    // Progress belongs to a running server (it is shown while the state is `loading`).
-    if (next.phase !== 'running') {
+    // Progress belongs to a running server (it is shown while the state is `loading`) or to an
+    // install in progress.
+    if (next.phase !== 'running' && next.phase !== 'installing') {
       delete next.progress;
     }
     this.current = next;

@@ -11,8 +11,11 @@ import { describe, test } from 'node:test';
 import {
   DEFAULT_PACKAGE_SPEC,
   VERSION_PROBE,
+  cancelledMessage,
   choosePython,
+  installStatusProgress,
   installSteps,
+  installedMessage,
   isLocalPath,
   isSupported,
   parsePythonVersion,
@@ -155,5 +158,30 @@ describe("pip's output and failures", () => {
   test('a step ended by a signal says so', () => {
     const step = { title: 'x', command: 'pip', args: [] };
     assert.match(stepFailureMessage(step, null, 'SIGKILL', ''), /was stopped by SIGKILL\./);
+  });
+});
+
+describe('what the user reads while and after an install runs', () => {
+  const steps = installSteps({ python: '/usr/bin/python3', venvDir: '/g/server-env', spec: 'swictation-rpc', gpu: false, fresh: true });
+
+  test('the status item shows the step and pip\'s latest line', () => {
+    assert.deepEqual(installStatusProgress(true, 0, steps), { title: 'Installing swictation-rpc', message: '1/3 Creating a private Python environment' });
+    const later = installStatusProgress(true, 1, steps, 'Collecting numpy');
+    assert.equal(later.message, '2/3 Installing swictation-rpc — Collecting numpy');
+    assert.equal(installStatusProgress(false, 0, steps).title, 'Upgrading swictation-rpc');
+  });
+
+  test('success says it is installed and that the server starts', () => {
+    assert.equal(installedMessage(true, '/g/server-env'), 'swictation-rpc installed (in /g/server-env); starting the server.');
+    assert.match(installedMessage(false, '/g/server-env'), /^swictation-rpc upgraded .*restarting the server\.$/);
+  });
+
+  test('a cancelled first install says nothing is installed only when its environment is gone', () => {
+    assert.equal(cancelledMessage(true, '/g/server-env'), 'Installing swictation-rpc was cancelled; the partial environment was removed, so nothing is installed.');
+    const left = cancelledMessage(true, '/g/server-env', { error: 'EBUSY' });
+    assert.match(left, /could not be removed \(EBUSY\); delete it/);
+    assert.match(left, /\/g\/server-env/);
+    assert.doesNotMatch(left, /nothing is installed/);
+    assert.match(cancelledMessage(false, '/g/server-env'), /half upgraded/);
   });
 });

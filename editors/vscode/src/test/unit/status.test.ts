@@ -45,7 +45,24 @@ describe('describeStatus', () => {
   });
 });
 
+test('while the server is installed the item says installing, with the step and pip\'s line in the tooltip', () => {
+  const view = describeStatus({ ...initialStatus('auto'), phase: 'installing', progress: { title: 'Installing swictation-rpc', message: '2/3 Installing swictation-rpc — Collecting numpy' } });
+  assert.equal(view.label, 'Swictation: installing');
+  assert.equal(view.text, '$(loading~spin) Swictation: installing');
+  assert.equal(view.background, undefined, 'not red');
+  assert.match(view.tooltip, /Installing swictation-rpc: 2\/3 Installing swictation-rpc — Collecting numpy/);
+  assert.match(describeStatus({ ...initialStatus('auto'), phase: 'installing' }).tooltip, /Installing swictation-rpc…/);
+});
+
 describe('StatusStore', () => {
+  test('keeps the install progress while installing, drops it when the server starts', () => {
+    const store = new StatusStore();
+    store.update({ phase: 'installing', progress: { title: 'Installing swictation-rpc', message: '1/3' } });
+    assert.equal(store.model.progress?.message, '1/3');
+    store.update({ phase: 'starting' });
+    assert.equal(store.model.progress, undefined);
+  });
+
   test('notifies listeners and drops progress when the server stops', () => {
     const store = new StatusStore();
     const seen: string[] = [];
