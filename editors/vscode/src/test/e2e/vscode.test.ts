@@ -6,7 +6,6 @@
  * with the sentence that was synthesised, with a word error rate bound.
  */
 import * as assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -17,6 +16,8 @@ import { repoRoot } from '../paths';
 import type { CodeServer, Toolchain } from './codeServer';
 import { extensionLog, findToolchain, skipReason, startCodeServer, tempRoot } from './codeServer';
 import { synthesize, wordErrorRate } from './speech';
+import type { VirtualMic } from './virtualMic';
+import { play, startVirtualMic } from './virtualMic';
 import {
   ghostTexts,
   goTo,
@@ -53,49 +54,6 @@ function between(text: string, prefix: string, suffix: string): string {
   assert.ok(text.startsWith(prefix), `the text before the cursor is intact: ${JSON.stringify(text)}`);
   assert.ok(text.endsWith(suffix), `the text after the cursor is intact: ${JSON.stringify(text)}`);
   return text.slice(prefix.length, text.length - suffix.length);
-}
-
-interface VirtualMic {
-  env: Record<string, string>;
-  stop(): void;
-}
-
-/** A private PulseAudio virtual microphone (scripts/virtual-mic), or why there is none. */
-function startVirtualMic(dir: string): VirtualMic | string {
-  const script = path.join(repoRoot, 'scripts', 'virtual-mic');
-  if (!fs.existsSync(script)) {
-    return 'scripts/virtual-mic is not in this checkout';
-  }
-  const env = { ...process.env, SWICTATION_VIRTUAL_MIC_DIR: dir };
-  let out: string;
-  try {
-    out = execFileSync('bash', [script, 'start'], { env, encoding: 'utf8', timeout: 30_000, stdio: ['ignore', 'pipe', 'pipe'] });
-  } catch (error) {
-    return `scripts/virtual-mic start failed: ${String((error as { stderr?: string }).stderr ?? error).trim()}`;
-  }
-  const vars: Record<string, string> = {};
-  for (const match of out.matchAll(/^export (\w+)=(.*)$/gm)) {
-    vars[match[1]] = match[2].replace(/^'(.*)'$/, '$1');
-  }
-  return {
-    env: vars,
-    stop: () => {
-      try {
-        execFileSync('bash', [script, 'stop'], { env, timeout: 30_000, stdio: 'ignore' });
-      } catch {
-        // already gone
-      }
-    },
-  };
-}
-
-/** Speak a WAV into the virtual microphone, in real time. */
-function play(wav: string, env: Record<string, string>): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('paplay', ['--device=vsink', wav], { env: { ...process.env, ...env }, stdio: 'ignore' });
-    child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`paplay exited with ${code}`))));
-  });
 }
 
 describe('Swictation in a real VS Code (code-server, headless Chromium)', { skip }, () => {
