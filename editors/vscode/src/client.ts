@@ -448,7 +448,14 @@ export class SwictationClient implements api.Disposable {
     child.stderr.on('end', () => partial && this.stderrLine(partial));
     child.on('error', (error) => this.log.error(`Cannot run ${command.command}: ${error.message}`));
     this.child = child;
-    this.childExit = new Promise<Exit>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    // Its stderr can end after 'exit' (the last line, without a newline, only then): the exit is
+    // reported once stderr ended too, so the failure message quotes it; a descendant that keeps
+    // stderr open does not hold it up for more than a second.
+    const stderrEnded = new Promise<void>((resolve) => child.stderr.once('close', () => resolve()));
+    this.childExit = new Promise<Exit>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal }))).then(async (exit) => {
+      await Promise.race([stderrEnded, new Promise((r) => setTimeout(r, 1000))]);
+      return exit;
+    });
     void this.childExit.then(({ code, signal }) => {
       if (!this.stopping) {
         this.log.info(`The server process ${child.pid ?? ''} exited (${code !== null ? `code ${code}` : `signal ${signal}`})`);
