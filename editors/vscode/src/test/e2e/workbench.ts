@@ -173,6 +173,21 @@ export async function transcribeFile(page: Page, wav: string): Promise<void> {
       throw new Error(`the file dialog does not keep the path: ${JSON.stringify(await input.inputValue())}`);
     }
   }
-  await page.keyboard.press('Enter');
-  await page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: 10_000 });
+  // Enter can land while the dialog refreshes its list and be dropped: press it again only while
+  // the dialog is still up and still holds the path (never into the editor behind it).
+  const widget = page.locator('.quick-input-widget');
+  for (let attempt = 1; ; attempt++) {
+    await page.keyboard.press('Enter');
+    try {
+      await widget.waitFor({ state: 'hidden', timeout: 10_000 });
+      return;
+    } catch (error) {
+      if (!(await widget.isVisible())) {
+        return; // it closed just after the wait gave up
+      }
+      if (attempt === 3 || (await input.inputValue()) !== wav) {
+        throw error;
+      }
+    }
+  }
 }
