@@ -162,21 +162,22 @@ export async function transcribeFile(page: Page, wav: string): Promise<void> {
   // It fills in the folder and lists it when ready, and may refresh once more: a path typed
   // before then is overwritten, so type it until it stays.
   const input = page.locator('.quick-input-widget input');
-  await page.locator('.quick-input-list .monaco-list-row').first().waitFor({ timeout: 15_000 });
-  for (let attempt = 0; ; attempt++) {
-    await quickInputText(page, wav);
-    await page.waitForTimeout(300);
-    if ((await input.inputValue()) === wav) {
-      break;
-    }
-    if (attempt === 20) {
-      throw new Error(`the file dialog does not keep the path: ${JSON.stringify(await input.inputValue())}`);
-    }
-  }
-  // Enter can land while the dialog refreshes its list and be dropped: press it again only while
-  // the dialog is still up and still holds the path (never into the editor behind it).
   const widget = page.locator('.quick-input-widget');
-  for (let attempt = 1; ; attempt++) {
+  await page.locator('.quick-input-list .monaco-list-row').first().waitFor({ timeout: 15_000 });
+  // A refresh can also come after the path stayed, and Enter then meets the folder ("Please
+  // select a file."): while the dialog is still up, type the path again and press Enter again
+  // (never into the editor behind it).
+  for (let round = 1; ; round++) {
+    for (let attempt = 0; ; attempt++) {
+      await quickInputText(page, wav);
+      await page.waitForTimeout(300);
+      if ((await input.inputValue()) === wav) {
+        break;
+      }
+      if (attempt === 20) {
+        throw new Error(`the file dialog does not keep the path: ${JSON.stringify(await input.inputValue())}`);
+      }
+    }
     await page.keyboard.press('Enter');
     try {
       await widget.waitFor({ state: 'hidden', timeout: 10_000 });
@@ -185,9 +186,10 @@ export async function transcribeFile(page: Page, wav: string): Promise<void> {
       if (!(await widget.isVisible())) {
         return; // it closed just after the wait gave up
       }
-      if (attempt === 3 || (await input.inputValue()) !== wav) {
+      if (round === 3) {
         throw error;
       }
     }
   }
 }
+
