@@ -139,6 +139,35 @@ function M.wer(ref, hyp)
   return #ref == 0 and (#hyp == 0 and 0 or 1) or d[#ref][#hyp] / #ref
 end
 
+-- The real server, as tests/editors/test_neovim.py passes it ------------------------------------
+
+--- Skip unless pytest gave the spec a server Python and a speech clip (SWICTATION_TEST_*).
+function M.need_speech_server()
+  if not (vim.env.SWICTATION_TEST_PYTHON and vim.env.SWICTATION_TEST_WAV and vim.env.SWICTATION_TEST_TEXT) then
+    M.skip("SWICTATION_TEST_PYTHON/WAV/TEXT not set: run through tests/editors/test_neovim.py")
+  end
+end
+
+--- The plugin's options for the checkout's server (SWICTATION_TEST_PYTHON, _REPO), `extra` merged in.
+function M.server_options(extra)
+  local repo = vim.env.SWICTATION_TEST_REPO
+  return vim.tbl_deep_extend("force", {
+    cmd = { vim.env.SWICTATION_TEST_PYTHON, "-m", "swictation_rpc", "serve", "--stdio" },
+    cmd_env = repo and { PYTHONPATH = repo } or {},
+  }, extra or {})
+end
+
+--- Start the plugin's client if need be and wait until the server answered initialize.
+function M.ready_client()
+  local client = require("swictation.client")
+  client.with_client(function() end)
+  M.wait(60000, function()
+    local c = client.get()
+    return c and c.initialized
+  end, "the server did not initialize")
+  return client.get()
+end
+
 --- Run the spec file at `path` and exit nvim: 0 when every test passed (or skipped).
 function M.run(path)
   local ok, err = pcall(dofile, path)

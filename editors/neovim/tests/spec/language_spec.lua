@@ -9,32 +9,15 @@ local client = require("swictation.client")
 local config = require("swictation.config")
 local protocol = require("swictation.protocol")
 
-local PYTHON = vim.env.SWICTATION_TEST_PYTHON
 local WAV = vim.env.SWICTATION_TEST_WAV
-local TEXT = vim.env.SWICTATION_TEST_TEXT
-local REPO = vim.env.SWICTATION_TEST_REPO
 
-local function need_server()
-  if not (PYTHON and WAV and TEXT) then
-    t.skip("SWICTATION_TEST_PYTHON/WAV/TEXT not set: run through tests/editors/test_neovim.py")
-  end
-end
+local need_server = t.need_speech_server
 
 local function setup(extra)
-  swictation.setup(vim.tbl_deep_extend("force", {
-    cmd = { PYTHON, "-m", "swictation_rpc", "serve", "--stdio" },
-    cmd_env = REPO and { PYTHONPATH = REPO } or {},
-  }, extra or {}))
+  swictation.setup(t.server_options(extra))
 end
 
-local function ready_client()
-  client.with_client(function() end)
-  t.wait(60000, function()
-    local c = client.get()
-    return c and c.initialized
-  end, "the server did not initialize")
-  return client.get()
-end
+local ready_client = t.ready_client
 
 local function request(method, params, timeout_ms)
   local result, err = client.request_sync(ready_client(), method, params, timeout_ms or 10000)

@@ -10,34 +10,18 @@ local context = require("swictation.context")
 local dictation = require("swictation.dictation")
 local marks = require("swictation.marks")
 
-local PYTHON = vim.env.SWICTATION_TEST_PYTHON
 local WAV = vim.env.SWICTATION_TEST_WAV
 local TEXT = vim.env.SWICTATION_TEST_TEXT
-local REPO = vim.env.SWICTATION_TEST_REPO
 --- The recognizer may miss a word of synthesised speech; more than this is a failure.
 local MAX_WER = 0.35
 
-local function need_server()
-  if not (PYTHON and WAV and TEXT) then
-    t.skip("SWICTATION_TEST_PYTHON/WAV/TEXT not set: run through tests/editors/test_neovim.py")
-  end
-end
+local need_server = t.need_speech_server
 
 local function setup(extra)
-  swictation.setup(vim.tbl_deep_extend("force", {
-    cmd = { PYTHON, "-m", "swictation_rpc", "serve", "--stdio" },
-    cmd_env = REPO and { PYTHONPATH = REPO } or {},
-  }, extra or {}))
+  swictation.setup(t.server_options(extra))
 end
 
-local function ready_client()
-  client.with_client(function() end)
-  t.wait(60000, function()
-    local c = client.get()
-    return c and c.initialized
-  end, "the server did not initialize")
-  return client.get()
-end
+local ready_client = t.ready_client
 
 local function status_sync()
   local c = ready_client()

@@ -12,31 +12,18 @@ local utterances = require("swictation.utterances")
 
 local PYTHON = vim.env.SWICTATION_TEST_PYTHON
 local WAV = vim.env.SWICTATION_TEST_WAV
-local TEXT = vim.env.SWICTATION_TEST_TEXT
 local REPO = vim.env.SWICTATION_TEST_REPO
 
 local configured = false
 local function need_server()
-  if not (PYTHON and WAV and TEXT) then
-    t.skip("SWICTATION_TEST_PYTHON/WAV/TEXT not set: run through tests/editors/test_neovim.py")
-  end
+  t.need_speech_server()
   if not configured then
     configured = true
-    swictation.setup({
-      cmd = { PYTHON, "-m", "swictation_rpc", "serve", "--stdio" },
-      cmd_env = REPO and { PYTHONPATH = REPO } or {},
-    })
+    swictation.setup(t.server_options())
   end
 end
 
-local function ready_client()
-  client.with_client(function() end)
-  t.wait(60000, function()
-    local c = client.get()
-    return c and c.initialized
-  end, "the server did not initialize")
-  return client.get()
-end
+local ready_client = t.ready_client
 
 local dir = vim.fn.tempname()
 vim.fn.mkdir(dir, "p")
