@@ -88,14 +88,9 @@ class DictationServer:
             },
             timeout=timeout_s,
         )
-        deadline = time.monotonic() + timeout_s
-        while True:
-            status = self.client.request("swictation/status", {}, timeout=timeout_s)
-            if status.get("engine", {}).get("ready") and status.get("state") == "idle":
-                return
-            if status.get("state") == "error" or time.monotonic() > deadline:
-                raise Unavailable(f"the dictation server's engine did not become ready: {status}")
-            time.sleep(0.02)
+        ready, status = self.client.engine_ready(timeout_s)
+        if not ready:
+            raise Unavailable(f"the dictation server's engine did not become ready: {status}")
 
     @property
     def pid(self) -> int:

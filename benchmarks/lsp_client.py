@@ -141,6 +141,18 @@ class LspClient:
         self.notify("initialized", {})
         return result
 
+    def engine_ready(self, timeout: float) -> tuple[bool, dict[str, Any]]:
+        """Poll ``swictation/status`` until the engine is loaded and idle (true), an error state
+        or ``timeout`` seconds (false); with the last status either way."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.request("swictation/status", {}, timeout=timeout)
+            if status.get("engine", {}).get("ready") and status.get("state") == "idle":
+                return True, status
+            if status.get("state") == "error" or time.monotonic() > deadline:
+                return False, status
+            time.sleep(0.02)
+
     def close(self, timeout: float = 10.0) -> int | None:
         """``shutdown`` + ``exit``; kills the server if it does not leave in time."""
         if self.proc.poll() is None:

@@ -61,14 +61,9 @@ class Server:
         try:
             self.client.initialize(server_options(self.setup), timeout=timeout_s)
             initialized = time.perf_counter()
-            deadline = time.monotonic() + timeout_s
-            while True:
-                status = self.client.request("swictation/status", {}, timeout=timeout_s)
-                if status.get("engine", {}).get("ready") and status.get("state") == "idle":
-                    break
-                if status.get("state") == "error" or time.monotonic() > deadline:
-                    raise Unavailable(f"the server's engine did not become ready: {status}")
-                time.sleep(0.02)
+            ready, status = self.client.engine_ready(timeout_s)
+            if not ready:
+                raise Unavailable(f"the server's engine did not become ready: {status}")
         except ServerError as exc:
             self.close()
             raise Unavailable(f"the server failed: {exc} (see {self.workdir / 'server.stderr.log'})") from exc
