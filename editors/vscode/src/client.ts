@@ -31,7 +31,7 @@ import type {
 import type { Problem } from './errors';
 import { severityOfMessageType } from './errors';
 import * as protocol from './protocol';
-import type { PartialParams, RefinedParams, RequestMap, RequestMethod, StateChangedParams } from './protocol';
+import type { PartialParams, PhraseCommittedParams, RefinedParams, RequestMap, RequestMethod, StateChangedParams } from './protocol';
 import type { StartFailure } from './launch';
 import { lastLine, notAServerMessage, preflight } from './launch';
 import type { ClientSettings, PathContext, ServerCommand } from './settings';
@@ -138,10 +138,12 @@ export class SwictationClient implements api.Disposable {
   private readonly stateChanged = api.newEventEmitter<StateChangedParams>();
   private readonly partial = api.newEventEmitter<PartialParams>();
   private readonly refined = api.newEventEmitter<RefinedParams>();
+  private readonly phraseCommitted = api.newEventEmitter<PhraseCommittedParams>();
   private readonly running = api.newEventEmitter<void>();
   readonly onStateChanged = this.stateChanged.event;
   readonly onPartial = this.partial.event;
   readonly onRefined = this.refined.event;
+  readonly onPhraseCommitted = this.phraseCommitted.event;
   /** Fires each time a server (re)started and answered initialize. */
   readonly onRunning = this.running.event;
 
@@ -154,7 +156,7 @@ export class SwictationClient implements api.Disposable {
     /** A check run before each start (settings in the wrong scope); a failure stops the start. */
     private readonly check: (command: ServerCommand) => StartFailure | undefined = () => undefined,
   ) {
-    this.disposables.push(this.stateChanged, this.partial, this.refined, this.running);
+    this.disposables.push(this.stateChanged, this.partial, this.refined, this.phraseCommitted, this.running);
   }
 
   get isRunning(): boolean {
@@ -213,6 +215,7 @@ export class SwictationClient implements api.Disposable {
     client.onNotification(protocol.STATE_CHANGED, (p: StateChangedParams) => this.stateChanged.fire(p));
     client.onNotification(protocol.PARTIAL, (p: PartialParams) => this.partial.fire(p));
     client.onNotification(protocol.REFINED, (p: RefinedParams) => this.refined.fire(p));
+    client.onNotification(protocol.PHRASE_COMMITTED, (p: PhraseCommittedParams) => this.phraseCommitted.fire(p));
     this.disposables.push(
       client.onDidChangeState(({ newState }) => {
         if (newState === ClientState.Running) {

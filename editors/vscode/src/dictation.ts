@@ -3,19 +3,36 @@
  * lands — through the editor API, one undo step per utterance, at the primary cursor, replacing
  * the selection, where the utterance began even if the user moved on meanwhile (PositionTracker).
  * Interim text shows as ghost text until the final text replaces it.
+ *
+ * Per-phrase commit (`dictation.commit: "perPhrase"`): each phrase the server commits while
+ * listening (`swictation/phraseCommitted`) lands through the same path as a stop result, in
+ * arrival order, each after the one before; ghost text then shows only the phrase still open, and
+ * the stop result (the tail) goes after the last phrase. Dictation can also go into the commit
+ * message box or the terminal (targets.ts), where the text is appended or typed.
  */
 import type { SwictationClient } from './client';
 import { buildContext } from './context';
 import { correctThat } from './corrections';
 import type { Problem } from './errors';
 import { isCancellation, problemFromError, utteranceProblem } from './errors';
-import { PositionTracker, caretAfter, comparePositions, placeDictatedEdits } from './positionTracker';
+import { PositionTracker, caretAfter, comparePositions, placeDictatedEdits, relocateInsertions } from './positionTracker';
 import * as protocol from './protocol';
-import type { HistoryItem, Mode, PartialParams, Range, StateChangedParams, TranscribeResult } from './protocol';
+import type { CommitMode, HistoryItem, Mode, PartialParams, PhraseCommittedParams, Position, Range, StateChangedParams, TranscribeResult } from './protocol';
 import type { ClientSettings } from './settings';
 import type { StatusStore } from './status';
+import type { TargetKind } from './targets';
+import { TARGET_NAMES, endPosition, targetContext, targetText, targetUri, terminalLine, unsupportedInTarget } from './targets';
 import { UtteranceEdits, documentName } from './utteranceEdits';
 import * as api from './vscodeapi';
+
+/** Somewhere text goes that is not a document: the commit message box, a terminal. */
+interface InsertTarget {
+  kind: TargetKind;
+  /** The text before the next utterance (the box's value; the terminal's line so far). */
+  before(): string;
+  /** Append (box) or type (terminal) the text; false if it could not be. */
+  insert(text: string): Promise<boolean>;
+}
 
 /** One utterance on its way: where it began and everything that happened to the document since. */
 interface Utterance {
@@ -23,14 +40,27 @@ interface Utterance {
   /** The primary selection when it began (empty: the cursor). */
   anchor: Range;
   tracker: PositionTracker;
+  /** Set when the text goes to the commit message box or a terminal instead of a document. */
+  target?: InsertTarget;
 }
 
 interface Session {
+  /** Where the session's next text goes: where it began, then after each committed phrase. */
   utterance: Utterance;
   /** Undefined until startDictation answered. */
   id?: string;
   partial: string;
   stopping: boolean;
+  /** What startDictation said this session does (`onStop` from servers that do not say). */
+  commit: CommitMode;
+  /** The committed phrases landing, one after the other in arrival order. */
+  phrases: Promise<void>;
+}
+
+/** Where a text went in: the end of what was inserted, and the document's version just after. */
+interface Landed {
+  end: Position;
+  version?: number;
 }
 
 export interface DictationDeps {
@@ -39,10 +69,16 @@ export interface DictationDeps {
   settings: () => ClientSettings;
   report: (problem: Problem) => void;
   log: api.LogOutputChannel;
+  /** Text went in (a stop result, a phrase): announce it (`swictation.signals.announce`). */
+  announce?: (inserted: string, where: string) => void;
 }
 
 export class Dictation implements api.Disposable {
   private session: Session | undefined;
+  /** Sessions whose text may still arrive: listening, stopping, or cancelled but not yet answered. */
+  private readonly open = new Set<Session>();
+  /** What was typed into each terminal since its last line break (the context of the next utterance). */
+  private readonly terminalLines = new Map<string, string>();
   /** Utterances whose audio is with the server (file transcriptions, a stopping session). */
   private readonly inFlight = new Set<Utterance>();
   /** Undo, retranscribe and refine: edits of earlier utterances, only where and as the server checked them. */
@@ -66,6 +102,7 @@ export class Dictation implements api.Disposable {
       deps.client.onPartial((p) => this.partial(p)),
       deps.client.onStateChanged((p) => this.stateChanged(p)),
       deps.client.onRefined((p) => void this.edits.refined(p)),
+      deps.client.onPhraseCommitted((p) => this.phraseCommitted(p)),
     );
   }
 
@@ -105,33 +142,53 @@ export class Dictation implements api.Disposable {
     }
   }
 
-  async start(mode?: Mode): Promise<void> {
+  /**
+   * Start listening; the text goes to the cursor of the active editor, or (`where`) to the
+   * commit message box or the active terminal.
+   */
+  async start(mode?: Mode, where?: TargetKind): Promise<void> {
     if (this.session) {
       this.deps.report({ kind: 'already-listening', severity: 'info', message: 'Swictation is already listening.', actions: [], data: {} });
       return;
     }
-    const editor = this.requireEditor();
-    if (!editor) {
-      return;
+    let utterance: Utterance;
+    let context: protocol.TextContext;
+    if (where) {
+      const target = await this.target(where);
+      if (!target || this.session) {
+        return;
+      }
+      utterance = target.utterance;
+      context = target.context;
+    } else {
+      const editor = this.requireEditor();
+      if (!editor) {
+        return;
+      }
+      utterance = this.begin(editor);
+      context = this.context(editor, utterance.anchor);
     }
-    const utterance = this.begin(editor);
-    const session: Session = { utterance, partial: '', stopping: false };
+    const session: Session = { utterance, partial: '', stopping: false, commit: 'onStop', phrases: Promise.resolve() };
     this.session = session;
+    this.open.add(session);
     void api.setContext('swictation.listening', true);
     try {
       const result = await this.deps.client.request(protocol.START_DICTATION, {
         textDocument: { uri: utterance.uri },
         position: utterance.anchor.start,
         mode: mode ?? null,
-        context: this.context(editor, utterance.anchor),
+        context,
       });
       session.id = result.sessionId;
+      session.commit = result.commit ?? session.commit;
       this.deps.status.update({ state: 'listening' });
-      this.deps.log.info(`Dictation session ${result.sessionId} listening`);
+      const into = utterance.target ? ` into ${TARGET_NAMES[utterance.target.kind]}` : '';
+      this.deps.log.info(`Dictation session ${result.sessionId} listening${into} (commit ${session.commit})`);
     } catch (error) {
       if (this.session === session) {
         this.endSession();
       }
+      this.open.delete(session);
       this.fail(error);
     }
   }
@@ -145,14 +202,16 @@ export class Dictation implements api.Disposable {
     return this.finishSession(session);
   }
 
-  async toggle(): Promise<void> {
+  /** Stop when listening (wherever the text goes), else start; `where`: the commit message box or the terminal. */
+  async toggle(where?: TargetKind): Promise<void> {
     if (this.session) {
       await this.stop();
     } else {
-      await this.start();
+      await this.start(undefined, where);
     }
   }
 
+  /** Drop what is still open; phrases already committed (per-phrase commit) stay where they went. */
   async cancel(): Promise<void> {
     const session = this.session;
     this.endSession();
@@ -163,6 +222,10 @@ export class Dictation implements api.Disposable {
       await this.deps.client.request(protocol.CANCEL_DICTATION, { sessionId: session.id ?? null });
     } catch (error) {
       this.fail(error);
+    } finally {
+      // Phrases the server committed before the cancel reached it are sent before its answer.
+      await session.phrases;
+      this.open.delete(session);
     }
   }
 
@@ -277,6 +340,56 @@ export class Dictation implements api.Disposable {
     this.renderGhost();
   }
 
+  /**
+   * A phrase of a per-phrase session: it lands like a stop result (same checks, same tracking,
+   * same undo step per utterance), after the phrases before it, in arrival order.
+   */
+  private phraseCommitted(params: PhraseCommittedParams): void {
+    const sessions = [...this.open];
+    const session = sessions.find((s) => s.id === params.sessionId) ?? sessions.find((s) => s.id === undefined);
+    if (!session) {
+      this.deps.log.warn(`A phrase of dictation session ${params.sessionId} arrived, but this window does not follow that session`);
+      this.deps.report({
+        kind: 'phrase-unplaced',
+        severity: 'warning',
+        message: `A dictated phrase arrived after its dictation ended here, so it was not inserted: “${params.result.text}”. It is in the transcript history.`,
+        actions: [],
+        data: { text: params.result.text },
+      });
+      return;
+    }
+    session.commit = 'perPhrase';
+    session.phrases = session.phrases.then(() => this.landPhrase(session, params.result)).catch((error: unknown) => {
+      this.deps.log.error(`A phrase of dictation session ${params.sessionId} could not be inserted: ${(error as Error).message}`);
+    });
+  }
+
+  private async landPhrase(session: Session, result: TranscribeResult): Promise<void> {
+    if (this.session === session) {
+      // The phrase is in now: the ghost text is only for what is still open.
+      session.partial = '';
+    }
+    const utterance = session.utterance;
+    try {
+      const landed = await this.insert(utterance, relocateInsertions(result, utterance.anchor.start));
+      if (landed) {
+        session.utterance = this.after(utterance, landed);
+      }
+    } finally {
+      this.renderGhost();
+      this.showLatency(result, undefined);
+    }
+  }
+
+  /** Where the text after a landed one goes: right after it, changes from then on tracked. */
+  private after(utterance: Utterance, landed: Landed): Utterance {
+    if (utterance.target) {
+      return utterance; // appended or typed: the next text goes after it anyway
+    }
+    const at = { start: landed.end, end: landed.end };
+    return { uri: utterance.uri, anchor: at, tracker: new PositionTracker(utterance.uri, landed.version) };
+  }
+
   private stateChanged(params: StateChangedParams): void {
     const session = this.session;
     if (session && params.reason === 'auto-stop' && !session.stopping) {
@@ -306,6 +419,53 @@ export class Dictation implements api.Disposable {
       });
     }
     return editor;
+  }
+
+  /** The commit message box or the active terminal as where the text goes, or why it cannot. */
+  private async target(kind: TargetKind): Promise<{ utterance: Utterance; context: protocol.TextContext } | undefined> {
+    let target: InsertTarget;
+    let uri: string;
+    if (kind === 'commitMessage') {
+      const found = await api.commitMessageBox();
+      if (typeof found === 'string') {
+        this.deps.report({ kind: 'no-commit-message-box', severity: 'warning', message: found, actions: [], data: {} });
+        return undefined;
+      }
+      uri = targetUri(kind, found.root);
+      target = {
+        kind,
+        before: () => found.box.value,
+        insert: (text) => {
+          found.box.value = found.box.value + text;
+          return Promise.resolve(true);
+        },
+      };
+    } else {
+      const terminal = await api.activeTerminal();
+      if (!terminal) {
+        this.deps.report({ kind: 'no-terminal', severity: 'warning', message: 'Open a terminal (Terminal: Create New Terminal), then dictate into it.', actions: [], data: {} });
+        return undefined;
+      }
+      uri = targetUri(kind, terminal.id);
+      const lineUri = uri;
+      target = {
+        kind,
+        before: () => this.terminalLines.get(lineUri) ?? '',
+        insert: (text) => {
+          // Not executed: only a spoken "press enter" / "run that" (a line break in the text) runs it.
+          terminal.sendText(text);
+          this.terminalLines.set(lineUri, terminalLine(this.terminalLines.get(lineUri) ?? '', text));
+          return Promise.resolve(true);
+        },
+      };
+    }
+    const settings = this.deps.settings();
+    const before = target.before();
+    const at = endPosition(before);
+    return {
+      utterance: { uri, anchor: { start: at, end: at }, tracker: new PositionTracker(uri), target },
+      context: targetContext(kind, before, { maxChars: settings.contextMaxChars, maxIdentifiers: settings.contextMaxIdentifiers }),
+    };
   }
 
   private async audioPath(file: unknown): Promise<string | undefined> {
@@ -343,14 +503,24 @@ export class Dictation implements api.Disposable {
       return undefined;
     }
     session.stopping = true;
-    this.track(session.utterance);
+    let pending = session.utterance;
+    this.track(pending);
     const stopped = Date.now();
     try {
       const result = await this.deps.client.request(protocol.STOP_DICTATION, { sessionId: session.id ?? null });
+      // Every phrase of the session was sent before this answer: they go in first.
+      await session.phrases;
       if (this.session === session) {
         this.endSession();
       }
-      await this.land(session.utterance, result, stopped);
+      // The tail goes after the last phrase (with onStop: where the session began).
+      const utterance = session.utterance;
+      if (utterance !== pending) {
+        this.inFlight.delete(pending);
+        pending = utterance;
+        this.inFlight.add(pending);
+      }
+      await this.land(utterance, session.commit === 'perPhrase' ? relocateInsertions(result, utterance.anchor.start) : result, stopped);
       return result;
     } catch (error) {
       if (this.session === session) {
@@ -361,7 +531,8 @@ export class Dictation implements api.Disposable {
       }
       return undefined;
     } finally {
-      this.untrack(session.utterance);
+      this.untrack(pending);
+      this.open.delete(session);
     }
   }
 
@@ -398,13 +569,17 @@ export class Dictation implements api.Disposable {
     }
   }
 
-  private async insert(utterance: Utterance, result: TranscribeResult): Promise<void> {
+  /** Put a result's text where `utterance` says; where it ended, or undefined when nothing went in. */
+  private async insert(utterance: Utterance, result: TranscribeResult): Promise<Landed | undefined> {
     if (result.correctUtteranceId) {
       void this.correctThat(result.correctUtteranceId); // a spoken "correct that": nothing to insert
-      return;
+      return undefined;
+    }
+    if (utterance.target) {
+      return this.insertIntoTarget(utterance, utterance.target, result);
     }
     if (result.appliedByServer || !result.edits.length) {
-      return; // the server applied it itself (applyEdits: "server"), or nothing was said
+      return undefined; // the server applied it itself (applyEdits: "server"), or nothing was said
     }
     if (utterance.tracker.isClosed) {
       this.deps.report({
@@ -414,7 +589,7 @@ export class Dictation implements api.Disposable {
         actions: [],
         data: {},
       });
-      return;
+      return undefined;
     }
     const version = api.findDocument(utterance.uri)?.version;
     const { edits, scratch } = placeDictatedEdits(result, utterance.anchor, utterance.tracker, version);
@@ -425,7 +600,7 @@ export class Dictation implements api.Disposable {
       await this.edits.confirm(scratched, 'undo', false, 'the document changed after the server checked the deletion');
     }
     if (!edits.length) {
-      return;
+      return undefined;
     }
     const editor = api.visibleEditorFor(utterance.uri);
     // Follow with the caret only if the user left it where the utterance began.
@@ -446,8 +621,40 @@ export class Dictation implements api.Disposable {
         actions: [],
         data: {},
       });
-      return;
+      return undefined;
     }
+    const inserted = edits.map((e) => e.newText).join('');
+    if (inserted.trim()) {
+      this.deps.announce?.(inserted, documentName(utterance.uri));
+    }
+    return { end: caretAfter(edits) ?? mappedAnchor.end, version: api.findDocument(utterance.uri)?.version };
+  }
+
+  /** The commit message box or a terminal: the server's text appended or typed; earlier utterances cannot be edited there. */
+  private async insertIntoTarget(utterance: Utterance, target: InsertTarget, result: TranscribeResult): Promise<Landed | undefined> {
+    const { text } = targetText(result);
+    const scratched = result.scratchedUtteranceId;
+    if (scratched) {
+      this.deps.report({ kind: 'utterance-not-supported', severity: 'warning', message: unsupportedInTarget(target.kind, 'scratch'), actions: [], data: {} });
+      await this.edits.confirm(scratched, 'undo', false, `not supported in ${TARGET_NAMES[target.kind]}`);
+    }
+    if (!text) {
+      return undefined;
+    }
+    let ok = false;
+    try {
+      ok = await target.insert(text);
+    } catch (error) {
+      this.deps.log.warn(`Inserting into ${TARGET_NAMES[target.kind]} failed: ${(error as Error).message}`);
+    }
+    if (!ok) {
+      this.deps.report({ kind: 'edit-failed', severity: 'error', message: `The text could not be put into ${TARGET_NAMES[target.kind]}: “${text}”.`, actions: [], data: {} });
+      return undefined;
+    }
+    if (text.trim()) {
+      this.deps.announce?.(text, TARGET_NAMES[target.kind]);
+    }
+    return { end: utterance.anchor.start };
   }
 
   private showLatency(result: TranscribeResult, elapsedMs: number | undefined): void {
@@ -473,13 +680,15 @@ export class Dictation implements api.Disposable {
       return;
     }
     const uri = event.document.uri.toString();
+    const version = event.document.version;
     const changes = event.contentChanges.map((c) => ({ range: api.fromVsRange(c.range), text: c.text }));
     let touched = false;
-    for (const utterance of this.inFlight) {
-      touched = utterance.tracker.record(uri, changes) || touched;
+    const trackers = new Set<PositionTracker>([...this.inFlight].map((u) => u.tracker));
+    for (const session of this.open) {
+      trackers.add(session.utterance.tracker);
     }
-    if (this.session && !this.inFlight.has(this.session.utterance)) {
-      touched = this.session.utterance.tracker.record(uri, changes) || touched;
+    for (const tracker of trackers) {
+      touched = tracker.record(uri, changes, version) || touched;
     }
     if (touched) {
       this.renderGhost();
@@ -490,7 +699,9 @@ export class Dictation implements api.Disposable {
     for (const utterance of this.inFlight) {
       utterance.tracker.close(uri);
     }
-    this.session?.utterance.tracker.close(uri);
+    for (const session of this.open) {
+      session.utterance.tracker.close(uri);
+    }
   }
 
   private renderGhost(): void {

@@ -102,6 +102,8 @@ export const POLICY: Readonly<Record<string, Policy>> = {
   'utterance-offer': { severity: 'warning', actions: [INSERT, COPY] },
   /** The edit landed in a document that is not on screen: said, with a way to look. */
   'utterance-edited-elsewhere': { severity: 'info', actions: [SHOW_DOCUMENT] },
+  /** An edit of an utterance in the commit message box or a terminal (targets.ts): not made there. */
+  'utterance-not-supported': { severity: 'warning', actions: [] },
 };
 
 /** JSON-RPC's "request cancelled" codes: the user (or a restart) cancelled; nothing to tell. */

@@ -1,6 +1,7 @@
 /**
  * Entry point: builds the parts, connects them and registers the commands. No logic of its own.
  */
+import { announcement } from './announce';
 import { SwictationClient } from './client';
 import { downloadModels, refreshModels, selectMode, showStatus } from './commands';
 import { Installer, managedPython } from './installer';
@@ -96,7 +97,14 @@ export function activate(context: api.ExtensionContext): void {
   );
   client = swictation;
   const report = notifier.problem.bind(notifier);
-  const dictation = new Dictation({ client: swictation, status, settings: () => settings, report, log });
+  const announcer = api.createAnnouncer();
+  const announce = (inserted: string, where: string) => {
+    const said = settings.announce ? announcement(inserted, where) : undefined;
+    if (said) {
+      announcer.announce(said);
+    }
+  };
+  const dictation = new Dictation({ client: swictation, status, settings: () => settings, report, log, announce });
 
   swictation.onStateChanged((p) => {
     const previous = status.model.state;
@@ -127,7 +135,10 @@ export function activate(context: api.ExtensionContext): void {
     item,
     swictation,
     dictation,
+    announcer,
     api.registerCommand('swictation.startDictation', whenRunning(() => dictation.start())),
+    api.registerCommand('swictation.toggleDictationInCommitMessage', whenRunning(() => dictation.toggle('commitMessage'))),
+    api.registerCommand('swictation.toggleDictationInTerminal', whenRunning(() => dictation.toggle('terminal'))),
     api.registerCommand('swictation.stopDictation', () => dictation.stop()),
     api.registerCommand('swictation.toggleDictation', whenRunning(() => dictation.toggle())),
     api.registerCommand('swictation.cancelDictation', () => dictation.cancel()),

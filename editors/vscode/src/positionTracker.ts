@@ -92,12 +92,25 @@ export class PositionTracker {
   private readonly changes: ContentChange[] = [];
   private closed = false;
 
-  /** `uri` is the document's URI string; changes to other documents are ignored. */
-  constructor(readonly uri: string) {}
+  /**
+   * `uri` is the document's URI string; changes to other documents are ignored. `sinceVersion`:
+   * the document's version at the moment the tracker begins (after an edit the extension made);
+   * a change event that reports a version up to it is already in the positions given.
+   */
+  constructor(
+    readonly uri: string,
+    private readonly sinceVersion?: number,
+  ) {}
 
-  /** Record a document change event; returns whether it concerned this document. */
-  record(uri: string, changes: readonly ContentChange[]): boolean {
+  /**
+   * Record a document change event; returns whether it concerned this document. `version` is the
+   * document's version after the change (VS Code's `event.document.version`).
+   */
+  record(uri: string, changes: readonly ContentChange[], version?: number): boolean {
     if (uri !== this.uri || this.closed) {
+      return false;
+    }
+    if (version !== undefined && this.sinceVersion !== undefined && version <= this.sinceVersion) {
       return false;
     }
     for (const change of changes) {
@@ -196,6 +209,22 @@ export function placeDictatedEdits(
   }
   const insertion = result.text ? placeEdits([{ range: { start: anchor.start, end: anchor.start }, newText: result.text }], anchor, tracker) : [];
   return { edits: insertion, scratch: 'dropped' };
+}
+
+/**
+ * A result of a per-phrase dictation (a committed phrase, or the tail at stop) with its insertion
+ * put at `at`, where the client has the end of the phrases before it. The server places phrase n
+ * after the text of phrases 1..n-1 counted from the session's start position, as if nothing else
+ * had changed; the client knows better (the user may have typed meanwhile, and the phrases went in
+ * through edits it tracked), so the insertion (an edit with an empty range) moves to `at`, and is
+ * then placed like any dictated text. Other edits (the deletion of a scratched phrase, at the
+ * version the server checked) are left as they are.
+ */
+export function relocateInsertions<T extends { edits: readonly TextEdit[] }>(result: T, at: Position): T {
+  const edits = result.edits.map((edit) =>
+    isEmpty(edit.range) ? { range: { start: at, end: at }, newText: edit.newText } : edit,
+  );
+  return { ...result, edits };
 }
 
 /** Where the caret goes after `edits` are applied together: the end of the last one's text. */

@@ -25,6 +25,7 @@ export const CORRECT_UTTERANCE = 'swictation/correctUtterance';
 export const STATE_CHANGED = 'swictation/stateChanged';
 export const PARTIAL = 'swictation/partial';
 export const REFINED = 'swictation/refined';
+export const PHRASE_COMMITTED = 'swictation/phraseCommitted';
 
 export const REQUESTS = [
   TRANSCRIBE,
@@ -43,10 +44,12 @@ export const REQUESTS = [
   ALTERNATIVES,
   CORRECT_UTTERANCE,
 ] as const;
-export const NOTIFICATIONS = [STATE_CHANGED, PARTIAL, REFINED] as const;
+export const NOTIFICATIONS = [STATE_CHANGED, PARTIAL, REFINED, PHRASE_COMMITTED] as const;
 
 export type Mode = 'fast' | 'accurate' | 'auto';
 export type ConcreteMode = 'fast' | 'accurate';
+/** `perPhrase`: each phrase goes in while listening (`swictation/phraseCommitted`); `onStop`: all at stop. */
+export type CommitMode = 'onStop' | 'perPhrase';
 /** What the server is doing, as the status item shows it. */
 export type State = 'loading' | 'idle' | 'listening' | 'transcribing' | 'error';
 
@@ -130,6 +133,8 @@ export interface StartDictationParams {
 
 export interface StartDictationResult {
   sessionId: string;
+  /** What this session does (absent from servers before issue 18: `onStop`). */
+  commit?: CommitMode;
 }
 
 export interface StopDictationParams {
@@ -207,7 +212,19 @@ export interface StateChangedParams {
 
 export interface PartialParams {
   sessionId: string;
+  /** With per-phrase commit: only the phrase still open. */
   text: string;
+}
+
+/**
+ * A phrase of a per-phrase session, committed while listening goes on: saved to the history, then
+ * sent. `result` is applied as a stopDictation result is, in arrival order; all of a session's
+ * phrases arrive before its stopDictation answer.
+ */
+export interface PhraseCommittedParams {
+  sessionId: string;
+  uri: string;
+  result: TranscribeResult;
 }
 
 export interface HistoryParams {

@@ -31,6 +31,7 @@ export const CLIENT_KEYS = [
   'context.maxIdentifiers',
   'ghostText',
   'trace.server',
+  'signals.announce',
 ] as const;
 
 /** The settings that change the server command; a change of any of them restarts the server. */
@@ -46,6 +47,8 @@ export interface ClientSettings {
   contextMaxChars: number;
   contextMaxIdentifiers: number;
   ghostText: boolean;
+  /** Announce inserted text in the status bar, for screen readers (`signals.announce`). */
+  announce: boolean;
   /** The server's `defaultMode`, which the status item shows. */
   defaultMode: Mode;
   /** The server's `applyEdits`: `server` means the server applies utterances itself. */
@@ -85,6 +88,7 @@ export function readClientSettings(source: ConfigSource): ClientSettings {
     contextMaxChars: integer(source.get('context.maxChars'), 200, 0, 2000),
     contextMaxIdentifiers: integer(source.get('context.maxIdentifiers'), 200, 0, 2000),
     ghostText: source.get<boolean>('ghostText') !== false,
+    announce: source.get<boolean>('signals.announce') !== false,
     defaultMode: oneOf(source.get('defaultMode'), MODES, 'auto'),
     applyEdits: oneOf(source.get('applyEdits'), ['client', 'server'] as const, 'client'),
   };

@@ -24,6 +24,8 @@ import type {
   UtteranceEditKind,
   UtteranceEditTarget,
 } from './protocol';
+import type { TargetEditKind } from './targets';
+import { TARGET_NAMES, targetKindOfUri, unsupportedInTarget } from './targets';
 
 /** What the utterance edits need from the editor's documents. */
 export interface EditorDocuments {
@@ -113,6 +115,10 @@ export class UtteranceEdits {
     if (result.appliedByServer) {
       return true;
     }
+    if (targetKindOfUri(result.uri) && result.reason !== 'already-undone') {
+      await this.notInTarget('undo', result.id, result.edits.length > 0, result.uri);
+      return false;
+    }
     if (result.reason || !result.id || result.edits.length === 0) {
       this.refused(result.reason, result.message ?? 'There is nothing to undo.', result.uri);
       return false;
@@ -159,6 +165,10 @@ export class UtteranceEdits {
     if (result.appliedByServer) {
       return;
     }
+    if (targetKindOfUri(result.uri ?? uri)) {
+      await this.notInTarget(kind, id, result.edits.length > 0, result.uri ?? uri, result.text);
+      return;
+    }
     if (result.reason) {
       this.offer(result.reason, result.message, result.text, result.uri ?? uri);
     } else if (result.edits.length) {
@@ -170,6 +180,15 @@ export class UtteranceEdits {
 
   /** Two-pass refine: the accurate text replaces the fast one where the server found it unchanged. */
   async refined(params: RefinedParams): Promise<boolean> {
+    const inTarget = targetKindOfUri(params.uri);
+    if (inTarget) {
+      // Refine is automatic: the text typed or appended there stays, and the log says why.
+      this.deps.log.info(`Refine of ${params.utteranceId} skipped: ${unsupportedInTarget(inTarget, 'refine')}`);
+      if (params.edit) {
+        await this.confirm(params.utteranceId, 'refine', false, `not supported in ${TARGET_NAMES[inTarget]}`);
+      }
+      return false;
+    }
     if (params.reason || !params.edit) {
       this.offer(params.reason ?? 'changed', params.message, params.text, params.uri);
       return false;
@@ -189,7 +208,8 @@ export class UtteranceEdits {
     tries = RESYNC_WAITS_MS.length,
   ): Promise<T> {
     let result = await ask();
-    for (let attempt = 0; attempt < tries && result.reason === 'not-synced' && result.uri; attempt++) {
+    // The commit message box and terminals are never documents: nothing to open and sync.
+    for (let attempt = 0; attempt < tries && result.reason === 'not-synced' && result.uri && !targetKindOfUri(result.uri); attempt++) {
       const uri = result.uri;
       if (!this.deps.documents.isOpen(uri) && (await this.deps.documents.open(uri)) === undefined) {
         break; // it cannot be opened: the server's sentence says what to do
@@ -199,6 +219,26 @@ export class UtteranceEdits {
       result = await ask(id ?? result.id ?? result.utteranceId ?? undefined);
     }
     return result;
+  }
+
+  /**
+   * An edit of an utterance that went into the commit message box or a terminal: one message that
+   * it cannot be made there (with new text offered to copy), and the server told when it proposed one.
+   */
+  private async notInTarget(kind: TargetEditKind, id: string | null | undefined, proposed: boolean, uri: string | null | undefined, text?: string): Promise<void> {
+    const target = targetKindOfUri(uri);
+    if (!target) {
+      return;
+    }
+    const message = unsupportedInTarget(target, kind);
+    if (text && kind !== 'undo') {
+      this.deps.report(utteranceProblem('utterance-offer', `${message} New text: ${quote(text)}`, { reason: 'not-supported', text, uri: uri ?? undefined }));
+    } else {
+      this.deps.report(utteranceProblem('utterance-not-supported', message, { uri: uri ?? undefined }));
+    }
+    if (id && proposed && kind !== 'scratch') {
+      await this.confirm(id, kind, false, `not supported in ${TARGET_NAMES[target]}`);
+    }
   }
 
   /** Apply the proposed edits to their document at their version, then tell the server whether they landed. */

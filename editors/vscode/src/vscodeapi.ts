@@ -8,6 +8,8 @@ import * as path from 'node:path';
 
 import * as vscode from 'vscode';
 
+import type { Announcement } from './announce';
+import { ANNOUNCE_MS } from './announce';
 import type { Position, Range, TextEdit } from './protocol';
 import type { ConfigSource } from './settings';
 import { MACHINE_KEYS, SECTION, parseJsonc } from './settings';
@@ -402,6 +404,84 @@ export function createStatusItem(command: string): StatusItem {
     },
     dispose: () => item.dispose(),
   };
+}
+
+/** The status bar item that announces inserted text (issue 18): shown a few seconds, read by screen readers. */
+export function createAnnouncer(): { announce(announcement: Announcement): void; dispose(): void } {
+  const item = vscode.window.createStatusBarItem('swictation.announce', vscode.StatusBarAlignment.Right, 99);
+  item.name = 'Swictation: inserted text';
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return {
+    announce(announcement: Announcement) {
+      item.text = announcement.text;
+      item.tooltip = announcement.tooltip;
+      // A status role: screen readers read the label when it changes, without taking the focus.
+      item.accessibilityInformation = { label: announcement.label, role: 'status' };
+      item.show();
+      clearTimeout(timer);
+      timer = setTimeout(() => item.hide(), ANNOUNCE_MS);
+    },
+    dispose() {
+      clearTimeout(timer);
+      item.dispose();
+    },
+  };
+}
+
+// -- the commit message box and the terminal (targets.ts) --------------------------------------------
+
+/** The parts of the built-in Git extension's API (extensions/git/src/api/git.d.ts) used here. */
+interface GitApi {
+  state: 'uninitialized' | 'initialized';
+  onDidChangeState: vscode.Event<'uninitialized' | 'initialized'>;
+  repositories: { rootUri: vscode.Uri; inputBox: { value: string }; ui?: { selected: boolean } }[];
+}
+
+/**
+ * The Source Control commit message box of the selected Git repository (the only one, or the
+ * first selected), through the built-in Git extension's API; a sentence saying why when there is none.
+ */
+export async function commitMessageBox(): Promise<{ box: { value: string }; root: string } | string> {
+  const extension = vscode.extensions.getExtension<{ enabled: boolean; getAPI(version: 1): GitApi }>('vscode.git');
+  if (!extension) {
+    return 'The built-in Git extension is not available, so Swictation cannot reach the commit message box.';
+  }
+  let git: GitApi;
+  try {
+    const exports = extension.isActive ? extension.exports : await extension.activate();
+    if (!exports.enabled) {
+      return 'Git is turned off (git.enabled), so there is no commit message box to dictate into.';
+    }
+    git = exports.getAPI(1);
+  } catch (error) {
+    return `The Git extension did not answer: ${(error as Error).message}`;
+  }
+  if (git.state !== 'initialized') {
+    await new Promise<void>((resolve) => {
+      const done = git.onDidChangeState((state) => state === 'initialized' && (sub(), resolve()));
+      const timer = setTimeout(() => (sub(), resolve()), 5000);
+      const sub = () => {
+        done.dispose();
+        clearTimeout(timer);
+      };
+    });
+  }
+  const repositories = git.repositories;
+  const repository = repositories.find((r) => r.ui?.selected) ?? repositories[0];
+  if (!repository) {
+    return 'There is no Git repository open, so there is no commit message box to dictate into.';
+  }
+  return { box: repository.inputBox, root: repository.rootUri.path };
+}
+
+/** The active integrated terminal, named by its process id (or its name while it has none). */
+export async function activeTerminal(): Promise<{ id: string; sendText(text: string): void } | undefined> {
+  const terminal = vscode.window.activeTerminal;
+  if (!terminal) {
+    return undefined;
+  }
+  const pid = await Promise.race([terminal.processId, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 1000))]);
+  return { id: pid !== undefined ? String(pid) : terminal.name, sendText: (text) => terminal.sendText(text, false) };
 }
 
 export function newEventEmitter<T>(): vscode.EventEmitter<T> {

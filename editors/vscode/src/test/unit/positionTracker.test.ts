@@ -2,7 +2,7 @@ import * as assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
 import type { ContentChange } from '../../positionTracker';
-import { PositionTracker, caretAfter, endOfInsertion, mapPosition, placeDictatedEdits, placeEdits } from '../../positionTracker';
+import { PositionTracker, caretAfter, endOfInsertion, mapPosition, placeDictatedEdits, placeEdits, relocateInsertions } from '../../positionTracker';
 import type { Position, Range, TextEdit } from '../../protocol';
 
 const pos = (line: number, character: number): Position => ({ line, character });
@@ -190,5 +190,86 @@ describe('caretAfter', () => {
   });
   test('is undefined without edits', () => {
     assert.equal(caretAfter([]), undefined);
+  });
+});
+
+describe('per-phrase commit (issue 18): phrases placed one after the other', () => {
+  /**
+   * The client side of a per-phrase session, with the same building blocks Dictation uses: each
+   * phrase result (an insertion where the server counts "after the phrases before", as if nothing
+   * else changed) is relocated to where the client has the end of the last phrase, placed through
+   * the changes since, applied; a new tracker starts after it at the document's version.
+   */
+  class Doc {
+    version = 1;
+    constructor(public text: string) {}
+    change(change: ContentChange, trackers: PositionTracker[]): void {
+      this.text = apply(this.text, change);
+      this.version++;
+      for (const t of trackers) {
+        t.record('file:///d', [change], this.version);
+      }
+    }
+  }
+
+  test('three phrases land in order, after each other, while the user types above and after', () => {
+    const doc = new Doc('top\nSay: | end\n');
+    const start = pos(1, 5);
+    let anchor: Range = { start, end: start };
+    let tracker = new PositionTracker('file:///d');
+    const trackers = () => [tracker];
+    // The server's positions: the session's start, then after the text of the phrases before.
+    const phrases = ['Hello world.', ' This is a test.', ' Done.'];
+    let serverAt = start;
+    for (const [i, text] of phrases.entries()) {
+      // While each phrase is spoken the user types: before it on its line, then a line above, then above again.
+      doc.change(i === 0 ? insert(1, 0, '> ') : i === 1 ? insert(0, 0, 'new line\n') : insert(0, 0, 'x'), trackers());
+      const result = { edits: [{ range: { start: serverAt, end: serverAt }, newText: text }], text };
+      serverAt = endOfInsertion(serverAt, text);
+      const relocated = relocateInsertions(result, anchor.start);
+      const { edits } = placeDictatedEdits(relocated, anchor, tracker, doc.version);
+      assert.equal(edits.length, 1);
+      // Applying it fires the change event too: after the new tracker began (the order VS Code may deliver it in).
+      const end = caretAfter(edits) as Position;
+      const versionAfter = doc.version + 1;
+      const next = new PositionTracker('file:///d', versionAfter);
+      doc.change({ range: edits[0].range, text: edits[0].newText }, [tracker, next]);
+      tracker = next;
+      anchor = { start: end, end };
+    }
+    assert.equal(doc.text, 'xnew line\ntop\n> Say: Hello world. This is a test. Done.| end\n');
+  });
+
+  test('the tail at stop goes after the last phrase, not where the server counts it', () => {
+    const doc = new Doc('a  b');
+    let tracker = new PositionTracker('file:///d');
+    doc.change(insert(0, 0, '>'), [tracker]); // typed at the line start while the first phrase was spoken
+    const first = relocateInsertions({ edits: [{ range: range(0, 2, 0, 2), newText: 'one' }], text: 'one' }, pos(0, 2));
+    const placed = placeDictatedEdits(first, { start: pos(0, 2), end: pos(0, 2) }, tracker, doc.version).edits;
+    const end = caretAfter(placed) as Position;
+    doc.change({ range: placed[0].range, text: placed[0].newText }, [tracker]);
+    tracker = new PositionTracker('file:///d', doc.version); // the edit's event came before the edit resolved
+    // The server counts the tail after "one" from the session's start (column 5); the client has it at 6.
+    const tail = relocateInsertions({ edits: [{ range: range(0, 5, 0, 5), newText: ' two' }], text: ' two' }, end);
+    const edits = placeDictatedEdits(tail, { start: end, end }, tracker, doc.version).edits;
+    doc.change({ range: edits[0].range, text: edits[0].newText }, []);
+    assert.equal(doc.text, '>a one two b');
+  });
+
+  test('relocation moves only the insertion; a scratched phrase keeps the range the server checked', () => {
+    const deletion: TextEdit = { range: range(0, 3, 0, 9), newText: '' };
+    const moved = relocateInsertions({ edits: [deletion, { range: range(0, 9, 0, 9), newText: 'x' }] }, pos(2, 1));
+    assert.deepEqual(moved.edits, [deletion, { range: range(2, 1, 2, 1), newText: 'x' }]);
+  });
+
+  test('a tracker begun after an edit ignores that edit’s event, whenever it arrives', () => {
+    const tracker = new PositionTracker('file:///d', 7);
+    assert.equal(tracker.record('file:///d', [insert(0, 0, 'mine')], 7), false);
+    assert.deepEqual(tracker.map(pos(0, 4)), pos(0, 4));
+    assert.equal(tracker.record('file:///d', [insert(0, 0, 'user')], 8), true);
+    assert.deepEqual(tracker.map(pos(0, 4)), pos(0, 8));
+    // Without versions (the trackers of file transcriptions), every change counts as before.
+    const plain = new PositionTracker('file:///d');
+    assert.equal(plain.record('file:///d', [insert(0, 0, 'a')], 3), true);
   });
 });

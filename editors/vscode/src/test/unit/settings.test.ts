@@ -56,6 +56,7 @@ describe('readClientSettings', () => {
       contextMaxChars: 200,
       contextMaxIdentifiers: 200,
       ghostText: true,
+      announce: true,
       defaultMode: 'auto',
       applyEdits: 'client',
     });
@@ -90,6 +91,13 @@ describe('serverOptions', () => {
   });
   test('nothing set sends an empty tree (the server keeps its defaults)', () => {
     assert.deepEqual(serverOptions(keys, source({})), {});
+  });
+  test('per-phrase commit and sounds go to the server; announce stays with the client', () => {
+    assert.ok(keys.includes('dictation.commit') && keys.includes('signals.sounds'));
+    assert.ok(!keys.includes('signals.announce'));
+    const tree = serverOptions(keys, source({ 'dictation.commit': 'perPhrase', 'signals.sounds': false, 'signals.announce': false }));
+    assert.deepEqual(tree, { dictation: { commit: 'perPhrase' }, signals: { sounds: false } });
+    assert.equal(readClientSettings(source({ 'signals.announce': false })).announce, false);
   });
   test('an explicit null is sent (it means the system default device)', () => {
     assert.deepEqual(serverOptions(keys, source({ 'audio.inputDevice': null })), { audio: { inputDevice: null } });

@@ -279,3 +279,67 @@ describe('retranscribe and refine', () => {
     assert.deepEqual(t.problems.map((p) => [p.kind, p.message]), [['utterance-offer', 'Edited. New text: “Better.”']]);
   });
 });
+
+describe('utterances in the commit message box or a terminal (issue 18)', () => {
+  const SCM = 'vscode-scm:/work/repo';
+  const TERMINAL = 'vscode-terminal:/4242';
+
+  test('undo says it does not work there: nothing opened, nothing applied, the proposal confirmed as not applied', async () => {
+    for (const [uri, where] of [
+      [TERMINAL, /does not work in the terminal/],
+      [SCM, /does not work in the commit message box/],
+    ] as const) {
+      const t = setup({ [protocol.UNDO_UTTERANCE]: () => ({ id: 'u9', uri, version: null, edits: [DELETE] }) });
+      assert.equal(await t.edits.undo(), false);
+      assert.deepEqual(t.documents.opened, [], 'no document is opened for it');
+      assert.deepEqual(t.documents.applied, []);
+      assert.equal(t.problems.length, 1);
+      assert.equal(t.problems[0].kind, 'utterance-not-supported');
+      assert.equal(t.problems[0].severity, 'warning');
+      assert.match(t.problems[0].message, where);
+      assert.match(t.problems[0].message, /Nothing was changed\./);
+      const name = uri === TERMINAL ? 'the terminal' : 'the commit message box';
+      assert.deepEqual(t.confirmations(), [{ utteranceId: 'u9', kind: 'undo', applied: false, failureReason: `not supported in ${name}` }]);
+    }
+  });
+
+  test('not-synced for a terminal utterance: asked once, never opened as a document, the same clear message', async () => {
+    const t = setup({
+      [protocol.UNDO_UTTERANCE]: () => ({ id: 'u9', uri: TERMINAL, version: null, edits: [], reason: 'not-synced', message: 'open vscode-terminal:/4242' }),
+    });
+    t.documents.onDisk.set(TERMINAL, { version: 1 }); // even if it could be "opened", it must not be
+    assert.equal(await t.edits.undo(), false);
+    assert.equal(t.sent.filter((s) => s.method === protocol.UNDO_UTTERANCE).length, 1);
+    assert.deepEqual(t.documents.opened, []);
+    assert.deepEqual(t.problems.map((p) => p.kind), ['utterance-not-supported']);
+    assert.deepEqual(t.confirmations(), [], 'nothing was proposed, nothing to confirm');
+  });
+
+  test('an utterance already undone there is still the server sentence', async () => {
+    const t = setup({ [protocol.UNDO_UTTERANCE]: () => ({ id: 'u9', uri: SCM, edits: [], reason: 'already-undone', message: 'The last utterance was already removed.' }) });
+    assert.equal(await t.edits.undo(), false);
+    assert.deepEqual(t.problems.map((p) => [p.kind, p.message]), [['utterance-already-undone', 'The last utterance was already removed.']]);
+  });
+
+  test('correct / retranscribe there offers the new text to copy instead of editing the box', async () => {
+    const t = setup({
+      [protocol.CORRECT_UTTERANCE]: () => ({ ...transcript, edits: [{ range: DELETE.range, newText: 'new words' }], utteranceId: 'u9', uri: SCM, version: null }),
+    });
+    await t.edits.correct('u9', 'new words', SCM);
+    assert.deepEqual(t.documents.opened, []);
+    assert.deepEqual(t.documents.applied, []);
+    assert.equal(t.problems.length, 1);
+    assert.equal(t.problems[0].kind, 'utterance-offer');
+    assert.match(t.problems[0].message, /^Correct That does not work in the commit message box: .* New text: “new words”$/);
+    assert.deepEqual(t.confirmations(), [{ utteranceId: 'u9', kind: 'correct', applied: false, failureReason: 'not supported in the commit message box' }]);
+  });
+
+  test('refine of a terminal utterance is skipped quietly (logged) and confirmed as not applied', async () => {
+    const t = setup({});
+    const refined = await t.edits.refined({ utteranceId: 'u9', uri: TERMINAL, edit: { range: DELETE.range, newText: 'ls -la' }, text: 'ls -la', version: null });
+    assert.equal(refined, false);
+    assert.deepEqual(t.documents.applied, []);
+    assert.deepEqual(t.problems, []);
+    assert.deepEqual(t.confirmations(), [{ utteranceId: 'u9', kind: 'refine', applied: false, failureReason: 'not supported in the terminal' }]);
+  });
+});
