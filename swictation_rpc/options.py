@@ -35,6 +35,7 @@ DecodingMethod = Literal["greedy_search", "modified_beam_search"]
 ApplyEdits = Literal["client", "server"]
 LogLevel = Literal["error", "warning", "info", "debug"]
 RefineMode = Literal["off", "auto", "always"]
+CommitMode = Literal["onStop", "perPhrase"]
 
 
 class SettingValueError(ValueError):
@@ -240,6 +241,19 @@ class HistoryOptions:
     """Keep each utterance's audio, so it can be transcribed again."""
 
 
+@define
+class DictationOptions:
+    commit: CommitMode = "onStop"
+    """``perPhrase``: each phrase the voice-activity detector closes is inserted (and saved) while
+    listening goes on; ``onStop``: the whole dictation is inserted when it stops."""
+
+
+@define
+class SignalsOptions:
+    sounds: bool = True
+    """Play a short chime when listening starts and stops, and a low tone on an error."""
+
+
 def _language_code(_instance: Any, attribute: Any, value: str) -> None:
     if value != "auto" and not re.fullmatch(r"[a-z]{2,3}(-[A-Za-z]{2,4})?", value):
         raise SettingValueError(attribute.name, f"must be 'auto' or a language code like 'en' or 'de', got {value!r}")
@@ -257,6 +271,8 @@ class Options:
     vad: VadOptions = field(factory=VadOptions)
     text: TextOptions = field(factory=TextOptions)
     history: HistoryOptions = field(factory=HistoryOptions)
+    dictation: DictationOptions = field(factory=DictationOptions)
+    signals: SignalsOptions = field(factory=SignalsOptions)
     apply_edits: ApplyEdits = "client"
     """``server`` also applies each utterance with ``workspace/applyEdit`` when the client can."""
 

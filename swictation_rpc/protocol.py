@@ -13,7 +13,7 @@ import attrs
 from attrs import define, field
 from lsprotocol.types import Position, Range, TextDocumentIdentifier, TextEdit
 
-from swictation_rpc.options import ConcreteMode, Mode
+from swictation_rpc.options import CommitMode, ConcreteMode, Mode
 
 # Requests (client -> server)
 TRANSCRIBE = "swictation/transcribe"
@@ -36,6 +36,7 @@ CORRECT_UTTERANCE = "swictation/correctUtterance"
 STATE_CHANGED = "swictation/stateChanged"
 PARTIAL = "swictation/partial"
 REFINED = "swictation/refined"
+PHRASE_COMMITTED = "swictation/phraseCommitted"
 
 #: Highest line or character a request may place text at. LSP allows 2^31 - 1, but the end of
 #: the inserted text (position + its length) must fit too, and no editor holds 2^30 lines.
@@ -160,6 +161,9 @@ class StartDictationParams:
 @define
 class StartDictationResult:
     session_id: str
+    commit: CommitMode = "onStop"
+    """``perPhrase``: each phrase is inserted while listening (``swictation/phraseCommitted``) and
+    ``stopDictation`` returns only the phrase still open; ``onStop``: all of it at stop."""
 
 
 @define
@@ -463,6 +467,21 @@ class RefinedParams:
 
 
 @define
+class PhraseCommittedParams:
+    """A phrase of a ``perPhrase`` dictation, closed by a pause while listening goes on.
+
+    ``result`` is what ``stopDictation`` returns for an utterance: saved to the history before this
+    was sent, its ``edits`` insert the phrase after the session's previous phrase. Apply it as a
+    ``stopDictation`` result, in arrival order; every phrase of a session arrives before the
+    ``stopDictation`` response.
+    """
+
+    session_id: str
+    uri: str
+    result: TranscribeResult
+
+
+@define
 class ModelsParams:
     pass
 
@@ -573,6 +592,7 @@ METHODS: dict[str, tuple[type, type | None]] = {
     STATE_CHANGED: (StateChangedParams, None),
     PARTIAL: (PartialParams, None),
     REFINED: (RefinedParams, None),
+    PHRASE_COMMITTED: (PhraseCommittedParams, None),
 }
 
 __all__ = [name for name in dir() if not name.startswith("_")] + ["Position", "Range", "TextEdit"]

@@ -36,7 +36,7 @@ PREFIX = "swictation/"
 #: One line per method for the OpenRPC document (the params/result classes carry the details).
 SUMMARIES: dict[str, str] = {
     protocol.TRANSCRIBE: "Transcribe an audio file or inline PCM; the result inserts the text at the position.",
-    protocol.START_DICTATION: "Start listening to the microphone; text goes at the position when it stops.",
+    protocol.START_DICTATION: "Start listening to the microphone; text goes at the position when it stops (or per phrase).",
     protocol.STOP_DICTATION: "Stop listening and return the text as an edit at the session's position.",
     protocol.CANCEL_DICTATION: "Stop listening and discard what was heard.",
     protocol.STATUS: "Engine, models, latency, GPU, input devices and the settings in effect.",
@@ -51,6 +51,7 @@ SUMMARIES: dict[str, str] = {
     protocol.STATE_CHANGED: "Server to client: the dictation state changed.",
     protocol.PARTIAL: "Server to client: interim text of the listening session.",
     protocol.REFINED: "Server to client: better text for an utterance already inserted.",
+    protocol.PHRASE_COMMITTED: "Server to client: a phrase of a perPhrase dictation, saved and inserted while listening.",
 }
 
 

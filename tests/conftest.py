@@ -15,6 +15,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if "SWICTATION_DATA_DIR" not in os.environ or not os.environ.get("SWICTATION_KEEP_DATA_DIR"):
         os.environ["SWICTATION_DATA_DIR"] = tempfile.mkdtemp(prefix="swictation-test-data-")
     os.environ.pop("SWICTATION_MODELS_DIR", None)
+    # No chimes (signals.sounds) unless a test asks: the default sink's monitor is the virtual
+    # microphone the audio tests dictate into.
+    os.environ.setdefault("SWICTATION_SOUNDS", "0")
 
 
 @pytest.fixture(scope="session")

@@ -27,6 +27,12 @@ Final text, by mode:
   :data:`ACCURATE_FINAL_MAX_S` (the latency would grow with the recording), or when no speech
   was heard.
 
+Per phrase (``dictation.commit: "perPhrase"``, with ``on_phrase``): each segment the silence closes
+is handed to ``on_phrase`` with its audio as soon as it is decoded (decoded again in accurate mode
+first where the final text would be accurate), instead of waiting for stop; ``on_partial`` then
+carries only the phrase still open, and ``stop()`` returns only the tail (the speech after the
+last phrase) with its audio.
+
 Memory stays flat for long sessions: decoded segments are released, the segmenter keeps only the
 open segment, and the recording moves to an anonymous temporary file past
 :data:`IN_MEMORY_AUDIO_S` (``stop()`` then returns a read-only memory map of it).
@@ -158,6 +164,7 @@ class DictationSession:
         hotwords: list[str] | None = None,
         hints: Mapping[str, Any] | None = None,
         segmenter: StreamingSegmenter | None = None,
+        on_phrase: Callable[[Transcript, np.ndarray], None] | None = None,
     ):
         self.id = uuid.uuid4().hex
         # What the recognizer is told (text/hints.py, as for swictation/transcribe): the spoken
@@ -176,6 +183,9 @@ class DictationSession:
         if segmenter is None and options.vad.enabled:
             segmenter = StreamingSegmenter(options.vad)
         self._segmenter = segmenter
+        # Phrases are closed by the voice-activity detector: without it, everything goes at stop.
+        self._on_phrase = on_phrase if segmenter is not None else None
+        self._committed_until = 0  # stream sample after the last phrase handed to on_phrase
         self._recording = _Recording()
         self._source: AudioSource | None = None
         self._segments: queue.Queue[SpeechSegment | _Speculation | None] = queue.Queue()
@@ -224,6 +234,11 @@ class DictationSession:
             return _join(part.text for part in self._parts)
 
     @property
+    def commits_phrases(self) -> bool:
+        """Phrases go to ``on_phrase`` while listening (``perPhrase`` with the VAD on)."""
+        return self._on_phrase is not None
+
+    @property
     def audio_samples(self) -> int:
         return self._recording.samples
 
@@ -269,7 +284,8 @@ class DictationSession:
             try:
                 transcript = self._final_transcript(requested)
             finally:
-                audio = self._recording.array()
+                # Per phrase, the phrases went out with their own audio: the tail's is what is left.
+                audio = self._recording.array(self._committed_until)
             self.stop_latency_ms = round((time.perf_counter() - requested) * 1000, 2)
             transcript.timings.total_ms = self.stop_latency_ms
             self._result = (transcript, audio)
@@ -430,12 +446,39 @@ class DictationSession:
                 self.tail_decode_ms = part.timings.decode_ms
             if self._cancelled:
                 continue
+            if self._on_phrase is not None and not tail:
+                self._commit_phrase(segment, part)
+                continue
             with self._parts_lock:
                 self._parts.append(part)
                 self.segments_decoded += 1
                 text = _join(p.text for p in self._parts)
             if not self._stopping and text:
                 _quietly(self._on_partial, text)
+
+    def _commit_phrase(self, segment: SpeechSegment, part: Transcript) -> None:
+        """Hand a closed phrase to ``on_phrase`` (per-phrase commit), in accurate text where the
+        final text would be accurate."""
+        if self._wants_accurate_text():
+            try:
+                accurate = self.engine.transcribe(segment.audio, "accurate", final=True, **self.hints)
+                part = _from_stream_start(accurate, segment.start)
+            except Exception as exc:  # noqa: BLE001 - the fast text is still the user's words
+                logger.warning(
+                    "Dictation %s: accurate decode of a phrase failed (%s): fast text kept", self.id[:8], exc
+                )
+        self._committed_until = segment.end
+        self.segments_decoded += 1
+        if self._cancelled:
+            return
+        callback = self._on_phrase
+        assert callback is not None
+        try:
+            callback(part, segment.audio)
+        except Exception:
+            logger.exception("Dictation %s: committing a phrase failed", self.id[:8])
+        if not self._stopping:
+            _quietly(self._on_partial, self.partial_text)  # the open phrase only (maybe nothing)
 
     def _speculate(self, speculation: _Speculation) -> None:
         try:
@@ -481,7 +524,17 @@ class DictationSession:
         if self._segmenter is None and self._recording.samples:
             # No VAD: nothing was decoded while listening; decode the recording once.
             return self.engine.transcribe(self._recording.array(), self.mode, final=True, **self.hints)
-        if self._wants_accurate_redecode():
+        if self._on_phrase is not None:
+            if not parts:
+                # Everything said went out as phrases: nothing is left for stop.
+                model = self._model_name("fast") or ""
+                nothing = Timings(audio_ms=0.0, decode_ms=0.0, total_ms=0.0)
+                return Transcript(text="", mode="fast", model=model, timings=nothing)
+            if self._wants_accurate_text():
+                # The tail only (the phrases were decoded as they closed).
+                tail = self._recording.array(self._committed_until)
+                return self.engine.transcribe(tail, "accurate", final=True, **self.hints)
+        elif self._wants_accurate_redecode():
             assert self._speech_span is not None
             start, stop = self._speech_span
             return self.engine.transcribe(self._recording.array(start, stop), "accurate", final=True, **self.hints)
@@ -501,12 +554,18 @@ class DictationSession:
         return attrs.evolve(parts[-1], **attrs.asdict(joined, recurse=False), words=words)  # type: ignore[call-arg]
 
     def _wants_accurate_redecode(self) -> bool:
-        wanted = self.mode == "accurate" or (self.mode == "auto" and self.options.auto_mode.final_uses_accurate)
-        if not wanted or self._speech_span is None:
+        if not self._wants_accurate_text() or self._speech_span is None:
             return False
         start, stop = self._speech_span
         if stop - start > ACCURATE_FINAL_MAX_S * SAMPLE_RATE:
             logger.info("Dictation %s: utterance too long for an accurate re-decode; using segment texts", self.id[:8])
+            return False
+        return True
+
+    def _wants_accurate_text(self) -> bool:
+        """The final text is the accurate model's, and that model is not the fast one."""
+        wanted = self.mode == "accurate" or (self.mode == "auto" and self.options.auto_mode.final_uses_accurate)
+        if not wanted:
             return False
         fast, accurate = self._model_name("fast"), self._model_name("accurate")
         return fast is None or fast != accurate

@@ -40,7 +40,9 @@ async def transcribe(ls: Server, params: TranscribeParams) -> TranscribeResult:
 
 async def start_dictation(ls: Server, params: StartDictationParams) -> StartDictationResult:
     active = await ls.dictation.start(params.text_document.uri, params.position, params.mode, params.context)
-    return StartDictationResult(session_id=active.id)
+    return StartDictationResult(
+        session_id=active.id, commit="perPhrase" if active.session.commits_phrases else "onStop"
+    )
 
 
 async def stop_dictation(ls: Server, params: StopDictationParams) -> TranscribeResult:

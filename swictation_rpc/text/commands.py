@@ -212,6 +212,9 @@ LANGUAGE_COMMANDS: dict[str, dict[str, Symbol]] = {
     "java": {"arrow": _ARROW_WORD, "double colon": _DOUBLE_COLON},
     "kotlin": {"arrow": _ARROW_WORD, "double colon": _DOUBLE_COLON},
     "scala": {"arrow": _FAT_ARROW, "fat arrow": _FAT_ARROW},
+    # An integrated terminal (the clients send this languageId): the text is typed into the shell
+    # without running it; a newline said as "press enter" or "run that" runs the command line.
+    "terminal": {"press enter": DEFAULT_COMMANDS["new line"], "run that": DEFAULT_COMMANDS["new line"]},
 }
 
 #: Commands that are not symbols. ``scratch that`` and ``say`` cannot be removed by configuration

@@ -66,6 +66,7 @@ LINE_COMMENTS: dict[str, tuple[str, ...]] = {
         [
             "python",
             "shellscript",
+            "terminal",
             "sh",
             "bash",
             "zsh",

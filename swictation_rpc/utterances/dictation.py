@@ -4,7 +4,10 @@ A session (:class:`~swictation_rpc.audio.session.DictationSession`) captures and
 own threads; its callbacks (partial text, state, auto-stop) are moved to the event loop with
 :meth:`~swictation_rpc.utterances.ports.Client.call_soon` before anything is sent. When it stops
 (``stopDictation``, or on its own after silence or at its maximum length) its text goes through
-the utterance pipeline (:meth:`UtteranceService.deliver`) like any other utterance. A session
+the utterance pipeline (:meth:`UtteranceService.deliver`) like any other utterance. With
+``dictation.commit: "perPhrase"`` each phrase the voice-activity detector closes goes through it
+while listening goes on (saved, then sent as ``swictation/phraseCommitted``), each one placed after
+the previous one, and the stop delivers only the tail. A session
 that stopped on its own keeps its result until ``stopDictation`` collects it; one still running
 when the client goes is saved to the history (:meth:`Dictation.save_unfinished`).
 """
@@ -15,13 +18,26 @@ import asyncio
 import logging
 from collections import OrderedDict
 
+import attrs
+import numpy as np
 from attrs import define, field
 from lsprotocol.types import Position
 
 from swictation_rpc.audio.session import DictationSession
+from swictation_rpc.audio.signals import Chime, Chimes
 from swictation_rpc.errors import AlreadyListeningError, NoActiveSessionError
 from swictation_rpc.options import Mode
-from swictation_rpc.protocol import PARTIAL, PartialParams, State, TextContext, TranscribeResult
+from swictation_rpc.protocol import (
+    PARTIAL,
+    PHRASE_COMMITTED,
+    PartialParams,
+    PhraseCommittedParams,
+    State,
+    TextContext,
+    TranscribeResult,
+    Transcript,
+)
+from swictation_rpc.text.ranges import inserted_range
 from swictation_rpc.utterances.fitting import hints_for_context
 from swictation_rpc.utterances.ports import Blocking, Client, EngineSource, OptionsGetter
 from swictation_rpc.utterances.service import UtteranceService
@@ -47,6 +63,10 @@ class ActiveDictation:
     """Two-pass refine: the session decodes fast, the accurate text follows in ``swictation/refined``."""
     state: State = "listening"
     finishing: asyncio.Task[TranscribeResult] | None = field(default=None)
+    phrases: list[tuple[str | None, str]] = field(factory=list)
+    """Per phrase: (utterance id, text inserted) of each phrase committed so far, in order."""
+    commits: list[asyncio.Task[None]] = field(factory=list)
+    """Phrase commits, each waiting for the one before (so phrases land in the order spoken)."""
 
     @property
     def id(self) -> str:
@@ -64,8 +84,10 @@ class Dictation:
         client: Client,
         blocking: Blocking,
         options: OptionsGetter,
+        chimes: Chimes | None = None,
     ):
         self._service = service
+        self._chimes = chimes if chimes is not None else Chimes()
         self._engines = engines
         self._client = client
         self._blocking = blocking
@@ -96,6 +118,9 @@ class Dictation:
         def on_auto_stop() -> None:
             self._client.call_soon(self._auto_stop, holder)
 
+        def on_phrase(transcript: Transcript, audio: np.ndarray) -> None:
+            self._client.call_soon(self._commit_phrase, holder, transcript, audio)
+
         first_mode, refine = self._service.refine_plan(engine, mode)
         options = self._options()
         session = DictationSession(
@@ -106,6 +131,7 @@ class Dictation:
             on_state=on_state,
             on_auto_stop=on_auto_stop,
             hints=hints_for_context(context, options),  # as swictation/transcribe has them
+            on_phrase=on_phrase if options.dictation.commit == "perPhrase" else None,
         )
         active = ActiveDictation(
             session=session, uri=uri, position=position, mode=first_mode, context=context, refine=refine
@@ -119,7 +145,9 @@ class Dictation:
             if self.active is active:
                 self.active = None
             self._client.publish_state()
+            self._chime("error")
             raise
+        self._chime("start")
         logger.info("Dictation session %s listening (%s mode) for %s", active.id, first_mode, active.uri)
         self._client.publish_state()
         return active
@@ -147,6 +175,7 @@ class Dictation:
         if active is None or (session_id is not None and session_id != active.id):
             return None
         self.active = None
+        self._chime("stop")
         try:
             await self._blocking(active.session.cancel)
         finally:
@@ -164,6 +193,8 @@ class Dictation:
         if active.state == "listening":
             active.state = "transcribing"
             self._client.publish_state()
+        if active.state != "error":
+            self._chime("stop")
         try:
             transcript, audio = await self._blocking(active.session.stop)
             logger.info(
@@ -172,7 +203,10 @@ class Dictation:
                 " on its own" if auto else "",
                 len(transcript.text),
             )
-            result = await self._service.deliver(transcript, active.uri, active.position, active.context, audio)
+            # Every phrase the session handed over is in before the tail (they were queued first).
+            await asyncio.gather(*active.commits, return_exceptions=True)
+            position, context = self._next_place(active)
+            result = await self._service.deliver(transcript, active.uri, position, context, audio)
             engine = self._engines.engine
             if active.refine and engine is not None:
                 self._service.refiner.start(engine, result, active.uri, active.context, audio)
@@ -232,12 +266,64 @@ class Dictation:
         if not holder:
             return
         active = holder[0]
+        if state == "error" and active.state != "error":
+            self._chime("error")
         active.state = state
         if self.active is active:
             self._client.publish_state(reason)
         elif state == "error":
             # After the session ended (device lost while stopping), still say why.
             self._client.publish_state(reason, force=True)
+
+    def _commit_phrase(self, holder: list[ActiveDictation], transcript: Transcript, audio: np.ndarray) -> None:
+        if not holder:
+            return
+        active = holder[0]
+        previous = active.commits[-1] if active.commits else None
+        active.commits.append(asyncio.ensure_future(self._commit(active, transcript, audio, previous)))
+
+    async def _commit(
+        self,
+        active: ActiveDictation,
+        transcript: Transcript,
+        audio: np.ndarray,
+        previous: asyncio.Task[None] | None,
+    ) -> None:
+        """One phrase of a per-phrase session: saved to the history, then sent to the client."""
+        if previous is not None:
+            await asyncio.gather(previous, return_exceptions=True)
+        position, context = self._next_place(active)
+        try:
+            result = await self._service.deliver(transcript, active.uri, position, context, audio)
+        except Exception:
+            logger.exception("Dictation session %s: a phrase could not be delivered", active.id)
+            return
+        scratched = result.scratched_utterance_id
+        if scratched is not None:
+            active.phrases = [phrase for phrase in active.phrases if phrase[0] != scratched]
+        if result.text:
+            active.phrases.append((result.utterance_id, result.text))
+        engine = self._engines.engine
+        if active.refine and engine is not None and result.utterance_id:
+            self._service.refiner.start(engine, result, active.uri, context, audio)
+        logger.info("Dictation session %s: phrase committed (%d characters)", active.id, len(result.text))
+        self._client.notify(
+            PHRASE_COMMITTED, PhraseCommittedParams(session_id=active.id, uri=active.uri, result=result)
+        )
+
+    def _next_place(self, active: ActiveDictation) -> tuple[Position, TextContext | None]:
+        """Where the next phrase (or the tail) goes: after the session's phrases so far, with them
+        as the text before it, so the phrases read as one text (spacing, capitals)."""
+        if not active.phrases:
+            return active.position, active.context
+        said = "".join(text for _, text in active.phrases)
+        position = inserted_range(active.position, said, self._client.position_encoding()).end
+        context = active.context or TextContext()
+        return position, attrs.evolve(context, before=context.before + said)
+
+    def _chime(self, chime: Chime) -> None:
+        if self._options().signals.sounds:
+            self._chimes.play(chime)
 
     def _auto_stop(self, holder: list[ActiveDictation]) -> None:
         """The session stopped itself (silence or maximum length): finish it and keep the result."""

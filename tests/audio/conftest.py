@@ -19,11 +19,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from swictation_rpc.audio import SAMPLE_RATE
+from tests.e2e.conftest import RpcClient, server_command
 
 ROOT = Path(__file__).resolve().parents[2]
 VIRTUAL_MIC = ROOT / "scripts" / "virtual-mic"
@@ -291,3 +293,23 @@ def write_artifact(name: str, text: str) -> Path:
     path = ARTIFACTS / name
     path.write_text(text)
     return path
+
+
+@pytest.fixture
+def start_server(virtual_mic, tmp_path: Path) -> Iterator[Callable[..., RpcClient]]:
+    """``start_server(settings, env_extra=None)``: an initialized server, engine loaded, killed at teardown."""
+    clients: list[RpcClient] = []
+
+    def _start(init: dict[str, Any], env_extra: dict[str, str] | None = None) -> RpcClient:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env_extra or {})}
+        env["SWICTATION_DATA_DIR"] = str(tmp_path / "data")
+        env.pop("SWICTATION_MODELS_DIR", None)
+        rpc = RpcClient(server_command(), env, ROOT, tmp_path / f"server-{len(clients)}.stderr")
+        clients.append(rpc)
+        rpc.initialize(init)
+        rpc.wait_ready()
+        return rpc
+
+    yield _start
+    for rpc in clients:
+        rpc.kill()

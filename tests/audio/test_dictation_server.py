@@ -8,10 +8,7 @@ The stop->edit latency (request sent to edits received) is written to
 from __future__ import annotations
 
 import json
-import os
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,8 +16,8 @@ import pytest
 
 from swictation_rpc.audio import SAMPLE_RATE
 from swictation_rpc.testing.speech import word_error_rate as wer
-from tests.audio.conftest import ROOT, SENTENCES, play, write_artifact
-from tests.e2e.conftest import RpcClient, RpcError, server_command
+from tests.audio.conftest import SENTENCES, play, write_artifact
+from tests.e2e.conftest import RpcClient, RpcError
 
 pytestmark = pytest.mark.audio
 
@@ -35,26 +32,6 @@ def silence(seconds: float) -> np.ndarray:
 def settings(**vad: Any) -> dict[str, Any]:
     # Bundled Whisper in both modes: hermetic, whatever models the machine has installed.
     return {"models": {"fast": "bundled", "accurate": "bundled"}, "vad": {"minSilenceDurationMs": 500, **vad}}
-
-
-@pytest.fixture
-def start_server(virtual_mic, tmp_path: Path) -> Iterator[Callable[..., RpcClient]]:
-    """``start_server(settings, env_extra=None)``: an initialized server, engine loaded, killed at teardown."""
-    clients: list[RpcClient] = []
-
-    def _start(init: dict[str, Any], env_extra: dict[str, str] | None = None) -> RpcClient:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env_extra or {})}
-        env["SWICTATION_DATA_DIR"] = str(tmp_path / "data")
-        env.pop("SWICTATION_MODELS_DIR", None)
-        rpc = RpcClient(server_command(), env, ROOT, tmp_path / f"server-{len(clients)}.stderr")
-        clients.append(rpc)
-        rpc.initialize(init)
-        rpc.wait_ready()
-        return rpc
-
-    yield _start
-    for rpc in clients:
-        rpc.kill()
 
 
 def states(rpc: RpcClient, session_id: str) -> list[str]:
