@@ -8,13 +8,16 @@ spec fails here with Neovim's output; tests a spec skips are reported as warning
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
 
@@ -32,6 +35,17 @@ SENTENCE = "hello world this is a test"
 SERVER_SPECS = {"server_spec", "mic_spec", "utterance_edits_spec", "language_spec"}
 #: Specs that need the real server with the two tone models (fast hears "world", accurate "planet").
 TONE_SPECS = {"corrections_spec", "scratch_spec"}
+#: Issue 18 (dictate_anywhere_spec): two phrases for per-phrase commit on the virtual microphone,
+#: a shell command for a terminal buffer, a commit message for a gitcommit buffer.
+ANYWHERE_CLIPS = {
+    "PHRASE_ONE": "hello world",
+    "PHRASE_TWO": "this is a test",
+    "TERMINAL": "echo hello world press enter",
+    "COMMIT": "fix the parser crash",
+}
+#: Specs that get a virtual microphone of their own (no other run's speech reaches it); without
+#: PulseAudio only their microphone tests skip.
+PRIVATE_MIC_SPECS = {"dictate_anywhere_spec"}
 TIMEOUT_S = 240
 
 
@@ -77,6 +91,26 @@ def _virtual_mic_env() -> dict[str, str] | None:
         ["pactl", "set-default-source", "vsink.monitor"], env={**os.environ, **env}, capture_output=True, timeout=10
     )
     return env
+
+
+@contextlib.contextmanager
+def _private_mic() -> Iterator[dict[str, str] | None]:
+    """``scripts/virtual-mic`` in a directory of its own, or None where PulseAudio cannot run."""
+    if not (shutil.which("pulseaudio") and shutil.which("pactl") and shutil.which("paplay")):
+        yield None
+        return
+    from tests.audio.conftest import start_virtual_mic, stop_virtual_mic
+
+    directory = tempfile.mkdtemp(prefix="swmic-nv-")  # short: the socket path has a length limit
+    try:
+        try:
+            mic = start_virtual_mic(directory)
+        except RuntimeError:
+            mic = None
+        yield mic
+    finally:
+        stop_virtual_mic(directory)
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _hermetic_env(tmp_path: Path) -> dict[str, str]:
@@ -151,6 +185,15 @@ def test_neovim_spec(spec: Path, nvim: str, tmp_path: Path, request: pytest.Fixt
         tones = tmp_path / "tones"
         tones.mkdir()
         env.update(_tone_env(tones))
+    if spec.stem == "dictate_anywhere_spec":
+        make_wav = request.getfixturevalue("speech_wav")
+        env["SWICTATION_TEST_WAV"] = str(make_wav(SENTENCE))
+        env["SWICTATION_TEST_TEXT"] = SENTENCE
+        for key, text in ANYWHERE_CLIPS.items():
+            env[f"SWICTATION_TEST_{key}_WAV"] = str(make_wav(text))
+            env[f"SWICTATION_TEST_{key}" if key.startswith("PHRASE") else f"SWICTATION_TEST_{key}_TEXT"] = text
+        # No start/stop chime into the virtual microphone the speech is played into.
+        env["SWICTATION_SOUNDS"] = "0"
     if spec.stem == "mic_spec":
         mic = _virtual_mic_env()
         if mic is None:
@@ -160,7 +203,17 @@ def test_neovim_spec(spec: Path, nvim: str, tmp_path: Path, request: pytest.Fixt
             )
         env.update(mic)
         env["SWICTATION_TEST_MIC"] = "1"
-    code, output = _run(nvim, spec, env)
+    with contextlib.ExitStack() as stack:
+        if spec.stem in PRIVATE_MIC_SPECS:
+            mic = stack.enter_context(_private_mic())
+            if mic is None:
+                if os.environ.get("CI"):
+                    pytest.fail(f"{spec.name}: CI must run its microphone tests, but PulseAudio did not start")
+                warnings.warn(f"{spec.name}: no virtual microphone: its microphone tests skip", stacklevel=1)
+            else:
+                env.update(mic)
+                env["SWICTATION_TEST_MIC"] = "1"
+        code, output = _run(nvim, spec, env)
     failed = [line for line in output.splitlines() if line.startswith("not ok")]
     summary = re.search(r"^# (\d+) passed, (\d+) failed$", output, re.MULTILINE)
     if code != 0 or failed or summary is None:
@@ -244,3 +297,30 @@ def test_plugin_names_methods_only_through_the_generated_module() -> None:
         if isinstance(value, str) and value in METHODS and METHODS[value][1] is None
     }
     assert notifications <= handled, f"notifications without a handler: {sorted(notifications - handled)}"
+
+
+def test_lua_config_knows_every_server_setting_in_the_schema() -> None:
+    """config.lua points a server setting written outside `settings` to `settings.X`: it knows every
+    top-level key of schemas/config.schema.json (those the plugin has an option of the same name
+    for, `language` and `signals`, by their keys below it)."""
+    import json
+
+    schema = json.loads((ROOT / "schemas" / "config.schema.json").read_text(encoding="utf-8"))
+    config = (PLUGIN / "lua" / "swictation" / "config.lua").read_text(encoding="utf-8")
+
+    def lua_keys(table: str) -> set[str]:
+        block = re.search(rf"^local {table} = \{{(.*?)\}}", config, re.MULTILINE | re.DOTALL)
+        assert block, f"config.lua has no `local {table} = {{ ... }}`"
+        pairs = re.findall(r'(?:\["([\w.]+)"\]|(\w+))\s*=\s*true', block.group(1))
+        return {quoted or bare for quoted, bare in pairs}
+
+    top, nested = lua_keys("server_settings"), lua_keys("nested_server_settings")
+    plugin_options = {"language", "signals"}
+    properties = schema["properties"]
+    missing = sorted(set(properties) - plugin_options - top)
+    assert not missing, f"config.lua server_settings lacks {missing} (schemas/config.schema.json)"
+    for name in sorted(plugin_options & set(properties)):
+        if name == "language":
+            continue  # the plugin's `language` option is sent as the server setting
+        below = {f"{name}.{key}" for key in properties[name].get("properties", {})}
+        assert below <= nested, f"config.lua nested_server_settings lacks {sorted(below - nested)}"

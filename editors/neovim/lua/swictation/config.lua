@@ -85,6 +85,15 @@ M.defaults = {
 
   -- Lowest level of messages shown with vim.notify (all of them stay in :SwictationLog).
   notify_level = vim.log.levels.INFO,
+
+  -- What tells you that text went in. Sounds are the server's (it owns the audio devices):
+  -- `settings = { signals = { sounds = false } }` turns them off.
+  signals = {
+    -- Announce each inserted text ("Swictation: inserted “…”") with vim.notify at this level
+    -- (shown whatever `notify_level` says), so a screen reader or a notifier reads it out;
+    -- false: do not announce.
+    announce = vim.log.levels.INFO,
+  },
 }
 
 ---@type swictation.Config
@@ -96,7 +105,11 @@ local open_tables = { cmd_env = true, settings = true, ["install.pip_args"] = tr
 local enums = {
   notify_level = { 0, 1, 2, 3, 4, 5 },
   ["install.gpu"] = { "auto", "always", "never" },
+  ["signals.announce"] = { false, 0, 1, 2, 3, 4, 5 },
 }
+
+--- Options whose value may also be `false` (off), besides their default's type.
+local or_false = { ["signals.announce"] = true }
 
 local function levenshtein(a, b)
   local prev = {}
@@ -163,18 +176,34 @@ local server_settings = {
   vad = true,
   text = true,
   history = true,
+  dictation = true,
   applyEdits = true,
   logLevel = true,
 }
 
+--- Server settings under a plugin option of the same name: `signals.sounds` is the server's
+--- (`settings.signals.sounds`), `signals.announce` the plugin's.
+local nested_server_settings = { ["signals.sounds"] = true }
+
 --- Keys other editors (or guesses) use for the server command: `cmd` is ours.
 local server_command_keys = { server = true, path = true, serverPath = true, server_path = true, command = true }
 
---- A hint for an unknown top-level key that is an option in the wrong place, else nil.
-local function misplaced(key, value)
+--- A hint for an unknown key that is an option in the wrong place, else nil.
+---@param prefix string? the table it is in (nil: the top level)
+local function misplaced(key, value, prefix)
   local camel = key:gsub("_(%w)", function(c)
     return c:upper()
   end)
+  if prefix then
+    local path = prefix .. "." .. camel
+    if nested_server_settings[path] then
+      return ("it is a server setting: did you mean `settings.%s`?\n  %s"):format(
+        path,
+        snippet("settings." .. path, value)
+      )
+    end
+    return nil
+  end
   if server_settings[camel] then
     return ("it is a server setting: did you mean `settings.%s`?\n  %s"):format(
       camel,
@@ -208,7 +237,7 @@ local function check(user, defaults, prefix, problems)
   for key, value in pairs(user) do
     local path = prefix and (prefix .. "." .. tostring(key)) or tostring(key)
     local default = type(key) == "string" and defaults[key] or nil
-    local hint = default == nil and not prefix and type(key) == "string" and misplaced(key, value) or nil
+    local hint = default == nil and type(key) == "string" and misplaced(key, value, prefix) or nil
     if hint then
       problems[#problems + 1] = ("unknown option `%s`: %s"):format(path, hint)
     elseif default == nil then
@@ -232,6 +261,8 @@ local function check(user, defaults, prefix, problems)
           snippet("cmd", type(value) == "string" and vim.split(value, "%s+", { trimempty = true }) or default)
         )
       end
+    elseif or_false[path] and (value == false or value == true) then
+      clean[key] = value and default -- true: on, at the default
     elseif type(value) ~= type(default) then
       local fixed = default
       if type(default) == "number" and tonumber(value) then

@@ -65,6 +65,34 @@ function M.load(uri)
   return b
 end
 
+--- Whether `bufnr` is a terminal buffer (`:terminal`): dictated text goes to its job
+--- (chansend), not into the buffer, and what the server is told is shell code ("terminal").
+---@param bufnr integer
+---@return boolean
+function M.is_terminal(bufnr)
+  return vim.api.nvim_buf_is_valid(bufnr) and vim.bo[bufnr].buftype == "terminal"
+end
+
+--- Filetypes of commit-message buffers other plugins use, told to the server as "gitcommit".
+local COMMIT_FILETYPES = { gitcommit = true, NeogitCommitMessage = true, jjdescription = true }
+
+--- The languageId the server is told for `bufnr`: "terminal" for a terminal buffer (shell
+--- code; a spoken "press enter" or "run that" gives a line break, which runs the line),
+--- "gitcommit" for a commit message (prose: sentence case, no code casing), else 'filetype'
+--- (nil when it has none).
+---@param bufnr integer
+---@return string?
+function M.language_id(bufnr)
+  if M.is_terminal(bufnr) then
+    return "terminal"
+  end
+  local ft = vim.bo[bufnr].filetype
+  if COMMIT_FILETYPES[ft] then
+    return "gitcommit"
+  end
+  return ft ~= "" and ft or nil
+end
+
 --- The text of 0-based line `row` ("" past the end).
 ---@param bufnr integer
 ---@param row integer
@@ -92,6 +120,35 @@ function M.lsp_position(bufnr, row, col, encoding)
     character = encoding == "utf-16" and utf16 or utf32
   end
   return { line = row, character = character }
+end
+
+--- Length of `text` (one line) in `encoding` units.
+---@param text string
+---@param encoding string
+---@return integer
+local function units(text, encoding)
+  if encoding == "utf-8" then
+    return #text
+  end
+  if vim.fn.has("nvim-0.11") == 1 then
+    return vim.str_utfindex(text, encoding, nil, false)
+  end
+  local utf32, utf16 = vim.str_utfindex(text)
+  return encoding == "utf-16" and utf16 or utf32
+end
+
+--- The LSP position just after `text` inserted at `pos` (in `encoding`).
+---@param pos lsp.Position
+---@param text string
+---@param encoding string
+---@return lsp.Position
+function M.position_after(pos, text, encoding)
+  local lines = vim.split(text, "\n", { plain = true })
+  local last = units(lines[#lines], encoding)
+  if #lines == 1 then
+    return { line = pos.line, character = pos.character + last }
+  end
+  return { line = pos.line + #lines - 1, character = last }
 end
 
 --- Byte column of LSP position `pos` (in `encoding`) on its line; nil when it is past the line.
@@ -202,9 +259,14 @@ function M.build(bufnr, srow, scol, erow, ecol)
     before = tail_chars(table.concat(before_lines, "\n"), n),
     after = head_chars(table.concat(after_lines, "\n"), n),
   }
-  local ft = vim.bo[bufnr].filetype
-  if ft ~= "" then
-    ctx.languageId = ft
+  ctx.languageId = M.language_id(bufnr)
+  if M.is_terminal(bufnr) then
+    -- The command line being typed: the cursor's line up to the cursor (past its end: blanks the
+    -- terminal trimmed). What the terminal shows after it, or on other lines, is output.
+    local line = M.line_text(bufnr, srow)
+    ctx.before = tail_chars(scol > #line and (line .. (" "):rep(scol - #line)) or line:sub(1, scol), n)
+    ctx.after = ""
+    return ctx
   end
   if opts.identifiers then
     local ids = identifiers(bufnr, srow, opts.max_identifiers)

@@ -2,8 +2,12 @@
 ---
 --- One session at a time: start (with the target and its context), stop (the final text is
 --- applied at the target), cancel, and the server's notifications about it (partial text, state,
---- refined text). Where text goes is marks.lua; what the server is told about it, context.lua.
---- (The VS Code client's counterpart is src/dictation.ts.)
+--- refined text, phrases). With the server setting `dictation.commit = "perPhrase"` each phrase a
+--- pause closes arrives as swictation/phraseCommitted while listening goes on and is applied
+--- like a stop result (its own utterance and undo step), the target moving after it; stop then
+--- brings only the phrase still open, and cancel drops only that one. Where text goes is
+--- marks.lua; what the server is told about it, context.lua. (The VS Code client's counterpart
+--- is src/dictation.ts.)
 
 local client = require("swictation.client")
 local config = require("swictation.config")
@@ -21,13 +25,25 @@ local M = {}
 ---@field id string? session id from the server
 ---@field stop_requested boolean? stop asked while starting
 ---@field cancel_requested boolean? cancel asked while starting
+---@field commit "onStop"|"perPhrase" what the server does with this session's phrases
+---@field phrases integer phrases inserted while listening (perPhrase)
 
 ---@type swictation.Session?
 M.session = nil
 
+--- Sessions cancelled whose cancelDictation has not been answered yet, by id: a phrase the server
+--- committed before it saw the cancel still goes in (it is in the history already).
+---@type table<string, swictation.Session>
+local closing = {}
+
 --- Fire `User SwictationDone` when a transcription or dictation ended (data: what happened).
 local function done(data)
   vim.api.nvim_exec_autocmds("User", { pattern = "SwictationDone", modeline = false, data = data })
+end
+
+--- Say what went in (`signals.announce`): sent to a terminal, or inserted.
+local function announce(target, text)
+  log.announce(text, target and target.terminal and "to the terminal" or nil)
 end
 
 --- Report a failure and forget the target.
@@ -85,8 +101,11 @@ function M.transcribe(file, opts)
       fail(target, "Transcribe", err or "no result", "transcribe")
       return
     end
-    local applied = marks.apply(target, result)
+    local applied, inserted = marks.apply(target, result)
     marks.release(target)
+    if applied then
+      announce(target, inserted)
+    end
     correct_if_asked(result)
     log.debug(("transcribed %s (%s, %s): %q"):format(path, result.mode, result.model, result.text))
     done({ action = "transcribe", ok = true, applied = applied, text = result.text, utterance_id = result.utteranceId })
@@ -101,7 +120,7 @@ function M.start(opts)
     return
   end
   local target = marks.capture(opts.range)
-  local session = { phase = "starting", target = target }
+  local session = { phase = "starting", target = target, commit = "onStop", phrases = 0 }
   M.session = session
   client.request(protocol.START_DICTATION, function(c) ---@return swictation.StartDictationParams?
     local context = marks.prepare(target, c.offset_encoding)
@@ -125,6 +144,7 @@ function M.start(opts)
       return
     end
     session.id = result.sessionId
+    session.commit = result.commit == "perPhrase" and "perPhrase" or "onStop"
     session.phase = "listening"
     if M.session ~= session then
       return
@@ -159,10 +179,26 @@ function M.stop()
       fail(session.target, "Stop dictation", err or "no result", "dictation")
       return
     end
-    local applied = marks.apply(session.target, result)
+    local applied, inserted = false, nil
+    if not (session.phrases > 0 and marks.inserts_nothing(result)) then
+      -- The tail (perPhrase: the phrase still open), or the whole text (onStop). An empty tail
+      -- after phrases went in is no "no speech recognised".
+      applied, inserted = marks.apply(session.target, result, { advance = session.commit == "perPhrase" })
+    end
     marks.release(session.target)
+    if applied then
+      announce(session.target, inserted)
+    end
     correct_if_asked(result)
-    done({ action = "dictation", ok = true, applied = applied, text = result.text, utterance_id = result.utteranceId })
+    done({
+      action = "dictation",
+      ok = true,
+      applied = applied or session.phrases > 0,
+      text = result.text,
+      utterance_id = result.utteranceId,
+      commit = session.commit,
+      phrases = session.phrases,
+    })
   end)
 end
 
@@ -185,15 +221,72 @@ function M.cancel()
     return
   end
   M.session = nil
-  marks.release(session.target)
+  marks.show_interim(session.target, "")
+  if session.id then
+    closing[session.id] = session
+  end
   client.request(protocol.CANCEL_DICTATION, { sessionId = session.id }, function(err)
+    -- Every phrase the server committed came before this answer: the target is no longer needed.
+    if session.id and closing[session.id] == session then
+      closing[session.id] = nil
+    end
+    marks.release(session.target)
     if err then
       log.rpc_error("Cancel dictation", err)
     end
   end)
 end
 
---- swictation/partial: interim text of the whole session so far.
+--- The session a notification names: the active one (also while it starts, before its id is
+--- known), or one being cancelled.
+---@return swictation.Session?
+local function session_of(id)
+  local session = M.session
+  if session and (id == nil or id == vim.NIL or session.id == nil or session.id == id) then
+    return session
+  end
+  return type(id) == "string" and closing[id] or nil
+end
+
+--- swictation/phraseCommitted (`dictation.commit = "perPhrase"`): a phrase a pause closed while
+--- listening goes on. It is in the server's history already; it is applied like a stop result
+--- (tracked as its own utterance, one undo step), then the target moves after it. Fires
+--- `User SwictationPhrase` (data: session_id, ok, text, utterance_id).
+---@param params swictation.PhraseCommittedParams
+function M.on_phrase_committed(_, params)
+  if type(params) ~= "table" or type(params.result) ~= "table" then
+    return
+  end
+  local session = session_of(params.sessionId)
+  local result = params.result
+  local applied = false
+  if not session or not session.target then
+    log.warn(
+      ("a phrase arrived for no dictation Neovim knows; it is in :SwictationHistory: %q"):format(tostring(result.text))
+    )
+  else
+    local inserted
+    applied, inserted = marks.apply(session.target, result, { advance = true })
+    if applied then
+      session.phrases = (session.phrases or 0) + 1
+      announce(session.target, inserted)
+    end
+    correct_if_asked(result)
+  end
+  vim.api.nvim_exec_autocmds("User", {
+    pattern = "SwictationPhrase",
+    modeline = false,
+    data = {
+      session_id = params.sessionId,
+      ok = applied,
+      text = result.text,
+      utterance_id = result.utteranceId,
+    },
+  })
+end
+
+--- swictation/partial: interim text of the session so far (perPhrase: of the phrase still open,
+--- shown after the phrases already in).
 ---@param params swictation.PartialParams
 function M.on_partial(_, params)
   local session = M.session
@@ -235,6 +328,10 @@ function M.on_server_exit()
   M.session = nil
   if session and session.target then
     marks.release(session.target)
+  end
+  for id, s in pairs(closing) do
+    marks.release(s.target)
+    closing[id] = nil
   end
 end
 

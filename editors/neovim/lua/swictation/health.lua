@@ -302,6 +302,43 @@ local function report_modes(client, serving)
   return covered
 end
 
+--- Per-phrase commit, sounds and announcements: what the server says it does (its `config` in
+--- swictation/status), else what is sent to it.
+---@param server_config table? `config` from swictation/status
+function M.report_signals(server_config)
+  local opts = config.options
+  h.start("swictation: dictation and signals")
+  local function setting(path, default)
+    local from_server = server_config and vim.tbl_get(server_config, unpack(path))
+    if from_server ~= nil then
+      return from_server, "the server's setting"
+    end
+    local sent = vim.tbl_get(opts.settings, unpack(path))
+    if sent ~= nil then
+      return sent, "settings." .. table.concat(path, ".")
+    end
+    return default, "the server's default"
+  end
+  local commit, commit_from = setting({ "dictation", "commit" }, "onStop")
+  if commit == "perPhrase" then
+    h.ok(("phrases go in as you speak (dictation.commit = perPhrase, %s)"):format(commit_from))
+  else
+    h.info(
+      ("the text goes in when dictation stops (dictation.commit = %s, %s)"):format(tostring(commit), commit_from),
+      { 'For each phrase as you speak: setup({ settings = { dictation = { commit = "perPhrase" } } })' }
+    )
+  end
+  local sounds, sounds_from = setting({ "signals", "sounds" }, true)
+  h.info(("start/stop/error sounds: %s (signals.sounds, %s)"):format(sounds and "on" or "off", sounds_from))
+  local level = opts.signals.announce
+  if type(level) == "number" then
+    local names = { [0] = "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "OFF" }
+    h.ok(("inserted text is announced with vim.notify at %s (signals.announce)"):format(names[level] or level))
+  else
+    h.info("inserted text is not announced (signals.announce = false)")
+  end
+end
+
 function M.check()
   local opts = config.options
   h.start("swictation: Neovim")
@@ -358,7 +395,7 @@ function M.check()
   end
 
   -- Does it start and answer?
-  local covered
+  local covered, server_config
   local running = require("swictation.client").get()
   local client, start_err = running, nil
   if not (running and running.initialized) then
@@ -383,6 +420,7 @@ function M.check()
     local serving
     if result then
       serving = report_status(result, running ~= nil)
+      server_config = result.config
     else
       h.warn("swictation/status did not answer: " .. (type(err) == "table" and tostring(err.message) or tostring(err)))
     end
@@ -392,6 +430,7 @@ function M.check()
     end
   end
 
+  M.report_signals(server_config)
   if report then
     report_doctor(report, covered)
   end

@@ -20,6 +20,7 @@ M.MODES = MODES
 client.handlers[protocol.PARTIAL] = dictation.on_partial
 client.handlers[protocol.STATE_CHANGED] = dictation.on_state_changed
 client.handlers[protocol.REFINED] = utterances.on_refined
+client.handlers[protocol.PHRASE_COMMITTED] = dictation.on_phrase_committed
 
 --- Set the options (see `:help swictation-options`). A running server gets the new settings.
 ---@param opts? swictation.Config

@@ -54,6 +54,29 @@ function M.notify(level, msg, opts)
   end
 end
 
+--- Announce inserted text (`signals.announce`): vim.notify at that level, whatever
+--- `notify_level` says (it is its own switch), so a screen reader or a notifier reads it out.
+--- Also in the log. Nothing when `signals.announce` is false or the text is empty.
+---@param text string what went in
+---@param where? string e.g. "to the terminal"
+function M.announce(text, where)
+  local level = vim.tbl_get(require("swictation.config").options, "signals", "announce")
+  -- Line breaks (a spoken "new line", "press enter") are shown, not dropped.
+  text = (text or ""):gsub("^[ \t]+", ""):gsub("[ \t]+$", ""):gsub("\r?\n", "⏎")
+  if type(level) ~= "number" or text == "" then
+    return
+  end
+  local msg = ("Swictation: %s “%s”"):format(where and ("sent " .. where) or "inserted", text)
+  append(level, msg)
+  if vim.in_fast_event() then
+    vim.schedule(function()
+      vim.notify(msg, level, { title = "swictation" })
+    end)
+  else
+    vim.notify(msg, level, { title = "swictation" })
+  end
+end
+
 function M.error(msg, opts)
   M.notify(levels.ERROR, msg, opts)
 end

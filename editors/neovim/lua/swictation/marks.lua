@@ -4,8 +4,11 @@
 --- selection to replace) and tracked with an extmark while the user moves or types. Interim text
 --- is inline virtual text at that extmark; the final text is applied there with
 --- vim.lsp.util.apply_text_edits as one undo block. Inserted utterances keep an extmark spanning
---- their text, so refine, undo and retranscribe find it after edits around it.
---- (The VS Code client's counterpart is src/positionTracker.ts.)
+--- their text, so refine, undo and retranscribe find it after edits around it. A per-phrase
+--- dictation applies each phrase the same way and then moves its target after the phrase, where
+--- the next one (and the interim text of the open phrase) goes. In a terminal buffer the text is
+--- sent to the terminal's job instead (chansend). (The VS Code client's counterpart is
+--- src/positionTracker.ts.)
 
 local config = require("swictation.config")
 local context = require("swictation.context")
@@ -25,6 +28,9 @@ M.ns = vim.api.nvim_create_namespace("swictation")
 ---@field interim integer? extmark id of the interim virtual text
 ---@field append boolean? the target is after the character the cursor was on (Normal mode, like `a`)
 ---@field server_shown integer? `log.server_shown` when the target was taken
+---@field terminal boolean? a terminal buffer: the text goes to its job (chansend)
+---@field row integer? terminal: the 0-based row of the command line when the target was taken
+---@field col integer? terminal: the byte column of the cursor on it
 
 local line_text = context.line_text
 local lsp_position = context.lsp_position
@@ -92,6 +98,40 @@ local function on_last_utterance_end(bufnr, row, col)
   return col == u.ecol - #char_before(bufnr, row, u.ecol)
 end
 
+--- A terminal buffer's target: the text goes to its job. The command line is the cursor's line
+--- in Terminal mode (where the job's cursor is), else the last line with text. A terminal line
+--- has no trailing blanks, so the column may be past its end: the cursor is after a blank then
+--- (outside Terminal mode: when the line ends with a prompt character, `$ `, `# `, `> `, `% `).
+---@return swictation.Target
+local function capture_terminal(bufnr, win)
+  local row, col
+  if vim.api.nvim_get_mode().mode == "t" and vim.api.nvim_win_get_buf(win) == bufnr then
+    local cursor = vim.api.nvim_win_get_cursor(win)
+    row, col = cursor[1] - 1, cursor[2]
+  else
+    row = vim.api.nvim_buf_line_count(bufnr) - 1
+    while row > 0 and line_text(bufnr, row):match("^%s*$") do
+      row = row - 1
+    end
+    local line = line_text(bufnr, row):gsub("%s+$", "")
+    col = #line + ((line:match("[%$#>%%❯»]$") and 1) or 0)
+  end
+  -- For the interim text only: the job rewrites the buffer, so the mark may not last.
+  local at = math.min(col, #line_text(bufnr, row))
+  local ok, mark = pcall(vim.api.nvim_buf_set_extmark, bufnr, M.ns, row, at, { right_gravity = false })
+  ---@type swictation.Target
+  return {
+    bufnr = bufnr,
+    win = win,
+    mark = ok and mark or -1,
+    uri = context.uri(bufnr),
+    terminal = true,
+    row = row,
+    col = col,
+    server_shown = log.server_shown,
+  }
+end
+
 --- Where text goes, taken when the command runs: the cursor (in Normal mode, before the
 --- character under it, like `i`; after it, like `a`, when it is the last character of the
 --- utterance just inserted), or the visual selection. The LSP position is computed later
@@ -101,6 +141,9 @@ end
 function M.capture(range)
   local bufnr = vim.api.nvim_get_current_buf()
   local win = vim.api.nvim_get_current_win()
+  if context.is_terminal(bufnr) then
+    return capture_terminal(bufnr, win)
+  end
   local sel = selection(range)
   local srow, scol, erow, ecol
   local appended = false
@@ -141,6 +184,11 @@ function M.prepare(target, encoding)
   if not vim.api.nvim_buf_is_valid(target.bufnr) then
     return nil
   end
+  target.encoding = encoding
+  if target.terminal then
+    target.position = lsp_position(target.bufnr, target.row, target.col, encoding)
+    return context.build(target.bufnr, target.row, target.col, target.row, target.col)
+  end
   local m = vim.api.nvim_buf_get_extmark_by_id(target.bufnr, M.ns, target.mark, { details = true })
   if not m[1] then
     return nil
@@ -149,7 +197,6 @@ function M.prepare(target, encoding)
   if m[3] and m[3].end_row then
     erow, ecol = m[3].end_row, m[3].end_col
   end
-  target.encoding = encoding
   target.position = lsp_position(target.bufnr, m[1], m[2], encoding)
   return context.build(target.bufnr, m[1], m[2], erow, ecol)
 end
@@ -183,12 +230,13 @@ function M.show_interim(target, text)
   if not pos[1] then
     return
   end
-  target.interim = vim.api.nvim_buf_set_extmark(target.bufnr, M.ns, pos[1], pos[2], {
+  local ok, id = pcall(vim.api.nvim_buf_set_extmark, target.bufnr, M.ns, pos[1], pos[2], {
     id = target.interim,
     virt_text = { { text, config.options.interim.hl_group } },
     virt_text_pos = "inline",
     right_gravity = false,
   })
+  target.interim = ok and id or nil
 end
 
 -- Inserted utterances ---------------------------------------------------------------------------
@@ -283,15 +331,153 @@ local function shift(pos, from, to)
   return { line = pos.line, character = pos.character }
 end
 
---- Apply the server's edits at the target, as one undo block, and track the inserted utterance.
+--- Tell the server whether a "scratch that" deletion it proposed is in the buffer.
+local function confirm_scratch(id, applied, why)
+  require("swictation.client").request(require("swictation.protocol").UTTERANCE_EDIT_APPLIED, {
+    utteranceId = id,
+    kind = "undo",
+    applied = applied,
+    failureReason = why,
+  }, function() end)
+end
+
+--- Whether edit `e` changes nothing (inserts "" at a point).
+local function no_op(e)
+  local a, b = e.range.start, e.range["end"]
+  return e.newText == "" and a.line == b.line and a.character == b.character
+end
+
+--- Whether a result puts nothing in the document: no text and no edit that changes anything.
+---@param result swictation.TranscribeResult
+function M.inserts_nothing(result)
+  if (result.text or "") ~= "" then
+    return false
+  end
+  for _, e in ipairs(result.edits or {}) do
+    if not no_op(e) then
+      return false
+    end
+  end
+  return true
+end
+
+--- Whether edit `e` starts at LSP position `pos`.
+local function starts_at(e, pos)
+  return e.range.start.line == pos.line and e.range.start.character == pos.character
+end
+
+--- Where the server put the text of a per-phrase result: `target.position` (the end of the phrase
+--- before, as this client counted it) or, when the server placed its one edit elsewhere (it
+--- followed the document's changes itself), that edit's start.
+local function phrase_origin(target, result)
+  local from, edits = target.position, result.edits or {}
+  for _, e in ipairs(edits) do
+    if starts_at(e, from) then
+      return from
+    end
+  end
+  if #edits == 1 and type(result.scratchedUtteranceId) ~= "string" then
+    return edits[1].range.start
+  end
+  return from
+end
+
+--- Send a result's text to a terminal's job (chansend): the edit at the target (with the spacing
+--- the server chose), else the text. Line breaks go as Enter ("\r"), so a spoken "press enter"
+--- runs the line. Nothing can be taken back from a job: a "scratch that" deletion is refused.
 ---@param target swictation.Target
 ---@param result swictation.TranscribeResult
+---@param opts {advance?: boolean}
+---@return boolean sent
+---@return string? text what was sent
+local function send_to_terminal(target, result, opts)
+  local bufnr = target.bufnr
+  if target.interim then
+    pcall(vim.api.nvim_buf_del_extmark, bufnr, M.ns, target.interim)
+    target.interim = nil
+  end
+  if type(result.correctUtteranceId) == "string" then
+    return false -- a spoken "correct that": the alternatives open instead (dictation.lua)
+  end
+  local from = opts.advance and phrase_origin(target, result) or target.position
+  local text
+  for _, e in ipairs(result.edits or {}) do
+    if starts_at(e, from) then
+      text = e.newText
+    end
+  end
+  text = text or result.text or ""
+  if type(result.scratchedUtteranceId) == "string" then
+    local why = "text sent to a terminal cannot be taken back"
+    log.warn("'scratch that' left the earlier text as it is: " .. why)
+    confirm_scratch(result.scratchedUtteranceId, false, why)
+  end
+  if text == "" then
+    if log.server_shown == target.server_shown then
+      log.info("no speech recognised")
+    end
+    return false
+  end
+  local job = vim.b[bufnr].terminal_job_id
+  local ok, sent = false, 0
+  if job then
+    ok, sent = pcall(vim.fn.chansend, job, (text:gsub("\r?\n", "\r")))
+  end
+  if not ok or sent == 0 then
+    log.warn("the terminal's job does not take input any more; the text is in :SwictationHistory")
+    return false
+  end
+  if opts.advance and target.encoding then
+    target.position = context.position_after(from, text, target.encoding)
+  end
+  return true, text
+end
+
+--- The next phrase of the session goes after `text`, inserted at byte position (row, col): the
+--- target (a zero-width extmark, before what is typed at that spot) moves there, and the server's
+--- position for it is `from` (where the server put `text`) moved past it.
+local function advance(target, row, col, text, from)
+  local lines = vim.split(text, "\n", { plain = true })
+  local erow = row + #lines - 1
+  local ecol = (#lines == 1 and col or 0) + #lines[#lines]
+  pcall(vim.api.nvim_buf_del_extmark, target.bufnr, M.ns, target.mark)
+  target.mark = vim.api.nvim_buf_set_extmark(target.bufnr, M.ns, erow, ecol, { right_gravity = false })
+  target.position = context.position_after(from, text, target.encoding)
+  -- A cursor left on the phrase's last character (Normal mode) still counts as at the target.
+  target.append = true
+end
+
+--- The text the server applied itself (workspace/applyEdit) right after the target: where it
+--- starts, or nil when it is not there (within a few characters of spacing).
+local function server_applied_at(bufnr, row, col, text)
+  local lines = vim.split(text, "\n", { plain = true })
+  local span = vim.api.nvim_buf_get_lines(bufnr, row, row + #lines + 1, false)
+  local after = table.concat(span, "\n"):sub(col + 1)
+  local at = after:find(text, 1, true)
+  if not at or at > 4 then
+    return nil
+  end
+  local before = vim.split(after:sub(1, at - 1), "\n", { plain = true })
+  return row + #before - 1, (#before == 1 and col or 0) + #before[#before]
+end
+
+--- Apply the server's edits at the target, as one undo block, and track the inserted utterance.
+--- With `opts.advance` (a phrase of a per-phrase dictation) the target then moves after the text.
+--- In a terminal buffer the text is sent to the job instead.
+---@param target swictation.Target
+---@param result swictation.TranscribeResult
+---@param opts? {advance?: boolean}
 ---@return boolean applied
-function M.apply(target, result)
+---@return string? text what went in (for the announcement)
+function M.apply(target, result, opts)
+  opts = opts or {}
   local bufnr = target.bufnr
   if not vim.api.nvim_buf_is_valid(bufnr) then
     log.warn("the buffer was closed; the text is in :SwictationHistory")
     return false
+  end
+  if target.terminal then
+    return send_to_terminal(target, result, opts)
   end
   local mark = vim.api.nvim_buf_get_extmark_by_id(bufnr, M.ns, target.mark, { details = true })
   if not mark[1] then
@@ -302,8 +488,21 @@ function M.apply(target, result)
     pcall(vim.api.nvim_buf_del_extmark, bufnr, M.ns, target.interim)
     target.interim = nil
   end
-  local from, enc = target.position, target.encoding
+  local enc = target.encoding
+  local from = opts.advance and phrase_origin(target, result) or target.position
   local to = lsp_position(bufnr, mark[1], mark[2], enc)
+  if result.appliedByServer == true then
+    -- applyEdits "server": the text is in the buffer already (workspace/applyEdit); only the
+    -- target of the next phrase moves past it.
+    local text = result.text or ""
+    if opts.advance and text ~= "" then
+      local row, col = server_applied_at(bufnr, mark[1], mark[2], text)
+      if row then
+        advance(target, row, col, text, from)
+      end
+    end
+    return text ~= "", text
+  end
   local details = mark[3] or {}
   local sel_end = details.end_row
       and not (details.end_row == mark[1] and details.end_col == mark[2])
@@ -324,9 +523,11 @@ function M.apply(target, result)
   local edits = {}
   local primary
   for _, edit in ipairs(result.edits or {}) do
-    local at_cursor = edit.range.start.line == from.line and edit.range.start.character == from.character
+    local at_cursor = starts_at(edit, from)
     local e
-    if at_cursor or not checked_at then
+    if no_op(edit) then
+      e = nil
+    elseif at_cursor or not checked_at then
       e = {
         range = { start = shift(edit.range.start, from, to), ["end"] = shift(edit.range["end"], from, to) },
         newText = edit.newText,
@@ -386,12 +587,7 @@ function M.apply(target, result)
     local why = not scratch_kept and "the buffer changed after the server checked the deletion"
       or not ok and tostring(err)
       or nil
-    require("swictation.client").request(require("swictation.protocol").UTTERANCE_EDIT_APPLIED, {
-      utteranceId = scratched,
-      kind = "undo",
-      applied = ok and scratch_kept,
-      failureReason = why,
-    }, function() end)
+    confirm_scratch(scratched, ok and scratch_kept, why)
   end
   if not ok then
     log.warn("the text could not be inserted (" .. tostring(err) .. "); it is in :SwictationHistory")
@@ -401,6 +597,9 @@ function M.apply(target, result)
   local start = vim.api.nvim_buf_get_extmark_by_id(bufnr, M.ns, target.mark, {})
   if primary and start[1] then
     M.track(result.utteranceId, bufnr, start[1], start[2], primary.newText)
+    if opts.advance then
+      advance(target, start[1], start[2], primary.newText, from)
+    end
   end
   if move_cursor and primary then
     if start[1] then
@@ -416,7 +615,7 @@ function M.apply(target, result)
       pcall(vim.api.nvim_win_set_cursor, win, { row + 1, col })
     end
   end
-  return true
+  return true, primary and primary.newText or result.text
 end
 
 return M

@@ -22,12 +22,14 @@ M.CORRECT_UTTERANCE = "swictation/correctUtterance"
 M.STATE_CHANGED = "swictation/stateChanged"
 M.PARTIAL = "swictation/partial"
 M.REFINED = "swictation/refined"
+M.PHRASE_COMMITTED = "swictation/phraseCommitted"
 
 --- Notifications the server sends (the plugin handles each).
 M.notifications = {
   "swictation/stateChanged",
   "swictation/partial",
   "swictation/refined",
+  "swictation/phraseCommitted",
 }
 
 ---@class swictation.TranscribeParams
@@ -78,6 +80,7 @@ M.notifications = {
 
 ---@class swictation.StartDictationResult
 ---@field sessionId string
+---@field commit? "onStop"|"perPhrase" ``perPhrase``: each phrase is inserted while listening (``swictation/phraseCommitted``) and ``stopDictation`` returns only the phrase still open; ``onStop``: all of it at stop.
 
 ---@class swictation.StopDictationParams
 ---@field sessionId? string ``None`` stops the active session.
@@ -287,5 +290,11 @@ M.notifications = {
 ---@field version? integer The version of ``uri`` the edit was computed against; ``None`` when not synced.
 ---@field reason? "changed"|"not-synced"|"gone"|"already-undone" Why no edit is proposed; ``None`` when ``edit`` is given.
 ---@field message? string One sentence for the user, with ``reason``.
+
+--- A phrase of a ``perPhrase`` dictation, closed by a pause while listening goes on.
+---@class swictation.PhraseCommittedParams
+---@field sessionId string
+---@field uri string
+---@field result swictation.TranscribeResult
 
 return M

@@ -60,11 +60,10 @@ local function full_text(bufnr, lines)
 end
 
 local function open(c, bufnr, st)
-  local ft = vim.bo[bufnr].filetype
   notify(c, methods.textDocument_didOpen, {
     textDocument = {
       uri = st.uri,
-      languageId = ft ~= "" and ft or "plaintext",
+      languageId = context.language_id(bufnr) or "plaintext",
       version = st.version,
       text = full_text(bufnr, st.lines),
     },
@@ -140,12 +139,18 @@ local function own_attach(c, bufnr)
   return true
 end
 
---- Sync `bufnr` to client `c` (didOpen now, didChange from now on). A no-op once attached.
+--- Sync `bufnr` to client `c` (didOpen now, didChange from now on). A no-op once attached;
+--- terminal buffers are never synced.
 ---@param c vim.lsp.Client an initialized client
 ---@param bufnr integer
 ---@return boolean attached
 function M.attach(c, bufnr)
   if not c or not vim.api.nvim_buf_is_loaded(bufnr) then
+    return false
+  end
+  if context.is_terminal(bufnr) then
+    -- Its text is the job's output, rewritten as the job runs: dictated text goes to the job,
+    -- not into the buffer, so there is nothing the server could check.
     return false
   end
   if named(bufnr) then

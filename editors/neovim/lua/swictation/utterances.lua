@@ -39,6 +39,10 @@ local function name_of(uri)
   return tail ~= "" and tail or uri
 end
 
+--- Undo (and replace) is not possible for text sent to a terminal's job.
+local TERMINAL_UNDO = "undo is not supported in a terminal: the text was sent to the terminal's job, "
+  .. "which cannot take it back (delete it there yourself)"
+
 local REASONS = {
   changed = "the utterance was edited since it was dictated, so Swictation left it as it is",
   ["not-synced"] = "the server does not have the document open, so it cannot check the utterance",
@@ -72,6 +76,20 @@ end
 ---@return string? why what was shown when nothing was applied
 function M.apply(c, kind, answer)
   local id = not none(answer.utteranceId) and answer.utteranceId or answer.id
+  local in_terminal = not none(answer.uri) and context.bufnr_of(answer.uri)
+  if in_terminal and context.is_terminal(in_terminal) then
+    local msg = kind == "undo" and TERMINAL_UNDO
+      or "the utterance was sent to a terminal's job, so it cannot be replaced there"
+    if kind == "refine" then
+      log.debug(msg) -- nobody asked: no message
+    else
+      log.warn(msg)
+    end
+    if none(answer.reason) and not none(answer.edits) and #answer.edits > 0 then
+      confirm(id, kind, false, msg)
+    end
+    return false, msg
+  end
   if not none(answer.reason) then
     local msg = not none(answer.message) and answer.message or REASONS[answer.reason] or tostring(answer.reason)
     local offered = kind ~= "undo" and not none(answer.text) and answer.text ~= ""
@@ -170,6 +188,9 @@ local function attach_uri(c, uri)
     return nil
   end
   local bufnr = context.load(uri)
+  if bufnr and context.is_terminal(bufnr) then
+    return nil -- never synced: its text is the job's output
+  end
   if bufnr then
     sync.attach(c, bufnr)
   end
@@ -211,6 +232,11 @@ end
 ---@param id? string
 ---@param uri? string its document, when known (synced before asking)
 function M.undo(id, uri)
+  if (id == nil or id == "") and context.is_terminal(vim.api.nvim_get_current_buf()) then
+    log.warn(TERMINAL_UNDO)
+    done({ action = "undo", ok = false, error = TERMINAL_UNDO })
+    return
+  end
   local params = (id and id ~= "") and { id = id } or vim.empty_dict()
   edit_request(protocol.UNDO_UTTERANCE, params, uri, function(err, result, c)
     if err or not result then
