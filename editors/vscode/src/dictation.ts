@@ -359,6 +359,7 @@ export class Dictation implements api.Disposable {
       return;
     }
     session.commit = 'perPhrase';
+    this.deps.log.info(`Dictation session ${params.sessionId}: phrase ${params.result.utteranceId ?? ''} committed (${params.result.text.length} characters)`);
     session.phrases = session.phrases.then(() => this.landPhrase(session, params.result)).catch((error: unknown) => {
       this.deps.log.error(`A phrase of dictation session ${params.sessionId} could not be inserted: ${(error as Error).message}`);
     });
@@ -508,6 +509,7 @@ export class Dictation implements api.Disposable {
     const stopped = Date.now();
     try {
       const result = await this.deps.client.request(protocol.STOP_DICTATION, { sessionId: session.id ?? null });
+      this.deps.log.info(`Dictation session ${session.id ?? ''} stopped (${session.commit}): ${session.commit === 'perPhrase' ? 'a tail of ' : ''}${result.text.length} characters`);
       // Every phrase of the session was sent before this answer: they go in first.
       await session.phrases;
       if (this.session === session) {

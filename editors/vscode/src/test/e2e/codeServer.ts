@@ -129,6 +129,8 @@ export async function startCodeServer(options: CodeServerOptions): Promise<CodeS
     // The server the extension starts: the working tree's swictation_rpc, data in a throwaway dir.
     PYTHONPATH: [repoRoot, process.env.PYTHONPATH].filter(Boolean).join(path.delimiter),
     SWICTATION_DATA_DIR: dataDir,
+    // No start/stop chime from the server (issue 18): it would play into the virtual microphone.
+    SWICTATION_SOUNDS: '0',
     ...options.env,
   };
   delete env.VSCODE_IPC_HOOK_CLI;
