@@ -35,6 +35,11 @@ LEAD_S = 0.3
 PAD_S = 0.2
 MEMORY_REQUESTS = 50
 CONTENDER = "server-dictation"
+TONE_CONTENDER = "server-dictation-tones"
+#: Tone "utterances", with this pause between, about 10 s in all.
+TONE_PHRASE_WORDS = ("hello world code", "def return hello", "world code def", "return world hello", "code def world")
+TONE_GAP_S = 0.8
+
 DOCUMENT_URI = "file:///tmp/swictation-benchmark/dictation.py"
 Log = Callable[[str], None]
 
@@ -62,10 +67,14 @@ def rss_mb(pid: int) -> float | None:
 class DictationServer:
     """A server whose microphone is the replay file at ``replay``, rewritten before each session."""
 
-    def __init__(self, workdir: Path, num_threads: int):
+    def __init__(
+        self, workdir: Path, num_threads: int, settings: dict[str, Any] | None = None, check_clip: Path | None = None
+    ):
         self.workdir = workdir
+        self.check_clip = check_clip
         self.replay = workdir / "replay.wav"
         self.num_threads = num_threads
+        self.settings = settings or {"models": {"fast": "bundled", "accurate": "bundled"}}
         self.client: LspClient | None = None
         self._stderr: IO[bytes] | None = None
 
@@ -76,16 +85,14 @@ class DictationServer:
         env["SWICTATION_DATA_DIR"] = str(self.workdir / "dictation-data")
         env["SWICTATION_REPLAY_AUDIO"] = str(self.replay)
         env.pop("SWICTATION_MODELS_DIR", None)
+        if self.check_clip is not None:
+            env["SWICTATION_CHECK_CLIP"] = str(self.check_clip)  # the tone model's, not the speech sample
         self._stderr = open(self.workdir / "dictation-server.stderr.log", "wb")
         self.client = LspClient(
             [sys.executable, "-m", "swictation_rpc", "serve", "--stdio"], env=env, cwd=REPO, stderr=self._stderr
         )
         self.client.initialize(
-            {
-                "models": {"fast": "bundled", "accurate": "bundled"},
-                "engine": {"device": "cpu", "numThreads": self.num_threads},
-                "logLevel": "warning",
-            },
+            {**self.settings, "engine": {"device": "cpu", "numThreads": self.num_threads}, "logLevel": "warning"},
             timeout=timeout_s,
         )
         ready, status = self.client.engine_ready(timeout_s)
@@ -198,3 +205,68 @@ def run_dictation(
         results.add(CONTENDER, "-", f"rss_after_{MEMORY_REQUESTS}", rss_mb(server.pid), MB)
     finally:
         server.close()
+
+
+def run_transducer_dictation(results: Results, workdir: Path, *, reps: int, num_threads: int, log: Log) -> None:
+    """stop→edit after ~10 s of tone phrases on the sherpa-onnx path, against the last phrase alone."""
+    import sherpa_onnx  # noqa: F401 - Unavailable below if missing
+
+    from benchmarks.clips import Clip
+    from benchmarks.contenders import Setup, SherpaRaw
+    from swictation_rpc.testing.synthetic import tone_audio, write_tone_model
+
+    model = write_tone_model(workdir / "models", layout="sherpa", name="tone-dictation")
+    phrases = [tone_audio(words) for words in TONE_PHRASE_WORDS]
+    phrase = phrases[-1]
+    gap = np.zeros(int(TONE_GAP_S * SAMPLE_RATE), dtype=np.float32)
+    lead = np.zeros(int(LEAD_S * SAMPLE_RATE), dtype=np.float32)
+    pieces = [lead]
+    for one in phrases:
+        pieces += [one, gap]
+    spoken = np.concatenate(pieces[:-1])
+    played = np.concatenate([spoken, np.zeros(5 * SAMPLE_RATE, dtype=np.float32)])
+    stop_after = len(spoken) / SAMPLE_RATE + 0.4
+    last_start = len(spoken) - len(phrase)
+    tail = played[last_start - int(PAD_S * SAMPLE_RATE) : int(stop_after * SAMPLE_RATE)]
+    expected = " ".join(TONE_PHRASE_WORDS)
+
+    setup = Setup(tone_sherpa_dir=str(model), tone_nemo_dir="", check_clip="", num_threads=num_threads)
+    raw = SherpaRaw(setup, folder=str(model))
+    raw.load()
+    tail_clip = Clip(
+        name="tone-tail", kind="tone", audio=tail, text=TONE_PHRASE_WORDS[-1], path=workdir / "tone-tail.wav"
+    )
+    settings = {
+        "models": {"fast": str(model), "accurate": str(model)},
+        "vad": {"threshold": 0.05, "minSilenceDurationMs": 500},
+        "text": {"spokenCommands": False},
+    }
+    check = workdir / "tone-dictation-check.wav"
+    soundfile.write(str(check), phrases[0], SAMPLE_RATE, subtype="PCM_16")
+    server = DictationServer(workdir, num_threads, settings, check_clip=check)
+    try:
+        server.start()
+        server.dictate(played, stop_after)  # warm-up, untimed
+        stop_ms: list[float] = []
+        raw_ms: list[float] = []
+        heard = ""
+        for _ in range(reps):
+            seconds, result = server.dictate(played, stop_after)
+            stop_ms.append(seconds * 1000)
+            began = time.perf_counter()
+            raw.decode(tail_clip)
+            raw_ms.append((time.perf_counter() - began) * 1000)
+            heard = result.get("text", "")
+        clip = f"tones-{len(spoken) / SAMPLE_RATE:.0f}s-pause-0.4s"
+        results.add(TONE_CONTENDER, clip, "stop_edit_p50", p50(stop_ms), MS)
+        results.add(TONE_CONTENDER, clip, "stop_edit_p95", p95(stop_ms), MS)
+        results.add("sherpa-onnx", clip, "raw_tail_p50", p50(raw_ms), MS)
+        results.add(TONE_CONTENDER, clip, "stop_edit_vs_raw_tail", p50(stop_ms) / p50(raw_ms), RATIO)
+        log(
+            f"  transducer dictation ({len(spoken) / SAMPLE_RATE:.1f} s of tones, 0.4 s pause): stop->edit p50 "
+            f"{p50(stop_ms):.1f} ms (p95 {p95(stop_ms):.1f}), raw last phrase {p50(raw_ms):.1f} ms, "
+            f"heard {heard!r} (played {expected!r})"
+        )
+    finally:
+        server.close()
+        raw.close()

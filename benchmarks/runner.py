@@ -466,6 +466,17 @@ def _run(config: RunConfig, results: Results, log: Log, workdir: Path) -> Result
             )
         except Unavailable as exc:
             results.notes.append(f"skipped the dictation rows: {exc}")
+    # ~15 s of real-time replay per round: not in the quick run.
+    if config.dictation and not config.quick and _wanted(config, "server-dictation-tones"):
+        from benchmarks.dictation import run_transducer_dictation
+
+        log(f"Dictation on the transducer (sherpa-onnx) path, {config.reps_dictation} rounds:")
+        try:
+            run_transducer_dictation(
+                results, workdir, reps=config.reps_dictation, num_threads=config.num_threads, log=log
+            )
+        except (Unavailable, ImportError) as exc:
+            results.notes.append(f"skipped the transducer dictation row: {exc}")
     if config.probes:
         short = {kind: next(c.name for c in clips if c.kind == kind and c.seconds < 10) for kind in ("speech", "tone")}
         probe_clips = [c for c in clips if c.name in short.values()]
