@@ -178,6 +178,9 @@ class Dictation:
         self._chime("stop")
         try:
             await self._blocking(active.session.cancel)
+            # Phrases already handed over stay committed: each is sent before the answer, so the
+            # client still has the session when it applies them.
+            await asyncio.gather(*active.commits, return_exceptions=True)
         finally:
             self._client.publish_state("cancelled")
         logger.info("Dictation session %s cancelled", active.id)
