@@ -320,9 +320,17 @@ class Dictation:
         if not active.phrases:
             return active.position, active.context
         said = "".join(text for _, text in active.phrases)
-        position = inserted_range(active.position, said, self._client.position_encoding()).end
-        context = active.context or TextContext()
-        return position, attrs.evolve(context, before=context.before + said)
+        encoding = self._client.position_encoding()
+        context = attrs.evolve(active.context or TextContext(), before=(active.context or TextContext()).before + said)
+        last_id, _ = active.phrases[-1]
+        last = self._service.documents.tracker.get(last_id) if last_id else None
+        if last is not None and not last.gone and not last.edited:
+            # Followed through the user's edits since (text typed above moves it): the end of the
+            # previous phrase, or of where it will be once the editor applies it.
+            if last.expect is not None:
+                return inserted_range(last.range.start, last.expect, encoding).end, context
+            return last.range.end, context
+        return inserted_range(active.position, said, encoding).end, context
 
     def _chime(self, chime: Chime) -> None:
         if self._options().signals.sounds:

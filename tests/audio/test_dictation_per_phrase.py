@@ -71,12 +71,13 @@ def test_phrases_land_while_listening_and_stop_inserts_only_the_tail(start_serve
     # Saved before it was sent: the history has it already.
     assert history_texts(rpc) == [one["text"]]
     doc.apply(one["edits"])  # as the editor does, while the session goes on
+    doc.type(0, 0, "<!-- typed while listening -->\n")  # the user adds a line above: phrases move down
 
     pipe_mic.feed(np.concatenate([speech(SENTENCES[1]), pause()]))
     two = committed(rpc, 2)[1]["result"]
     assert wer(SENTENCES[1], two["text"]) <= 0.25, two["text"]
-    # It goes right after the first phrase, spaced and capitalised as one text would read.
-    after_one = pos(2, len(one["text"]))
+    # It goes right after the first phrase where that is now, spaced and capitalised as one text.
+    after_one = pos(3, len(one["text"]))
     assert two["edits"] == [{"range": {"start": after_one, "end": after_one}, "newText": two["text"]}]
     joined = one["text"] + two["text"]
     assert ". Then" in joined and "  " not in joined, joined
@@ -90,18 +91,21 @@ def test_phrases_land_while_listening_and_stop_inserts_only_the_tail(start_serve
     time.sleep(0.8)  # heard (the pipe source reads what is written at once); its pause is not over
     tail = rpc.request("swictation/stopDictation", {"sessionId": session_id})
     assert wer(SENTENCES[2], tail["text"]) <= 0.25, tail["text"]
-    after_two = pos(2, len(one["text"]) + len(two["text"]))
+    after_two = pos(3, len(one["text"]) + len(two["text"]))
     assert tail["edits"] == [{"range": {"start": after_two, "end": after_two}, "newText": tail["text"]}]
     doc.apply(tail["edits"])
     assert len(rpc.of(PHRASE)) == 2
-    assert doc.text == "# Notes\n\n" + one["text"] + two["text"] + tail["text"] + "The end.\n"
+    assert (
+        doc.text
+        == "<!-- typed while listening -->\n# Notes\n\n" + one["text"] + two["text"] + tail["text"] + "The end.\n"
+    )
     assert history_texts(rpc) == [one["text"], two["text"], tail["text"]]
 
     # Undo last removes the last phrase (the tail) only.
     undo = rpc.request("swictation/undoUtterance", {})
     assert undo["id"] == tail["utteranceId"], undo
     doc.apply(undo["edits"])
-    assert doc.text == "# Notes\n\n" + one["text"] + two["text"] + "The end.\n"
+    assert doc.text == "<!-- typed while listening -->\n# Notes\n\n" + one["text"] + two["text"] + "The end.\n"
 
 
 def test_cancel_keeps_the_committed_phrases(start_server, pipe_mic, speech):
