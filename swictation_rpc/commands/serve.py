@@ -67,10 +67,12 @@ def run(args: argparse.Namespace, *, engine_factory: EngineFactory | None = None
 
     ``engine_factory(options)`` replaces the hybrid engine (fault-injection tests wrap it).
     """
+    from swictation_rpc.engine.heap import limit_arenas
     from swictation_rpc.logs import configure_logging
     from swictation_rpc.server import SwictationServer
     from swictation_rpc.transport import DEFAULT_MAX_MESSAGE_BYTES
 
+    limit_arenas()  # before the server's threads exist: see engine/heap.py
     log_file = configure_logging(args.log_level, args.log_file)
     if hasattr(signal, "SIGUSR1"):
         # `kill -USR1 <pid>` prints every thread's stack to stderr: how to see where a hang is.

@@ -29,6 +29,7 @@ from swictation_rpc import paths
 from swictation_rpc.audio import SAMPLE_RATE
 from swictation_rpc.engine import gpu
 from swictation_rpc.engine.base import Heard, Hints, Recognized, Recognizer, WordTiming, recognize
+from swictation_rpc.engine.heap import HeapTrimmer
 from swictation_rpc.engine.metrics import LatencyMetrics
 from swictation_rpc.engine.whisper import BundledWhisper
 from swictation_rpc.errors import ModelNotInstalledError, SwictationError
@@ -90,6 +91,7 @@ class HybridEngine:
         self._load_lock = threading.Lock()
         self._ready = threading.Event()
         self._metrics = LatencyMetrics()
+        self._heap = HeapTrimmer()
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -141,6 +143,7 @@ class HybridEngine:
         return self._ready.wait(timeout)
 
     def close(self) -> None:
+        self._heap.close()
         with self._load_lock:
             for slot in self._slots.values():
                 if slot.recognizer is not None and slot.recognizer is not self._bundled:
@@ -366,6 +369,7 @@ class HybridEngine:
                 heard = self._decode(recognizer, audio, hints)
         decode_ms = (time.perf_counter() - decode_started) * 1000
         self._metrics.record(concrete, decode_ms, audio_ms)
+        self._heap.decoded()
         return Heard(
             text=heard.text,
             language=heard.language,

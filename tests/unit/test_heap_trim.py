@@ -1,0 +1,34 @@
+"""The heap is given back once decoding has been idle (engine/heap.py), never while it goes on."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from swictation_rpc.engine.heap import HeapTrimmer, limit_arenas
+
+pytestmark = pytest.mark.skipif(not HeapTrimmer().available, reason="not glibc: there is no malloc_trim")
+
+
+def test_the_heap_is_trimmed_once_decoding_has_been_idle():
+    trimmer = HeapTrimmer(after_s=0.2)
+    for _ in range(5):  # decodes 50 ms apart: never idle long enough
+        trimmer.decoded()
+        time.sleep(0.05)
+    assert trimmer.trims == 0
+    time.sleep(0.5)
+    assert trimmer.trims == 1
+    trimmer.close()
+
+
+def test_close_cancels_a_pending_trim():
+    trimmer = HeapTrimmer(after_s=0.2)
+    trimmer.decoded()
+    trimmer.close()
+    time.sleep(0.4)
+    assert trimmer.trims == 0
+
+
+def test_arenas_can_be_capped():
+    assert limit_arenas() is True
