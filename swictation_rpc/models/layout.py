@@ -114,9 +114,17 @@ class ModelFiles:
 
 def _remedy(folder: Path) -> str:
     return (
-        f"Re-download it with `swictation-rpc models download {folder.name}` "
-        f"(or re-import the original archive with `swictation-rpc models import PATH`)."
+        f"If it is a catalogue model (`swictation-rpc models list`), re-download it with "
+        f"`swictation-rpc models download {folder.name} --force`; otherwise re-import the original archive "
+        "(`swictation-rpc models import PATH`) or point the setting at a folder that holds a model."
     )
+
+
+def is_whisper_dir(path: str | Path) -> bool:
+    """A CTranslate2 Whisper export, as faster-whisper loads it (``model.bin`` + ``config.json``):
+    a multilingual Whisper the user installed, served instead of a transducer."""
+    folder = Path(path).expanduser()
+    return (folder / "model.bin").is_file() and (folder / "config.json").is_file()
 
 
 def _broken(path: Path, problem: str, *, folder: Path, remedy: str | None = None) -> ModelBrokenError:
@@ -224,7 +232,8 @@ def inspect_model_dir(path: str | Path, *, precision: str | None = None) -> Mode
     if layout is None:
         raise ModelBrokenError(
             f"Model {folder.name}: {folder} holds no model files (expected encoder.onnx, decoder.onnx, "
-            "joiner.onnx and tokens.txt, or encoder-model.onnx, decoder_joint-model.onnx and vocab.txt)",
+            "joiner.onnx and tokens.txt, or encoder-model.onnx, decoder_joint-model.onnx and vocab.txt, "
+            "or a CTranslate2 Whisper export: model.bin and config.json)",
             remedy=_remedy(folder),
             model=folder.name,
             file=str(folder),

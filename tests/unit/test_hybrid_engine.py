@@ -7,7 +7,7 @@ import pytest
 
 from swictation_rpc.engine.hybrid import HybridEngine, _is_unk_output
 from swictation_rpc.errors import ModelNotInstalledError
-from swictation_rpc.options import Options
+from swictation_rpc.options import ModelsOptions, Options
 from swictation_rpc.testing.speech import silence, synthesize, word_error_rate
 
 SENTENCES = [
@@ -252,4 +252,32 @@ def test_a_gpu_failure_at_runtime_reloads_fast_mode_on_the_cpu(tone_model):
     assert result.model == tone_model(kind="tdt").name  # the same model, now on the CPU
     status = engine.status().models[0]
     assert status.provider != gpu.CUDA and "GPU failed at runtime" in status.problem
+    engine.close()
+
+
+def test_a_whisper_folder_the_user_installed_serves_its_mode(tmp_path):
+    """A CTranslate2 Whisper export (a multilingual one, say) set as a mode's model folder is loaded
+    with faster-whisper, named by its folder, and transcribes; the other mode keeps its model."""
+    import shutil
+
+    from swictation_rpc.engine.whisper import bundled_model_path
+
+    folder = tmp_path / "my-whisper"
+    shutil.copytree(bundled_model_path(), folder)  # a real CTranslate2 Whisper folder
+    engine = HybridEngine(Options(models=ModelsOptions(fast=str(folder), accurate="bundled")))
+    engine.load()
+    fast = engine.status().models[0]
+    assert fast.name == "my-whisper" and fast.backend == "faster-whisper" and fast.problem is None
+    result = engine.transcribe(synthesize(SENTENCES[1]), "fast")
+    assert result.model == "my-whisper" and word_error_rate(SENTENCES[1], result.text) <= 0.15, result.text
+    engine.close()
+
+
+def test_a_folder_with_no_model_says_which_files_it_wanted(tmp_path):
+    (tmp_path / "not-a-model").mkdir()
+    (tmp_path / "not-a-model" / "notes.txt").write_text("hello")
+    engine = HybridEngine(Options(models=ModelsOptions(fast=str(tmp_path / "not-a-model"), accurate="bundled")))
+    engine.load()
+    problem = engine.status().models[0].problem
+    assert "model.bin and config.json" in problem and "If it is a catalogue model" in problem, problem
     engine.close()
