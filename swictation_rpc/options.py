@@ -254,9 +254,23 @@ class SignalsOptions:
     """Play a short chime when listening starts and stops, and a low tone on an error."""
 
 
+#: Spoken languages a model here can be told (Whisper's codes; Parakeet v3's 25 are among them).
+LANGUAGE_CODES = frozenset(
+    "af am ar as az ba be bg bn bo br bs ca cs cy da de el en es et eu fa fi fo fr gl gu ha haw he hi hr "
+    "ht hu hy id is it ja jw ka kk km kn ko la lb ln lo lt lv mg mi mk ml mn mr ms mt my ne nl nn no oc "
+    "pa pl ps pt ro ru sa sd si sk sl sn so sq sr su sv sw ta te tg th tk tl tr tt uk ur uz vi yi yo yue zh".split()
+)
+
+
 def _language_code(_instance: Any, attribute: Any, value: str) -> None:
-    if value != "auto" and not re.fullmatch(r"[a-z]{2,3}(-[A-Za-z]{2,4})?", value):
+    if value == "auto":
+        return
+    if not re.fullmatch(r"[a-z]{2,3}(-[A-Za-z]{2,4})?", value):
         raise SettingValueError(attribute.name, f"must be 'auto' or a language code like 'en' or 'de', got {value!r}")
+    if value.split("-")[0] not in LANGUAGE_CODES:
+        raise SettingValueError(
+            attribute.name, f"{value!r} is not a language any model here knows (codes like 'en', 'de', 'es', 'fr')"
+        )
 
 
 @define

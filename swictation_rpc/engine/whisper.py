@@ -80,7 +80,8 @@ class BundledWhisper:
         """
         language: str | None = "en"
         if self.multilingual:
-            language = None if hints.language in ("", "auto") else hints.language
+            # Whisper takes the base code: "de-AT" is spoken German.
+            language = None if hints.language in ("", "auto") else hints.language.split("-")[0]
         # With ``auto`` on a multilingual model the language is not known yet: no prompt, so
         # one language's prompt does not sway the detection.
         prompt = prompt_for(hints.prompt, language) or None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from swictation_rpc.engine.base import prompt_for
@@ -55,6 +56,26 @@ def test_language_setting_is_validated():
     assert structure_options({"language": "de"})[0].language == "de"
     options, problems = structure_options({"language": "German!"})
     assert options.language == "auto" and problems and "language" in problems[0]
+    # Well-formed but no model knows it: refused by name, not passed on silently.
+    options, problems = structure_options({"language": "xx"})
+    assert options.language == "auto" and "'xx' is not a language" in problems[0]
+    # A regional tag is the language it names.
+    options, problems = structure_options({"language": "de-DE"})
+    assert options.language == "de-DE" and problems == []
+
+
+def test_a_regional_language_tag_reaches_whisper_as_its_base_code(monkeypatch):
+    from swictation_rpc.engine.base import Hints
+    from swictation_rpc.engine.whisper import BundledWhisper
+
+    asked: list[str | None] = []
+    whisper = BundledWhisper.__new__(BundledWhisper)  # no weights: only the language handed on is checked
+    monkeypatch.setattr(BundledWhisper, "multilingual", property(lambda self: True))
+    monkeypatch.setattr(
+        BundledWhisper, "_decode", lambda self, audio, language, *rest: asked.append(language) or _heard()
+    )
+    whisper.recognize(np.zeros(16000, dtype=np.float32), Hints(language="de-AT"))
+    assert asked == ["de"]
 
 
 def test_hints_in_code_prompt_with_commands_and_in_prose_with_sentences():
@@ -69,3 +90,9 @@ def test_hints_in_code_prompt_with_commands_and_in_prose_with_sentences():
     assert prompt_for(german["prompt"], None) is None
     off = recognition_hints(TextContext(identifiers=["getUserName"]), Options(text=TextOptions(spoken_commands=False)))
     assert off == {"hotwords": ["get user name"]}
+
+
+def _heard():
+    from swictation_rpc.engine.base import Recognized
+
+    return Recognized("", None, "de")
