@@ -80,12 +80,14 @@ export async function showStatus(
         log.warn(`swictation/models: ${(error as Error).message}`);
       }
     }
-    const models = s.engine.models.map((m) => `${m.mode}: ${m.name} on ${m.provider}${m.ready ? '' : ` (${m.problem ?? 'not ready'})`}`);
+    // While the engine loads a model has no provider yet: say nothing rather than "on ".
+    const models = s.engine.models.map((m) => `${m.mode}: ${m.name}${m.provider ? ` on ${m.provider}` : ''}${m.ready ? '' : ` (${m.problem ?? 'not ready'})`}`);
     const latency = Object.entries(s.metrics)
       .filter(([, m]) => m.p50Ms !== null && m.p50Ms !== undefined)
       .map(([mode, m]) => `${mode} p50 ${Math.round(m.p50Ms as number)} ms`);
     const language = s.engine.language ? [`language ${s.engine.language}`] : [];
-    const message = [`Swictation: ${s.state}`, ...models, ...language, ...latency, `${s.inputDevices.length} input device(s)`, ...problems].join(' · ');
+    // The language before the models: a long model problem must not push it out of a cut-off toast.
+    const message = [`Swictation: ${s.state}`, ...language, ...models, ...latency, `${s.inputDevices.length} input device(s)`, ...problems].join(' · ');
     const actions = problems.length ? ['Download models', 'Show logs'] : ['Show logs'];
     const picked = await api.showMessage(problems.length ? 'warning' : 'info', message, ...actions);
     if (picked === 'Download models') {

@@ -36,8 +36,14 @@ M.session = nil
 ---@type table<string, swictation.Session>
 local closing = {}
 
+--- The language the last utterance was recognised in (what the server said), for :SwictationStatus.
+M.last_language = nil
+
 --- Fire `User SwictationDone` when a transcription or dictation ended (data: what happened).
 local function done(data)
+  if type(data.language) == "string" then
+    M.last_language = data.language
+  end
   vim.api.nvim_exec_autocmds("User", { pattern = "SwictationDone", modeline = false, data = data })
 end
 
@@ -108,7 +114,14 @@ function M.transcribe(file, opts)
     end
     correct_if_asked(result)
     log.debug(("transcribed %s (%s, %s): %q"):format(path, result.mode, result.model, result.text))
-    done({ action = "transcribe", ok = true, applied = applied, text = result.text, utterance_id = result.utteranceId })
+    done({
+      action = "transcribe",
+      ok = true,
+      applied = applied,
+      text = result.text,
+      utterance_id = result.utteranceId,
+      language = result.language,
+    })
   end)
 end
 
@@ -196,6 +209,7 @@ function M.stop()
       applied = applied or session.phrases > 0,
       text = result.text,
       utterance_id = result.utteranceId,
+      language = result.language,
       commit = session.commit,
       phrases = session.phrases,
     })

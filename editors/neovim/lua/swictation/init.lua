@@ -202,6 +202,14 @@ function M.show_status()
       return
     end
     lines[1] = header(result.state)
+    local language = vim.tbl_get(result, "engine", "language")
+    if type(language) == "string" then
+      local heard = require("swictation.dictation").last_language
+      lines[#lines + 1] = ("language: %s%s"):format(
+        language,
+        type(heard) == "string" and (" (last utterance heard in %s)"):format(heard) or ""
+      )
+    end
     require("swictation.models").fetch(function(models_err, models)
       local problem = result.state == "error"
       if models_err or not models then

@@ -65,7 +65,26 @@ it("a transcription names the language it was recognised in", function()
     vim.cmd("SwictationTranscribe " .. vim.fn.fnameescape(WAV))
   end)
   assert(done.ok, "transcription failed under language=de: " .. tostring(done.error))
+  eq("en", done.language, "SwictationDone names the language")
   t.truthy(#vim.api.nvim_buf_get_lines(bufnr, 0, 1, false)[1] > 0, "the text was inserted")
+  -- :SwictationStatus names the setting and the language the last utterance was heard in.
+  local shown
+  local id = vim.api.nvim_create_autocmd("User", {
+    pattern = "SwictationStatusShown",
+    once = true,
+    callback = function(ev)
+      shown = ev.data
+    end,
+  })
+  vim.cmd("SwictationStatus")
+  t.wait(30000, function()
+    return shown ~= nil
+  end, "SwictationStatusShown")
+  pcall(vim.api.nvim_del_autocmd, id)
+  t.truthy(
+    vim.tbl_contains(shown.lines, "language: de (last utterance heard in en)"),
+    "status lines: " .. vim.inspect(shown.lines)
+  )
 end)
 
 it("setup() again pushes a new language with workspace/didChangeConfiguration", function()
