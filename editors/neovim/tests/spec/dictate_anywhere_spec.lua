@@ -238,6 +238,52 @@ it("per phrase: cancel drops the open phrase only; the committed one stays, in t
   assert(ok, err)
 end)
 
+--- The history's items, from the running server.
+local function history_items()
+  local items
+  swictation.history({
+    on_items = function(list)
+      items = list
+    end,
+  })
+  t.wait(30000, function()
+    return items ~= nil
+  end, "history did not answer")
+  return items
+end
+
+it("per phrase: a server killed mid-session leaves phrase one in the buffer and in the history", function()
+  need_mic()
+  per_phrase()
+  local phrases, stop_recording = record_phrases()
+  local ok, err = pcall(function()
+    local bufnr = t.buffer({ "" })
+    start_listening()
+    local one = first_phrase(bufnr, phrases, "", "")
+    -- The server this Neovim started (its child), killed while it listens on.
+    local pids = vim.fn.systemlist({ "pgrep", "-P", tostring(vim.fn.getpid()), "-f", "swictation" })
+    eq(1, #pids, "one server process: " .. vim.inspect(pids))
+    vim.fn.system({ "kill", "-KILL", pids[1] })
+    t.wait(15000, function()
+      return client.get() == nil
+    end, "the plugin did not notice the server died")
+    eq({ one }, vim.api.nvim_buf_get_lines(bufnr, 0, -1, false), "phrase one stays in the buffer")
+    -- A new server has it in the history, as it was committed.
+    per_phrase()
+    local found
+    for _, item in ipairs(history_items()) do
+      if item.id == phrases[1].utterance_id then
+        found = item
+      end
+    end
+    assert(found, "phrase one is not in the history after the crash")
+    eq(vim.trim(one), vim.trim(found.text), "the history has the phrase's text")
+    eq(false, found.undone)
+  end)
+  stop_recording()
+  assert(ok, err)
+end)
+
 --- A terminal buffer running sh in the current window (prompt "$ ").
 local function terminal_sh()
   vim.cmd("enew!")
