@@ -86,6 +86,32 @@ def refresh_devices() -> bool:
         return True
 
 
+def play_on_output(audio: np.ndarray, rate: int) -> None:
+    """Play ``audio`` (mono float32) on the default output and wait until it has been played.
+
+    Through a stream of its own, counted as open like a microphone's, so PortAudio is never
+    re-initialised under it, and closed before returning. (``sounddevice.play`` keeps its last
+    stream in a module global; after a re-initialisation for the device list, stopping that stale
+    stream closed the *microphone's* stream: every dictation after the first chime lost its
+    microphone.)
+    """
+    global _open_streams
+    sd = _sounddevice()
+    with _pa_lock:
+        stream = sd.OutputStream(samplerate=rate, channels=1, dtype="float32")
+        _open_streams += 1
+    try:
+        stream.start()
+        stream.write(np.ascontiguousarray(audio, dtype=np.float32).reshape(-1, 1))
+        stream.stop()  # after the buffers are played
+    finally:
+        with _pa_lock:
+            try:
+                stream.close(ignore_errors=True)
+            finally:
+                _open_streams -= 1
+
+
 def list_input_devices(*, refresh: bool = True) -> list[InputDevice]:
     """The input devices PortAudio offers now.
 

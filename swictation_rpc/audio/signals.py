@@ -31,7 +31,7 @@ def muted_by_environment() -> bool:
 
 
 class Chimes:
-    """Plays a chime when asked, at most one at a time (a newer one replaces the one playing)."""
+    """Plays a chime when asked, one at a time (a second waits for the first to end)."""
 
     def __init__(self) -> None:
         self._sounds: dict[str, tuple[np.ndarray, int]] = {}
@@ -47,11 +47,11 @@ class Chimes:
 
     def _play(self, chime: Chime) -> None:
         try:
-            import sounddevice
+            from swictation_rpc.audio.capture import play_on_output
 
             audio, rate = self._load(chime)
             with self._lock:
-                sounddevice.play(audio, rate)
+                play_on_output(audio, rate)
                 self.played.append(chime)
                 del self.played[:-16]
         except Exception as exc:  # noqa: BLE001 - a chime must never cost a dictation

@@ -18,6 +18,8 @@ import numpy as np
 import pytest
 
 from swictation_rpc.audio.signals import SOUNDS_ENV
+from swictation_rpc.testing.speech import word_error_rate as wer
+from tests.audio.conftest import SENTENCES
 from tests.audio.test_dictation_server import settings, start
 
 pytestmark = pytest.mark.audio
@@ -95,3 +97,17 @@ def test_chimes_can_be_turned_off(start_server, sink, sounds_allowed, how):
     audio = sink.stop()
     assert not tone_times(audio, LOW) and not tone_times(audio, HIGH)
     assert os.environ.get(SOUNDS_ENV) is None
+
+
+def test_dictation_after_dictation_with_chimes_hears_the_speech(start_server, pipe_mic, speech, sounds_allowed):
+    """The chimes share PortAudio with the microphone: playing them must never cost a later session
+    its microphone (found from outside: every start after the first failed with "device lost")."""
+    rpc = start_server(settings())
+    for round_ in range(3):
+        session_id = start(rpc)
+        pipe_mic.feed(np.concatenate([np.zeros(4800, dtype=np.float32), speech(SENTENCES[round_])]))
+        assert pipe_mic.idle.wait(30)
+        time.sleep(1.0)
+        result = rpc.request("swictation/stopDictation", {"sessionId": session_id})
+        assert wer(SENTENCES[round_], result["text"]) <= 0.25, (round_, result["text"], rpc.stderr_tail())
+        time.sleep(0.5)  # the stop chime plays while the next session opens the microphone
