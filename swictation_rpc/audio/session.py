@@ -300,7 +300,8 @@ class DictationSession:
             return self._result
 
     def cancel(self) -> None:
-        """Stop listening and discard everything (nothing is decoded any more)."""
+        """Stop listening and discard what is not committed: everything, or per phrase the phrase
+        still open (phrases a pause already closed are decoded and handed over first)."""
         with self._stop_lock:
             if self._result is not None or self._cancelled:
                 return
@@ -309,7 +310,9 @@ class DictationSession:
             self._wake_capture()
             if self._capture_thread is not None:
                 self._capture_thread.join()
-            # A decode in flight cannot be interrupted; its thread drops the result and ends.
+            if self._on_phrase is not None and self._decode_thread is not None:
+                self._decode_thread.join()  # the capture thread ended the queue: closed phrases first
+            # Otherwise a decode in flight cannot be interrupted; its thread drops the result and ends.
             self._recording.close()
             with self._parts_lock:
                 self._parts.clear()
@@ -428,7 +431,9 @@ class DictationSession:
             if isinstance(segment, _Speculation):
                 self._speculate(segment)
                 continue
-            if self._cancelled:
+            # Per phrase, a phrase a pause closed before the cancel is the user's words: kept.
+            keep = self._on_phrase is not None and segment.closed_by != "flush"
+            if self._cancelled and not keep:
                 continue
             tail = segment.closed_by == "flush"
             part = self._speculated_text(segment)
@@ -444,7 +449,7 @@ class DictationSession:
             part = _from_stream_start(part, segment.start)
             if tail:
                 self.tail_decode_ms = part.timings.decode_ms
-            if self._cancelled:
+            if self._cancelled and not keep:
                 continue
             if self._on_phrase is not None and not tail:
                 self._commit_phrase(segment, part)
@@ -469,15 +474,13 @@ class DictationSession:
                 )
         self._committed_until = segment.end
         self.segments_decoded += 1
-        if self._cancelled:
-            return
         callback = self._on_phrase
         assert callback is not None
         try:
             callback(part, segment.audio)
         except Exception:
             logger.exception("Dictation %s: committing a phrase failed", self.id[:8])
-        if not self._stopping:
+        if not self._stopping and not self._cancelled:
             _quietly(self._on_partial, self.partial_text)  # the open phrase only (maybe nothing)
 
     def _speculate(self, speculation: _Speculation) -> None:

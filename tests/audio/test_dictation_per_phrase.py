@@ -138,3 +138,18 @@ def test_a_server_killed_mid_session_has_every_committed_phrase_in_its_history(s
     # Each phrase's own audio was kept: it decodes again to its words.
     redone = again.request("swictation/retranscribe", {"id": sent[0]["utteranceId"], "mode": "fast"})
     assert wer(SENTENCES[0], redone["text"]) <= 0.25, redone["text"]
+
+
+def test_cancel_while_a_closed_phrase_is_decoding_keeps_it(start_server, pipe_mic, speech):
+    """A phrase a pause closed is committed even when cancel comes while it is being decoded
+    (found from outside: on a slow machine it was dropped with the open phrase)."""
+    rpc = start_server(per_phrase())
+    start(rpc)
+    pipe_mic.feed(np.concatenate([silence(0.3), speech(SENTENCES[0]), pause(), speech(SENTENCES[1]), pause()]))
+    assert pipe_mic.idle.wait(30)
+    time.sleep(0.3)  # both pauses heard; the second phrase is closed and decoding
+    assert rpc.request("swictation/cancelDictation", {})["cancelled"] is True
+    phrases = [p["result"]["text"] for p in rpc.of(PHRASE)]  # all sent before the cancel's answer
+    assert len(phrases) == 2, phrases
+    assert wer(SENTENCES[1], phrases[1]) <= 0.25, phrases
+    assert history_texts(rpc) == phrases
