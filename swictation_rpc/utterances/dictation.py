@@ -315,16 +315,22 @@ class Dictation:
         )
 
     def _next_place(self, active: ActiveDictation) -> tuple[Position, TextContext | None]:
-        """Where the next phrase (or the tail) goes: after the session's phrases so far, with them
-        as the text before it, so the phrases read as one text (spacing, capitals)."""
-        if not active.phrases:
+        """Where the next phrase (or the tail) goes: after the session's phrases still in the
+        document, with them as the text before it, so the phrases read as one text (spacing,
+        capitals). A phrase the user removed (undo) counts no more."""
+        tracker = self._service.documents.tracker
+        live = []
+        for utterance_id, text in active.phrases:
+            tracked = tracker.get(utterance_id) if utterance_id else None
+            if tracked is None or not tracked.gone:
+                live.append((tracked, text))
+        if not live:
             return active.position, active.context
-        said = "".join(text for _, text in active.phrases)
+        said = "".join(text for _, text in live)
         encoding = self._client.position_encoding()
         context = attrs.evolve(active.context or TextContext(), before=(active.context or TextContext()).before + said)
-        last_id, _ = active.phrases[-1]
-        last = self._service.documents.tracker.get(last_id) if last_id else None
-        if last is not None and not last.gone and not last.edited:
+        last, _ = live[-1]
+        if last is not None and not last.edited:
             # Followed through the user's edits since (text typed above moves it): the end of the
             # previous phrase, or of where it will be once the editor applies it.
             if last.expect is not None:

@@ -153,3 +153,28 @@ def test_cancel_while_a_closed_phrase_is_decoding_keeps_it(start_server, pipe_mi
     assert len(phrases) == 2, phrases
     assert wer(SENTENCES[1], phrases[1]) <= 0.25, phrases
     assert history_texts(rpc) == phrases
+
+
+def test_a_phrase_the_user_undid_mid_session_no_longer_places_the_next(start_server, pipe_mic, speech):
+    """The user removes phrase one with the editor's undo while listening: phrase two goes where
+    phrase one was, and stays undoable (found from outside: "edited since it was dictated")."""
+    rpc = start_server(per_phrase())
+    doc = EditorDocument(rpc, "file:///tmp/undo.md", "Start.\n\nEnd.\n", language_id="markdown")
+    at = pos(1, 0)
+    rpc.request(
+        "swictation/startDictation",
+        {"textDocument": {"uri": doc.uri}, "position": at, "mode": "fast", "context": doc.context(1, 0)},
+    )
+    pipe_mic.feed(np.concatenate([silence(0.3), speech(SENTENCES[0]), pause()]))
+    one = committed(rpc, 1)[0]["result"]
+    doc.apply(one["edits"])
+    doc.apply([{"range": {"start": at, "end": pos(1, len(one["text"]))}, "newText": ""}])  # the editor's undo
+    pipe_mic.feed(np.concatenate([speech(SENTENCES[1]), pause()]))
+    two = committed(rpc, 2)[1]["result"]
+    assert two["edits"][0]["range"]["start"] == at, two["edits"]
+    doc.apply(two["edits"])
+    assert doc.text == "Start.\n" + two["text"] + "\nEnd.\n"
+    undo = rpc.request("swictation/undoUtterance", {})
+    assert undo["id"] == two["utteranceId"] and undo["edits"], undo
+    doc.apply(undo["edits"])
+    assert doc.text == "Start.\n\nEnd.\n"
