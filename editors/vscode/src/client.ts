@@ -140,12 +140,18 @@ export class SwictationClient implements api.Disposable {
   private readonly refined = api.newEventEmitter<RefinedParams>();
   private readonly phraseCommitted = api.newEventEmitter<PhraseCommittedParams>();
   private readonly running = api.newEventEmitter<void>();
+  private readonly stopped = api.newEventEmitter<void>();
   readonly onStateChanged = this.stateChanged.event;
   readonly onPartial = this.partial.event;
   readonly onRefined = this.refined.event;
   readonly onPhraseCommitted = this.phraseCommitted.event;
   /** Fires each time a server (re)started and answered initialize. */
   readonly onRunning = this.running.event;
+  /**
+   * Fires each time a running server stops: it crashed or was killed (and may be restarted), or it
+   * was stopped or restarted on purpose. Whatever it held (a dictation session) is gone.
+   */
+  readonly onStopped = this.stopped.event;
 
   constructor(
     private readonly log: api.LogOutputChannel,
@@ -156,7 +162,7 @@ export class SwictationClient implements api.Disposable {
     /** A check run before each start (settings in the wrong scope); a failure stops the start. */
     private readonly check: (command: ServerCommand) => StartFailure | undefined = () => undefined,
   ) {
-    this.disposables.push(this.stateChanged, this.partial, this.refined, this.phraseCommitted, this.running);
+    this.disposables.push(this.stateChanged, this.partial, this.refined, this.phraseCommitted, this.running, this.stopped);
   }
 
   get isRunning(): boolean {
@@ -217,7 +223,10 @@ export class SwictationClient implements api.Disposable {
     client.onNotification(protocol.REFINED, (p: RefinedParams) => this.refined.fire(p));
     client.onNotification(protocol.PHRASE_COMMITTED, (p: PhraseCommittedParams) => this.phraseCommitted.fire(p));
     this.disposables.push(
-      client.onDidChangeState(({ newState }) => {
+      client.onDidChangeState(({ oldState, newState }) => {
+        if (oldState === ClientState.Running && newState !== ClientState.Running) {
+          this.stopped.fire();
+        }
         if (newState === ClientState.Running) {
           this.everRunning = true;
           this.status.update({ phase: 'running', state: 'loading', reason: undefined });

@@ -13,6 +13,7 @@
 import type { SwictationClient } from './client';
 import { buildContext } from './context';
 import { correctThat } from './corrections';
+import { serverLostSession, serverStoppedProblem } from './sessionLoss';
 import type { Problem } from './errors';
 import { isCancellation, problemFromError, utteranceProblem } from './errors';
 import { PositionTracker, caretAfter, comparePositions, placeDictatedEdits, relocateInsertions } from './positionTracker';
@@ -55,6 +56,10 @@ interface Session {
   commit: CommitMode;
   /** The committed phrases landing, one after the other in arrival order. */
   phrases: Promise<void>;
+  /** How many phrases the server committed (per-phrase): in the document and the history. */
+  committed: number;
+  /** The server stopped under it: ended here and told once; its stop's failure is not news. */
+  lost?: boolean;
 }
 
 /** Where a text went in: the end of what was inserted, and the document's version just after. */
@@ -103,6 +108,7 @@ export class Dictation implements api.Disposable {
       deps.client.onStateChanged((p) => this.stateChanged(p)),
       deps.client.onRefined((p) => void this.edits.refined(p)),
       deps.client.onPhraseCommitted((p) => this.phraseCommitted(p)),
+      deps.client.onStopped(() => this.serverStopped()),
     );
   }
 
@@ -168,7 +174,7 @@ export class Dictation implements api.Disposable {
       utterance = this.begin(editor);
       context = this.context(editor, utterance.anchor);
     }
-    const session: Session = { utterance, partial: '', stopping: false, commit: 'onStop', phrases: Promise.resolve() };
+    const session: Session = { utterance, partial: '', stopping: false, commit: 'onStop', phrases: Promise.resolve(), committed: 0 };
     this.session = session;
     this.open.add(session);
     void api.setContext('swictation.listening', true);
@@ -181,6 +187,9 @@ export class Dictation implements api.Disposable {
       });
       session.id = result.sessionId;
       session.commit = result.commit ?? session.commit;
+      if (session.lost) {
+        return; // the server stopped as it answered: ended and told already
+      }
       this.deps.status.update({ state: 'listening' });
       const into = utterance.target ? ` into ${TARGET_NAMES[utterance.target.kind]}` : '';
       this.deps.log.info(`Dictation session ${result.sessionId} listening${into} (commit ${session.commit})`);
@@ -189,7 +198,9 @@ export class Dictation implements api.Disposable {
         this.endSession();
       }
       this.open.delete(session);
-      this.fail(error);
+      if (!session.lost) {
+        this.fail(error);
+      }
     }
   }
 
@@ -221,7 +232,10 @@ export class Dictation implements api.Disposable {
     try {
       await this.deps.client.request(protocol.CANCEL_DICTATION, { sessionId: session.id ?? null });
     } catch (error) {
-      this.fail(error);
+      // Cancelling what the server no longer has: it is gone either way.
+      if (!serverLostSession(error)) {
+        this.fail(error);
+      }
     } finally {
       // Phrases the server committed before the cancel reached it are sent before its answer.
       await session.phrases;
@@ -359,6 +373,7 @@ export class Dictation implements api.Disposable {
       return;
     }
     session.commit = 'perPhrase';
+    session.committed++;
     this.deps.log.info(`Dictation session ${params.sessionId}: phrase ${params.result.utteranceId ?? ''} committed (${params.result.text.length} characters)`);
     session.phrases = session.phrases.then(() => this.landPhrase(session, params.result)).catch((error: unknown) => {
       this.deps.log.error(`A phrase of dictation session ${params.sessionId} could not be inserted: ${(error as Error).message}`);
@@ -389,6 +404,30 @@ export class Dictation implements api.Disposable {
     }
     const at = { start: landed.end, end: landed.end };
     return { uri: utterance.uri, anchor: at, tracker: new PositionTracker(utterance.uri, landed.version) };
+  }
+
+  /**
+   * The server stopped (crashed, was killed, restarted): its session is gone with it. End the local
+   * one (no ghost text, not listening, so the next toggle starts anew) and say once what became of
+   * the text: the phrases already inserted stay, what was still open is lost.
+   */
+  private serverStopped(): void {
+    const session = this.session;
+    if (!session || session.lost) {
+      return;
+    }
+    session.lost = true;
+    this.endSession();
+    this.untrack(session.utterance);
+    const where = session.utterance.target ? TARGET_NAMES[session.utterance.target.kind] : documentName(session.utterance.uri);
+    this.deps.log.warn(`The server stopped during dictation session ${session.id ?? '(starting)'}: ended here (${session.committed} phrases inserted)`);
+    this.deps.report(serverStoppedProblem({ commit: session.commit, phrases: session.committed, where }));
+    // Phrases already queued still land; a later one cannot come (the server is gone).
+    void session.phrases.then(() => {
+      if (!session.stopping) {
+        this.open.delete(session);
+      }
+    });
   }
 
   private stateChanged(params: StateChangedParams): void {
@@ -525,10 +564,16 @@ export class Dictation implements api.Disposable {
       await this.land(utterance, session.commit === 'perPhrase' ? relocateInsertions(result, utterance.anchor.start) : result, stopped);
       return result;
     } catch (error) {
+      // Whatever failed, the session is over here: a stop answered "no active session" (the
+      // server lost it) must not leave it listening, nor may any other failure.
       if (this.session === session) {
         this.endSession();
       }
-      if (!(quietIfGone && problemFromError(error).kind === 'no-active-session')) {
+      if (session.lost) {
+        // The server stopped under it, and the user was told so.
+      } else if (quietIfGone && serverLostSession(error)) {
+        this.deps.log.info(`Dictation session ${session.id ?? ''} had already ended on the server`);
+      } else {
         this.fail(error);
       }
       return undefined;

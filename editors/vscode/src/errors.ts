@@ -71,6 +71,8 @@ export const POLICY: Readonly<Record<string, Policy>> = {
   'engine-loading': { severity: 'info', actions: [] },
   'server-busy': { severity: 'warning', actions: [] },
   'no-active-session': { severity: 'warning', actions: [] },
+  /** The server stopped or restarted while listening: the session ended (sessionLoss.ts). */
+  'session-lost': { severity: 'warning', actions: [SHOW_LOGS] },
   'utterance-not-found': { severity: 'warning', actions: [] },
   'history-write-failed': { severity: 'warning', actions: [settings('swictation.history'), SHOW_LOGS] },
   'invalid-params': { severity: 'error', actions: [SHOW_LOGS], remedy: 'The extension and the server disagree on the protocol: update both.' },
