@@ -27,6 +27,7 @@ local M = {}
 ---@field cancel_requested boolean? cancel asked while starting
 ---@field commit "onStop"|"perPhrase" what the server does with this session's phrases
 ---@field phrases integer phrases inserted while listening (perPhrase)
+---@field after_stop fun()[]? called once the stop is answered (the text applied), e.g. restart
 
 ---@type swictation.Session?
 M.session = nil
@@ -35,6 +36,19 @@ M.session = nil
 --- committed before it saw the cancel still goes in (it is in the history already).
 ---@type table<string, swictation.Session>
 local closing = {}
+
+--- The server's own message about a "scratch that" while dictating into a terminal names the
+--- terminal as a document: one clear sentence instead (once per session).
+log.server_filter = function(msg)
+  local target = M.session and M.session.target
+  if target and target.terminal and msg:find("'scratch that'", 1, true) then
+    if target.scratch_told then
+      return ""
+    end
+    target.scratch_told = true
+    return marks.TERMINAL_SCRATCH, vim.log.levels.WARN
+  end
+end
 
 --- The language the last utterance was recognised in (what the server said), for :SwictationStatus.
 M.last_language = nil
@@ -57,6 +71,16 @@ end
 local function correct_if_asked(result)
   if type(result.correctUtteranceId) == "string" then
     require("swictation.utterances").correct(result.correctUtteranceId)
+  end
+end
+
+--- Run (once) what waits for the session's stop.
+---@param session swictation.Session
+local function run_after_stop(session)
+  local after = session.after_stop or {}
+  session.after_stop = nil
+  for _, f in ipairs(after) do
+    f()
   end
 end
 
@@ -154,6 +178,7 @@ function M.start(opts)
         M.session = nil
       end
       fail(session.target, "Start dictation", err or "no result", "dictation")
+      run_after_stop(session)
       return
     end
     session.id = result.sessionId
@@ -170,11 +195,21 @@ function M.start(opts)
   end)
 end
 
-function M.stop()
+--- Stop listening; the text is applied at the target. `after` (optional) runs once the stop is
+--- answered and the text applied (or the stop failed).
+---@param after? fun()
+function M.stop(after)
   local session = M.session
   if not session then
     log.warn("not dictating; :SwictationStart starts")
+    if after then
+      after()
+    end
     return
+  end
+  if after then
+    session.after_stop = session.after_stop or {}
+    table.insert(session.after_stop, after)
   end
   if session.phase == "starting" then
     session.stop_requested = true
@@ -190,6 +225,7 @@ function M.stop()
     end
     if err or not result then
       fail(session.target, "Stop dictation", err or "no result", "dictation")
+      run_after_stop(session)
       return
     end
     local applied, inserted = false, nil
@@ -213,6 +249,7 @@ function M.stop()
       commit = session.commit,
       phrases = session.phrases,
     })
+    run_after_stop(session)
   end)
 end
 
@@ -342,6 +379,9 @@ function M.on_server_exit()
   M.session = nil
   if session and session.target then
     marks.release(session.target)
+  end
+  if session then
+    run_after_stop(session)
   end
   for id, s in pairs(closing) do
     marks.release(s.target)

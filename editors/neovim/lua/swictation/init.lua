@@ -132,10 +132,14 @@ function M.history(opts)
   utterances.history(opts)
 end
 
---- Stop the server and start it again (after changing `cmd`, installing models, ...).
+--- Stop the server and start it again (after changing `cmd`, installing models, ...). A dictation
+--- in progress is stopped first, like :SwictationStop: its text goes in, then the server restarts.
 function M.restart()
   if dictation.session then
-    dictation.cancel()
+    dictation.stop(function()
+      client.restart()
+    end)
+    return
   end
   client.restart()
 end

@@ -128,8 +128,22 @@ function M.from_server(params, shown)
   if shown then
     M.server_shown = M.server_shown + 1
   end
+  if shown and M.server_filter then
+    local replaced, rlevel = M.server_filter(msg)
+    if replaced then
+      if replaced ~= "" then
+        M.notify(rlevel or level, replaced)
+      end
+      M.notify(level, "server: " .. msg, { log_only = true })
+      return
+    end
+  end
   M.notify(level, msg:match("^[Ss]wictation:%s*(.*)$") or ("server: " .. msg), { log_only = not shown })
 end
+
+--- Set by dictation.lua: a message of the server to show in other words (nil: as it is).
+---@type (fun(msg: string): string?, integer?)?
+M.server_filter = nil
 
 --- What the server wrote to stderr, from Neovim's LSP log (where vim.lsp puts it).
 ---@param exe string cmd[1] of the server

@@ -29,6 +29,7 @@ M.ns = vim.api.nvim_create_namespace("swictation")
 ---@field append boolean? the target is after the character the cursor was on (Normal mode, like `a`)
 ---@field server_shown integer? `log.server_shown` when the target was taken
 ---@field terminal boolean? a terminal buffer: the text goes to its job (chansend)
+---@field scratch_told boolean? terminal: the user was told "scratch that" is not supported there
 ---@field row integer? terminal: the 0-based row of the command line when the target was taken
 ---@field col integer? terminal: the byte column of the cursor on it
 
@@ -108,12 +109,21 @@ local function capture_terminal(bufnr, win)
   if vim.api.nvim_get_mode().mode == "t" and vim.api.nvim_win_get_buf(win) == bufnr then
     local cursor = vim.api.nvim_win_get_cursor(win)
     row, col = cursor[1] - 1, cursor[2]
+    -- The job's cursor may be past the line's end (blanks typed last): the screen column tells.
+    local line = line_text(bufnr, row)
+    if col >= #line and win == vim.api.nvim_get_current_win() then
+      local info = vim.fn.getwininfo(win)[1]
+      local screen_col = vim.fn.wincol() - 1 - (info and info.textoff or 0)
+      col = #line + math.max(0, screen_col - vim.fn.strdisplaywidth(line))
+    end
   else
     row = vim.api.nvim_buf_line_count(bufnr) - 1
     while row > 0 and line_text(bufnr, row):match("^%s*$") do
       row = row - 1
     end
-    local line = line_text(bufnr, row):gsub("%s+$", "")
+    -- Blanks the job wrote after the text (typed by the user) are kept: the cursor is after
+    -- them. A line the terminal trimmed that ends with a prompt character had its blank too.
+    local line = line_text(bufnr, row)
     col = #line + ((line:match("[%$#>%%❯»]$") and 1) or 0)
   end
   -- For the interim text only: the job rewrites the buffer, so the mark may not last.
@@ -382,6 +392,10 @@ local function phrase_origin(target, result)
   return from
 end
 
+--- What a "scratch that" (or an undo) in a terminal gets: one sentence.
+M.TERMINAL_SCRATCH =
+  "'scratch that' and undo are not supported in a terminal: text sent to its job cannot be taken back (delete it there yourself)"
+
 --- Send a result's text to a terminal's job (chansend): the edit at the target (with the spacing
 --- the server chose), else the text. Line breaks go as Enter ("\r"), so a spoken "press enter"
 --- runs the line. Nothing can be taken back from a job: a "scratch that" deletion is refused.
@@ -408,9 +422,11 @@ local function send_to_terminal(target, result, opts)
   end
   text = text or result.text or ""
   if type(result.scratchedUtteranceId) == "string" then
-    local why = "text sent to a terminal cannot be taken back"
-    log.warn("'scratch that' left the earlier text as it is: " .. why)
-    confirm_scratch(result.scratchedUtteranceId, false, why)
+    if not target.scratch_told then
+      target.scratch_told = true
+      log.warn(M.TERMINAL_SCRATCH)
+    end
+    confirm_scratch(result.scratchedUtteranceId, false, "text sent to a terminal cannot be taken back")
   end
   if text == "" then
     if log.server_shown == target.server_shown then

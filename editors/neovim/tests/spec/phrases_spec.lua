@@ -208,6 +208,33 @@ it("cancel keeps the phrases already in, also one that arrives before the cancel
   assert(ok, err)
 end)
 
+it(":SwictationRestart while listening stops like :SwictationStop (the text goes in), then restarts", function()
+  swictation.setup({ signals = { announce = false } })
+  local bufnr = t.buffer({ "say: " })
+  vim.api.nvim_win_set_cursor(0, { 1, 4 })
+  local order = {}
+  local orig_restart = client.restart
+  client.restart = function()
+    order[#order + 1] = "restart"
+  end
+  local state = start_per_phrase(function(s)
+    order[#order + 1] = "stop answered"
+    return insert_at(s.next, " Hello world.", "u1")
+  end)
+  local ok, err = pcall(function()
+    swictation.restart()
+    eq({ "stop answered", "restart" }, order)
+    eq({ "say: Hello world. " }, lines(bufnr))
+    for _, r in ipairs(state.sent) do
+      eq(true, r.method ~= protocol.CANCEL_DICTATION, "the session is not cancelled")
+    end
+    eq(nil, dictation.session)
+  end)
+  client.restart = orig_restart
+  cleanup(state)
+  assert(ok, err)
+end)
+
 it("an onStop session inserts everything at stop, as before", function()
   swictation.setup({ signals = { announce = false } })
   local bufnr = t.buffer({ "" })
@@ -393,6 +420,32 @@ it("a terminal buffer: the text goes to the job (chansend), never into the buffe
   eq("Swictation: sent to the terminal “two⏎”", seen[2] and seen[2].msg)
 end)
 
+it("'scratch that' in a terminal: one clear sentence, not the server's message naming the job", function()
+  swictation.setup({ signals = { announce = false } })
+  local _, job = terminal_with_cat()
+  local state = start_per_phrase()
+  local seen, stop_notify = t.capture_notify(vim.log.levels.INFO)
+  local ok, err = pcall(function()
+    require("swictation.log").from_server({
+      type = 3,
+      message = "Swictation: 'scratch that' found no earlier utterance in 25471:bash --norc --noprofile to remove.",
+    }, true)
+    local result = insert_at(state.next, "", nil)
+    result.scratchedUtteranceId = "u0"
+    dictation.on_phrase_committed(nil, { sessionId = "s1", uri = "untitled:x", result = result })
+  end)
+  stop_notify()
+  cleanup(state)
+  vim.fn.jobstop(job)
+  assert(ok, err)
+  local msgs = vim.tbl_map(function(n)
+    return n.msg
+  end, seen)
+  eq(1, #msgs, vim.inspect(msgs))
+  contains(msgs[1], "'scratch that' and undo are not supported in a terminal")
+  eq(nil, msgs[1]:find("25471", 1, true))
+end)
+
 it("a terminal buffer is never synced to the server, and undo there says it is not supported", function()
   swictation.setup({})
   local bufnr, job = terminal_with_cat()
@@ -466,6 +519,14 @@ it("a terminal's context is its command line: after the prompt and its blank", f
     end, "the typed word did not show")
     target = marks.capture()
     eq("$ git", marks.prepare(target, "utf-8").before, "the server adds the space before the next word")
+    marks.release(target)
+    -- A blank typed after the word is kept (else the server adds a second one).
+    vim.fn.chansend(job, " ")
+    vim.wait(500, function()
+      return false
+    end)
+    target = marks.capture()
+    eq("$ git ", marks.prepare(target, "utf-8").before, "the blank the user typed")
     marks.release(target)
   end)
   vim.fn.jobstop(job)
