@@ -67,7 +67,7 @@ export async function correctThat(deps: CorrectionsDeps, utteranceId?: string | 
   const items = alternativePickItems(result);
   if (items.length < 2) {
     const why = result.message ?? 'Both modes heard the same text.';
-    deps.report(info('correct-no-alternatives', `No other text to offer for “${result.text ?? ''}”. ${why}`));
+    deps.report(info('correct-no-alternatives', `No other text to offer for “${(result.text ?? '').trim()}”. ${why}`));
     return undefined;
   }
   const picked = await deps.pick(items, `Swictation: Correct “${(result.text ?? '').trim()}”`);

@@ -135,6 +135,11 @@ describe('correctThat', () => {
     assert.equal(t.problems.length, 1);
     assert.match(t.problems[0].message, /not kept/);
 
+    // A later phrase's text starts with its joining space: the message quotes the words alone.
+    const spaced = setup({ [protocol.ALTERNATIVES]: () => ({ ...noAudio, text: ' And runs away.' }) }, 0);
+    await correctThat(spaced.deps);
+    assert.match(spaced.problems[0].message, /^No other text to offer for “And runs away\.”/);
+
     const none = setup({ [protocol.ALTERNATIVES]: () => ({ utteranceId: null, alternatives: [], message: 'There is nothing to correct: no utterance was dictated yet.' }) }, 0);
     await correctThat(none.deps);
     assert.deepEqual(none.problems.map((p) => p.message), ['There is nothing to correct: no utterance was dictated yet.']);
