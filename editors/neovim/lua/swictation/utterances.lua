@@ -326,7 +326,7 @@ function M.correct(id)
     local alternatives = result.alternatives or {}
     if #alternatives < 2 then
       local why = not none(result.message) and result.message or "Both modes heard the same text."
-      return nothing(("no other text to offer for %q. %s"):format(result.text or "", why))
+      return nothing(("no other text to offer for %q. %s"):format(vim.trim(result.text or ""), why))
     end
     vim.ui.select(alternatives, {
       prompt = "Correct: " .. (result.text or ""),
