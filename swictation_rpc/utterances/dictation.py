@@ -212,7 +212,7 @@ class Dictation:
             result = await self._service.deliver(transcript, active.uri, position, context, audio)
             engine = self._engines.engine
             if active.refine and engine is not None:
-                self._service.refiner.start(engine, result, active.uri, active.context, audio)
+                self._service.refiner.start(engine, result, active.uri, context, audio)
             if auto:
                 # Kept until the client collects it with stopDictation (told by stateChanged "auto-stop").
                 self.finished[active.id] = result
