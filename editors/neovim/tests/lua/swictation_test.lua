@@ -74,11 +74,11 @@ function M.capture_notify(min_level)
   end
 end
 
---- Wait for the next `User SwictationDone` event; returns its data.
-function M.wait_done(ms, start)
+--- Run `start()` and wait for the next `User <pattern>` event; returns its data.
+function M.wait_event(pattern, ms, start)
   local data
   local id = vim.api.nvim_create_autocmd("User", {
-    pattern = "SwictationDone",
+    pattern = pattern,
     once = true,
     callback = function(ev)
       data = ev.data
@@ -90,12 +90,14 @@ function M.wait_done(ms, start)
   end, 20)
   pcall(vim.api.nvim_del_autocmd, id)
   if not ok then
-    error(
-      ("no SwictationDone within %d ms; log:\n%s"):format(ms, table.concat(require("swictation.log").lines, "\n")),
-      2
-    )
+    error(("no %s within %d ms; log:\n%s"):format(pattern, ms, table.concat(require("swictation.log").lines, "\n")), 2)
   end
   return data
+end
+
+--- Wait for the next `User SwictationDone` event; returns its data.
+function M.wait_done(ms, start)
+  return M.wait_event("SwictationDone", ms, start)
 end
 
 --- A fresh scratch buffer with `lines`, in the current window, its own undo history.

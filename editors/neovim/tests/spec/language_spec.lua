@@ -68,19 +68,9 @@ it("a transcription names the language it was recognised in", function()
   eq("en", done.language, "SwictationDone names the language")
   t.truthy(#vim.api.nvim_buf_get_lines(bufnr, 0, 1, false)[1] > 0, "the text was inserted")
   -- :SwictationStatus names the setting and the language the last utterance was heard in.
-  local shown
-  local id = vim.api.nvim_create_autocmd("User", {
-    pattern = "SwictationStatusShown",
-    once = true,
-    callback = function(ev)
-      shown = ev.data
-    end,
-  })
-  vim.cmd("SwictationStatus")
-  t.wait(30000, function()
-    return shown ~= nil
-  end, "SwictationStatusShown")
-  pcall(vim.api.nvim_del_autocmd, id)
+  local shown = t.wait_event("SwictationStatusShown", 30000, function()
+    vim.cmd("SwictationStatus")
+  end)
   t.truthy(
     vim.tbl_contains(shown.lines, "language: de (last utterance heard in en)"),
     "status lines: " .. vim.inspect(shown.lines)
