@@ -6,7 +6,9 @@ speech played in real time, then silence, through the same capture thread, segme
 path as a microphone. The client sends ``stopDictation`` a set pause after the last word and the
 clock stops when the response with the edits is parsed. Beside each pause: the raw
 faster-whisper decode of the same tail (the open segment at stop: speech start − 0.2 s to the
-stop) in the same run, and stop→edit / raw tail. Also the server's RSS after load and after 50
+stop) in the same run, and stop→edit / raw tail. A second server with the speculative tail decode
+on (``SWICTATION_SPECULATIVE_DECODE=1``, contender ``server-dictation+speculation``) dictates the
+same clip in the same rounds, interleaved. Also the server's RSS after load and after 50
 ``transcribe`` requests.
 """
 
@@ -35,6 +37,7 @@ LEAD_S = 0.3
 PAD_S = 0.2
 MEMORY_REQUESTS = 50
 CONTENDER = "server-dictation"
+SPECULATION_CONTENDER = "server-dictation+speculation"
 TONE_CONTENDER = "server-dictation-tones"
 #: Tone "utterances", with this pause between, about 10 s in all.
 TONE_PHRASE_WORDS = ("hello world code", "def return hello", "world code def", "return world hello", "code def world")
@@ -68,10 +71,16 @@ class DictationServer:
     """A server whose microphone is the replay file at ``replay``, rewritten before each session."""
 
     def __init__(
-        self, workdir: Path, num_threads: int, settings: dict[str, Any] | None = None, check_clip: Path | None = None
+        self,
+        workdir: Path,
+        num_threads: int,
+        settings: dict[str, Any] | None = None,
+        check_clip: Path | None = None,
+        env: dict[str, str] | None = None,
     ):
         self.workdir = workdir
         self.check_clip = check_clip
+        self.env = env or {}
         self.replay = workdir / "replay.wav"
         self.num_threads = num_threads
         self.settings = settings or {"models": {"fast": "bundled", "accurate": "bundled"}}
@@ -87,7 +96,8 @@ class DictationServer:
         env.pop("SWICTATION_MODELS_DIR", None)
         if self.check_clip is not None:
             env["SWICTATION_CHECK_CLIP"] = str(self.check_clip)  # the tone model's, not the speech sample
-        self._stderr = open(self.workdir / "dictation-server.stderr.log", "wb")
+        env.update(self.env)
+        self._stderr = open(self.workdir / "dictation-server.stderr.log", "ab")
         self.client = LspClient(
             [sys.executable, "-m", "swictation_rpc", "serve", "--stdio"], env=env, cwd=REPO, stderr=self._stderr
         )
@@ -167,44 +177,54 @@ def run_dictation(
         " ".join(s.text for s in segments)
         return (time.perf_counter() - began) * 1000
 
-    server = DictationServer(workdir, num_threads)
+    server = DictationServer(workdir / "plain", num_threads)
+    speculating = DictationServer(workdir / "speculation", num_threads, env={"SWICTATION_SPECULATIVE_DECODE": "1"})
+    servers = {CONTENDER: server, SPECULATION_CONTENDER: speculating}
     try:
-        server.start()
+        for each in servers.values():
+            each.workdir.mkdir(parents=True, exist_ok=True)
+            each.start()
         results.add(CONTENDER, "-", "rss_after_load", rss_mb(server.pid), MB)
         lead = np.zeros(int(LEAD_S * SAMPLE_RATE), dtype=np.float32)
         played = np.concatenate([lead, words, np.zeros(5 * SAMPLE_RATE, dtype=np.float32)])
-        server.dictate(played, LEAD_S + len(words) / SAMPLE_RATE + 0.4)  # warm-up, untimed
+        for each in servers.values():
+            each.dictate(played, LEAD_S + len(words) / SAMPLE_RATE + 0.4)  # warm-up, untimed
         for pause in PAUSES_S:
             clip = f"speech-pause-{pause:.1f}s"
             stop_after = LEAD_S + len(words) / SAMPLE_RATE + pause
             tail = played[max(len(lead) - int(PAD_S * SAMPLE_RATE), 0) : int(stop_after * SAMPLE_RATE)]
-            stop_ms: list[float] = []
+            stop_ms: dict[str, list[float]] = {name: [] for name in servers}
+            session_ms: dict[str, list[float]] = {name: [] for name in servers}
+            wers: dict[str, list[float]] = {name: [] for name in servers}
             raw_ms: list[float] = []
-            session_ms: list[float] = []
-            wers: list[float] = []
             for _ in range(reps):
-                seconds, result = server.dictate(played, stop_after)
-                stop_ms.append(seconds * 1000)
-                session_ms.append(float((result.get("timings") or {}).get("totalMs", 0.0)))
-                wers.append(_wer(SHORT_SENTENCE, result.get("text", "")))
+                for name, each in servers.items():
+                    seconds, result = each.dictate(played, stop_after)
+                    stop_ms[name].append(seconds * 1000)
+                    session_ms[name].append(float((result.get("timings") or {}).get("totalMs", 0.0)))
+                    wers[name].append(_wer(SHORT_SENTENCE, result.get("text", "")))
                 raw_ms.append(raw_decode(tail))
-            results.add(CONTENDER, clip, "stop_edit_p50", p50(stop_ms), MS)
-            results.add(CONTENDER, clip, "stop_edit_p95", p95(stop_ms), MS)
-            results.add(CONTENDER, clip, "server_total_p50", p50(session_ms), MS)
             results.add("faster-whisper", clip, "raw_tail_p50", p50(raw_ms), MS)
-            results.add(CONTENDER, clip, "stop_edit_vs_raw_tail", p50(stop_ms) / p50(raw_ms), RATIO)
-            results.add(CONTENDER, clip, "wer", sum(wers) / len(wers), WER)
-            log(
-                f"  dictation, {pause:.1f} s pause: stop->edit p50 {p50(stop_ms):.0f} ms (p95 {p95(stop_ms):.0f}), "
-                f"raw tail {p50(raw_ms):.0f} ms, WER {sum(wers) / len(wers):.3f}"
-            )
+            for name in servers:
+                wer = sum(wers[name]) / len(wers[name])
+                results.add(name, clip, "stop_edit_p50", p50(stop_ms[name]), MS)
+                results.add(name, clip, "stop_edit_p95", p95(stop_ms[name]), MS)
+                results.add(name, clip, "server_total_p50", p50(session_ms[name]), MS)
+                results.add(name, clip, "stop_edit_vs_raw_tail", p50(stop_ms[name]) / p50(raw_ms), RATIO)
+                results.add(name, clip, "wer", wer, WER)
+                log(
+                    f"  {name}, {pause:.1f} s pause: stop->edit p50 {p50(stop_ms[name]):.0f} ms "
+                    f"(p95 {p95(stop_ms[name]):.0f}), raw tail {p50(raw_ms):.0f} ms, WER {wer:.3f}"
+                )
+        speculating.close()
         path = workdir / "dictation-memory.wav"
         soundfile.write(str(path), speech, SAMPLE_RATE, subtype="FLOAT")
         for _ in range(MEMORY_REQUESTS):
             server.transcribe(path)
         results.add(CONTENDER, "-", f"rss_after_{MEMORY_REQUESTS}", rss_mb(server.pid), MB)
     finally:
-        server.close()
+        for each in servers.values():
+            each.close()
 
 
 def run_transducer_dictation(results: Results, workdir: Path, *, reps: int, num_threads: int, log: Log) -> None:

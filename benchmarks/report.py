@@ -119,18 +119,24 @@ def render(results: Results) -> str:
         ]
         dictation_rows = []
         for clip in dictation:
-            value = functools.partial(results.value, "server-dictation", clip)
-            dictation_rows.append(
-                [
-                    clip,
-                    _fmt(value("stop_edit_p50")),
-                    _fmt(value("stop_edit_p95")),
-                    _fmt(results.value("faster-whisper", clip, "raw_tail_p50")),
-                    _fmt(value("stop_edit_vs_raw_tail"), ".2f"),
-                    _fmt(value("wer"), ".2f"),
-                ]
-            )
-        out += _table(["clip", "stop->edit p50 ms", "p95 ms", "raw tail p50 ms", "ratio", "WER"], dictation_rows)
+            for contender in ("server-dictation", "server-dictation+speculation"):
+                value = functools.partial(results.value, contender, clip)
+                if value("stop_edit_p50") is None:
+                    continue
+                dictation_rows.append(
+                    [
+                        clip,
+                        contender,
+                        _fmt(value("stop_edit_p50")),
+                        _fmt(value("stop_edit_p95")),
+                        _fmt(results.value("faster-whisper", clip, "raw_tail_p50")),
+                        _fmt(value("stop_edit_vs_raw_tail"), ".2f"),
+                        _fmt(value("wer"), ".2f"),
+                    ]
+                )
+        out += _table(
+            ["clip", "server", "stop->edit p50 ms", "p95 ms", "raw tail p50 ms", "ratio", "WER"], dictation_rows
+        )
         rss = [(m, results.value("server-dictation", "-", m)) for m in ("rss_after_load", "rss_after_50")]
         out.append(
             "Server RSS: "

@@ -41,6 +41,9 @@ class BundledWhisper:
 
     backend = "faster-whisper"
     provider = "cpu"
+    #: Audio that fits Whisper's window is decoded in that one window (``False``: faster-whisper's
+    #: own seeking, kept for ``python -m benchmarks.whisper_window``'s side-by-side).
+    one_window = True
 
     def __init__(self, model_dir: Path, *, name: str = BUNDLED_NAME, num_threads: int = 2):
         from faster_whisper import WhisperModel
@@ -158,12 +161,28 @@ class BundledWhisper:
             for word in segment.words or ():
                 if word.word.strip():
                     words.append(WordTiming(word.word.strip(), float(word.start), float(word.end)))
+            if (
+                self.one_window
+                and words
+                and len(audio) <= WINDOW_S * SAMPLE_RATE
+                and _quiet_after(audio, words[-1].end_s)
+            ):
+                # The window heard all of the audio, and nothing is said after its last word. With
+                # word timings on, faster-whisper would go on to decode that silence in a window of
+                # its own: a second full encode and decode, ~0.6 s of a 1.3 s decode of 2.3 s of
+                # speech here, for text its no-speech gate then drops. Speech after the last word
+                # (a window that stopped early) still gets that window.
+                break
         return Recognized(
             " ".join(texts).strip(), words if word_timestamps else None, getattr(info, "language", None) or language
         )
 
     def close(self) -> None:
         self._model = None  # CTranslate2 frees the weights when the last reference goes
+
+
+#: Whisper's window: its encoder sees 30 s of audio (faster-whisper pads shorter audio to it).
+WINDOW_S = 30
 
 
 #: A segment after the first with at least this no-speech probability and at most this average
@@ -210,6 +229,29 @@ def _looped(text: str, seconds: float) -> bool:
                 if runs[i] >= LOOP_REPEATS:
                     return True
     return False
+
+
+#: After the last word (plus this, for the alignment's error), audio is quiet when no 20 ms frame
+#: is louder than :data:`QUIET_RATIO` of the speech before it (90th percentile of its frames).
+QUIET_AFTER_WORD_S = 0.15
+QUIET_RATIO = 0.1
+
+
+def _quiet_after(audio: np.ndarray, end_s: float, *, frame_s: float = 0.02) -> bool:
+    """Whether nothing is said in ``audio`` after ``end_s`` (the last word Whisper heard)."""
+    frame = int(frame_s * SAMPLE_RATE)
+
+    def loudness(samples: np.ndarray) -> np.ndarray:
+        whole = len(samples) // frame * frame
+        return np.sqrt(np.square(samples[:whole].astype(np.float32)).reshape(-1, frame).mean(axis=1))
+
+    speech = loudness(audio[: int(end_s * SAMPLE_RATE)])
+    after = loudness(audio[int((end_s + QUIET_AFTER_WORD_S) * SAMPLE_RATE) :])
+    if len(after) == 0:
+        return True
+    if len(speech) == 0:
+        return False
+    return float(after.max()) < QUIET_RATIO * float(np.percentile(speech, 90))
 
 
 def _quietest_cut(audio: np.ndarray, *, frame_s: float = 0.05) -> int:

@@ -85,3 +85,39 @@ def test_a_looping_decode_is_retried_without_the_prompt_and_in_parts():
     assert heard.text.count("the quick brown fox") >= 2, heard.text
     calls = whisper._model.calls
     assert calls[0][1] == "open paren" and all(prompt is None for _, prompt in calls[1:])
+
+
+def test_a_tail_with_word_timings_is_decoded_in_one_window():
+    """With word timings on (as every decode is), the silence after the last word is not decoded
+    in a second 30 s window of its own: one encoder pass, the same words."""
+    from swictation_rpc.engine.base import Hints
+    from swictation_rpc.engine.whisper import BundledWhisper
+
+    whisper = BundledWhisper.bundled()
+    windows: list[int] = []
+    encode = whisper._model.encode
+
+    def counted(features):  # the real encoder, counted
+        windows.append(features.shape[-1])
+        return encode(features)
+
+    whisper._model.encode = counted
+    said = "Open the settings file and change the port."
+    audio = np.concatenate([synthesize(said), np.zeros(1600, dtype=np.float32)])  # stop 0.1 s after
+    heard = whisper.recognize(audio, Hints(prompt=dict(CODE_PROMPTS)), word_timestamps=True)
+    assert word_error_rate(said, heard.text) == 0, heard.text
+    assert heard.words and heard.words[-1].end_s <= len(audio) / 16000
+    assert len(windows) == 1, windows
+    whisper.close()
+
+
+def test_speech_after_the_last_word_heard_is_not_quiet():
+    from swictation_rpc.engine.whisper import _quiet_after
+
+    first, second = synthesize("Open the settings file."), synthesize("Then change the port.")
+    gap = np.zeros(8000, dtype=np.float32)
+    audio = np.concatenate([first, gap, second, gap])
+    end_of_first = len(first) / 16000 - 0.1  # Piper leaves ~0.1 s of silence after a sentence
+    assert not _quiet_after(audio, end_of_first)  # Whisper stopped early: the next window decodes it
+    assert _quiet_after(audio, (len(first) + len(gap) + len(second)) / 16000 - 0.1)
+    assert _quiet_after(audio, len(audio) / 16000)
