@@ -72,7 +72,7 @@ READ_TIMEOUT_S = 0.1
 #: A pause this long in the open segment starts a speculative decode of the speech before it
 #: (two Silero windows: well before ``min_silence_duration_ms`` closes the segment).
 SPECULATE_AFTER_MS = 64.0
-#: Environment switch for the speculative tail decode (``1`` on; off by default until it pays).
+#: Environment switch for the speculative tail decode (on by default; ``0`` turns it off).
 SPECULATE_ENV = "SWICTATION_SPECULATIVE_DECODE"
 
 
@@ -219,10 +219,10 @@ class DictationSession:
         """Speculative decodes run (each started in a pause, before the segment closed)."""
         self.speculations_used = 0
         """Segments whose text came from a speculative decode (no voice after it)."""
-        self.speculate = os.environ.get(SPECULATE_ENV, "0") not in ("", "0", "false")
-        """Decode the open segment in short pauses (see :meth:`_maybe_speculate`). Off unless
-        ``SWICTATION_SPECULATIVE_DECODE=1``: on the 2-core benchmark machine it did not pay yet
-        (README, Performance)."""
+        self.speculate = os.environ.get(SPECULATE_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+        """Decode the open segment in short pauses (see :meth:`_maybe_speculate`): a stop 0.8 s
+        after the last word then finds its text decoded (README, Performance). On unless
+        ``SWICTATION_SPECULATIVE_DECODE=0``."""
         self.max_buffered_samples = 0
         """Highest segmenter + microphone-read backlog seen, in samples (memory check)."""
 

@@ -199,3 +199,22 @@ def test_cancel_during_a_speculation_discards_it() -> None:
     hold.set()
     wait_for(lambda: not session._speculating)
     assert session.partial_text == ""
+
+
+@pytest.mark.parametrize(("value", "on"), [(None, True), ("1", True), ("0", False), ("off", False)])
+def test_speculation_is_on_unless_the_environment_turns_it_off(monkeypatch, value, on) -> None:
+    from swictation_rpc.audio.session import SPECULATE_ENV
+
+    if value is None:
+        monkeypatch.delenv(SPECULATE_ENV, raising=False)
+    else:
+        monkeypatch.setenv(SPECULATE_ENV, value)
+    session = DictationSession(
+        CountingEngine(),
+        Options(),
+        mode="fast",
+        on_partial=lambda text: None,
+        on_state=lambda state, reason: None,
+        source_factory=ScriptedSource,
+    )
+    assert session.speculate is on
