@@ -171,6 +171,19 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         conn.execute("COMMIT")
 
 
+@contextmanager
+def synchronous(conn: sqlite3.Connection, level: str) -> Iterator[sqlite3.Connection]:
+    """Commits inside the block at ``PRAGMA synchronous=level``; the connection's ``FULL`` after."""
+    conn.execute(f"PRAGMA synchronous={level}")
+    try:
+        yield conn
+    finally:
+        try:
+            conn.execute("PRAGMA synchronous=FULL")
+        except sqlite3.Error:
+            pass  # closed: a damaged database was moved aside (the new connection opened FULL)
+
+
 def is_corruption(exc: sqlite3.Error) -> bool:
     code = getattr(exc, "sqlite_errorcode", None)
     if code is not None and code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB):

@@ -34,6 +34,7 @@ from swictation_rpc.history.database import (
     move_aside,
     open_database,
     prepare_file,
+    synchronous,
     transaction,
 )
 from swictation_rpc.history.files import (
@@ -63,6 +64,8 @@ log = logging.getLogger(__name__)
 
 #: SQLite cannot bind integers beyond 64 bits; a larger ``max_items`` means "keep everything".
 _MAX_ITEMS_CAP = 2**62
+#: The encoder thread's job for a commit with no audio to encode: sync the write-ahead log.
+_SYNC_LOG = ""
 
 
 class HistoryStore:
@@ -298,7 +301,11 @@ class HistoryStore:
                     audio_file = f"{utterance_id}{RAW_SUFFIX}"
                     guard = write_raw_audio(self.audio_dir, audio_file, audio, history_dir=self.directory)
                     record["audio_file"] = audio_file
-                rotated = self._commit(conn, row_from_record(record), audio_file)
+                # No fsync before the edit leaves: in WAL mode a NORMAL commit is written to the
+                # log before it returns, so it survives the process being killed; the encoder
+                # thread makes it durable against a power cut right after (``_durable_later``).
+                with synchronous(conn, "NORMAL"):
+                    rotated = self._commit(conn, row_from_record(record), audio_file)
             except Exception as exc:  # noqa: BLE001 - any failure: the words go to the spool
                 if audio_file:
                     unlink_audio(self.audio_dir, audio_file)
@@ -319,11 +326,16 @@ class HistoryStore:
                 unlink_audio(self.audio_dir, name)
             if os.path.lexists(self.spool_path):
                 self._replay_spool()
-            if audio_file:
-                self._encode_later(audio_file)
+            if not self._in_memory:
+                self._durable_later(audio_file)
         return utterance_id
 
     # -- the FLAC, off the request path ----------------------------------------------------
+
+    def _durable_later(self, raw_name: str | None) -> None:
+        """After a commit that was not synced: encode its audio (the pointer's commit is synced,
+        and with it the log), or with no audio, sync the log, on the encoder thread."""
+        self._encode_later(raw_name or _SYNC_LOG)
 
     def _encode_later(self, raw_name: str) -> None:
         """Queue ``audio/<raw_name>`` for FLAC encoding on the store's encoder thread."""
@@ -345,13 +357,31 @@ class HistoryStore:
                         return
                 continue
             try:
-                self._encode_one(raw_name)
+                if raw_name == _SYNC_LOG:
+                    self._sync_log()
+                else:
+                    self._encode_one(raw_name)
             except Exception:  # the raw file stays, readable, and is encoded again at the next open
-                log.exception("Encoding %s as FLAC failed", raw_name)
+                log.exception("Encoding %s as FLAC failed", raw_name or "(syncing the log)")
             finally:
                 with self._lock:
                     self._encoding -= 1
                     self._encoded.notify_all()
+
+    def _sync_log(self) -> None:
+        """fsync the write-ahead log (the commits ``add`` made without a sync)."""
+        with self._lock:
+            if self._conn is None:
+                return
+            wal = self.db_path.with_name(self.db_path.name + "-wal")
+            try:
+                fd = os.open(wal, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            except FileNotFoundError:
+                return  # checkpointed and removed: the database file itself was synced
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     def _encode_one(self, raw_name: str) -> None:
         """Encode, point the utterance at the FLAC, then remove the raw file (each step crash-safe)."""

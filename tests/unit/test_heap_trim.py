@@ -32,3 +32,22 @@ def test_close_cancels_a_pending_trim():
 
 def test_arenas_can_be_capped():
     assert limit_arenas() is True
+
+
+def test_one_thread_waits_for_idle_whatever_the_number_of_decodes():
+    """A decode only notes the time: no thread is started per decode (that was ~1 ms of an 11 ms
+    transducer decode)."""
+    import threading
+
+    trimmer = HeapTrimmer(after_s=0.2)
+    seen: set[int | None] = set()
+    for _ in range(20):
+        trimmer.decoded()
+        seen |= {t.ident for t in threading.enumerate() if t.name == "heap-trim"}
+    assert len(seen) == 1
+    time.sleep(0.5)
+    assert trimmer.trims == 1
+    trimmer.decoded()  # decoding again after a trim: trimmed again once idle
+    time.sleep(0.5)
+    assert trimmer.trims == 2
+    trimmer.close()
