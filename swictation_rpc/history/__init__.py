@@ -3,9 +3,9 @@
 One SQLite database (``history.sqlite3``, WAL journal) and one 16-bit audio file per utterance.
 An utterance is committed before its edit is sent, without waiting for an fsync
 (``synchronous=NORMAL``: the commit is in the log, so it survives the process being killed); the
-store's encoder thread syncs the log right after (the commit that points the row at its FLAC is
-``synchronous=FULL``, or an fsync of the log when there is no audio), so it also survives, as far
-as the disk keeps its word, a power cut from then on. Audio goes under ``audio/``: a WAV written before :meth:`HistoryStore.add`
+store's encoder thread fsyncs the log once its queue of work is done, right after, so from then on
+it also survives, as far as the disk keeps its word, a power cut. Audio goes under ``audio/``: a
+WAV written before :meth:`HistoryStore.add`
 returns (cheap: no compression on the request path; its bytes survive a killed process), which
 the store's encoder thread turns into FLAC right after (written durably, the row pointed at it,
 the WAV removed; a WAV left by a killed server is encoded at the next open). The folder is the user's only (0700,

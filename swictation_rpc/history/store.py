@@ -64,7 +64,7 @@ log = logging.getLogger(__name__)
 
 #: SQLite cannot bind integers beyond 64 bits; a larger ``max_items`` means "keep everything".
 _MAX_ITEMS_CAP = 2**62
-#: The encoder thread's job for a commit with no audio to encode: sync the write-ahead log.
+#: The encoder thread's job for a commit with no audio to encode (it syncs the log after every job).
 _SYNC_LOG = ""
 
 
@@ -333,8 +333,8 @@ class HistoryStore:
     # -- the FLAC, off the request path ----------------------------------------------------
 
     def _durable_later(self, raw_name: str | None) -> None:
-        """After a commit that was not synced: encode its audio (the pointer's commit is synced,
-        and with it the log), or with no audio, sync the log, on the encoder thread."""
+        """After a commit that was not synced: encode its audio, then sync the log, on the encoder
+        thread (with no audio, only the sync)."""
         self._encode_later(raw_name or _SYNC_LOG)
 
     def _encode_later(self, raw_name: str) -> None:
@@ -357,12 +357,17 @@ class HistoryStore:
                         return
                 continue
             try:
-                if raw_name == _SYNC_LOG:
-                    self._sync_log()
-                else:
+                if raw_name != _SYNC_LOG:
                     self._encode_one(raw_name)
             except Exception:  # the raw file stays, readable, and is encoded again at the next open
-                log.exception("Encoding %s as FLAC failed", raw_name or "(syncing the log)")
+                log.exception("Encoding %s as FLAC failed", raw_name)
+            try:
+                if self._to_encode.empty():
+                    # Whatever the jobs did (an encode that failed commits nothing), every commit
+                    # ``add`` made without a sync is synced once the queue is done.
+                    self._sync_log()
+            except OSError as exc:
+                log.warning("Syncing the history's log failed: %s", exc)
             finally:
                 with self._lock:
                     self._encoding -= 1

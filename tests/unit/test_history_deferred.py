@@ -109,3 +109,24 @@ def test_closing_with_encodes_pending_keeps_the_wav_and_the_next_open_finishes(
         assert reopened.get(utterance).text == "kept"
         assert reopened.wait_encoded(10)
         assert audio_files(directory) == [f"{utterance}.flac"]
+
+
+@pytest.mark.parametrize("keep_audio", [True, False])
+def test_the_log_is_synced_right_after_add_off_the_request_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keep_audio: bool
+) -> None:
+    """``add`` commits without an fsync (the edit is not kept waiting); the store's encoder thread
+    then fsyncs the write-ahead log, with or without audio to encode, so a power cut after that
+    keeps the utterance too."""
+    synced: list[str] = []
+    fsync = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    with HistoryStore(tmp_path / "history", HistoryOptions(keep_audio=keep_audio)) as store:
+        add(store, "hello", tone(0.5))
+        assert store.wait_encoded(10)
+        assert any(path.endswith("history.sqlite3-wal") for path in synced), synced
