@@ -40,6 +40,7 @@ open segment, and the recording moves to an anonymous temporary file past
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import queue
@@ -74,6 +75,27 @@ READ_TIMEOUT_S = 0.1
 SPECULATE_AFTER_MS = 64.0
 #: Environment switch for the speculative tail decode (on by default; ``0`` turns it off).
 SPECULATE_ENV = "SWICTATION_SPECULATIVE_DECODE"
+
+
+_SWITCH_OFF = ("0", "false", "no", "off")
+_SWITCH_ON = ("", "1", "true", "yes", "on")
+
+
+def speculation_enabled() -> bool:
+    """``SWICTATION_SPECULATIVE_DECODE``: on unless ``0``/``false``/``no``/``off``; any other value
+    than those or ``1``/``true``/``yes``/``on`` leaves it on, with a warning (once)."""
+    value = os.environ.get(SPECULATE_ENV, "1").strip().lower()
+    if value not in _SWITCH_OFF + _SWITCH_ON:
+        _warn_once(
+            f"{SPECULATE_ENV}={os.environ.get(SPECULATE_ENV)!r} is neither on (1, true, yes, on) nor off "
+            "(0, false, no, off): the speculative tail decode stays on"
+        )
+    return value not in _SWITCH_OFF
+
+
+@functools.cache
+def _warn_once(message: str) -> None:
+    logger.warning(message)
 
 
 @define
@@ -219,7 +241,7 @@ class DictationSession:
         """Speculative decodes run (each started in a pause, before the segment closed)."""
         self.speculations_used = 0
         """Segments whose text came from a speculative decode (no voice after it)."""
-        self.speculate = os.environ.get(SPECULATE_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+        self.speculate = speculation_enabled()
         """Decode the open segment in short pauses (see :meth:`_maybe_speculate`): a stop 0.8 s
         after the last word then finds its text decoded (README, Performance). On unless
         ``SWICTATION_SPECULATIVE_DECODE=0``."""

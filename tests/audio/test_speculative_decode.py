@@ -218,3 +218,12 @@ def test_speculation_is_on_unless_the_environment_turns_it_off(monkeypatch, valu
         source_factory=ScriptedSource,
     )
     assert session.speculate is on
+
+
+def test_a_value_that_is_neither_on_nor_off_leaves_it_on_and_says_so(monkeypatch, caplog) -> None:
+    from swictation_rpc.audio.session import SPECULATE_ENV, speculation_enabled
+
+    monkeypatch.setenv(SPECULATE_ENV, "maybe")
+    with caplog.at_level("WARNING", logger="swictation_rpc.audio.session"):
+        assert speculation_enabled() is True
+    assert any(SPECULATE_ENV in r.getMessage() and "'maybe'" in r.getMessage() for r in caplog.records)

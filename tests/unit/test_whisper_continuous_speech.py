@@ -87,7 +87,16 @@ def test_a_looping_decode_is_retried_without_the_prompt_and_in_parts():
     assert calls[0][1] == "open paren" and all(prompt is None for _, prompt in calls[1:])
 
 
-def test_a_tail_with_word_timings_is_decoded_in_one_window():
+@pytest.mark.parametrize(
+    "said",
+    [
+        "Open the settings file and change the port.",
+        # Whisper's alignment ends "database" 0.3 s before its sound does: that sound is not a
+        # word the window missed (it took three windows, ~2 s, before; an outside-user finding).
+        "And the client connects to the database.",
+    ],
+)
+def test_a_tail_with_word_timings_is_decoded_in_one_window(said: str):
     """With word timings on (as every decode is), the silence after the last word is not decoded
     in a second 30 s window of its own: one encoder pass, the same words."""
     from swictation_rpc.engine.base import Hints
@@ -102,7 +111,6 @@ def test_a_tail_with_word_timings_is_decoded_in_one_window():
         return encode(features)
 
     whisper._model.encode = counted
-    said = "Open the settings file and change the port."
     audio = np.concatenate([synthesize(said), np.zeros(1600, dtype=np.float32)])  # stop 0.1 s after
     heard = whisper.recognize(audio, Hints(prompt=dict(CODE_PROMPTS)), word_timestamps=True)
     assert word_error_rate(said, heard.text) == 0, heard.text
